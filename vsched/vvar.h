@@ -16,14 +16,9 @@
 #ifndef VSCHED_VVAR_H
 #define VSCHED_VVAR_H
 
-#include <stdalign.h>
-#include <stdatomic.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #define VSCHED_VVAR_MAGIC 0x48435356u /* "VSCH" */
 #define VSCHED_VVAR_VERSION 1u
-#define VSCHED_VVAR_HDR_SIZE 4096u /* the linker script places it there */
+#define VSCHED_VVAR_HDR_SIZE 4096 /* the linker script places it there */
 
 #define VSCHED_MAX_CPUS 1024u
 #define VSCHED_MAX_TASKS (1u << 28)
@@ -31,6 +26,28 @@
 #define VSCHED_MAX_QUEUE (1u << 20)
 
 #define VSCHED_CACHELINE 64
+
+/*
+ * The errno values the core returns (negated). The core has no libc; these
+ * are Linux's numbers, the same on x86_64, aarch64 and riscv64, and the
+ * interface layer checks them against <errno.h> at compile time.
+ */
+#define VSCHED_EPERM 1
+#define VSCHED_ESRCH 3
+#define VSCHED_EAGAIN 11
+#define VSCHED_ENOMEM 12
+#define VSCHED_EBUSY 16
+#define VSCHED_ENODEV 19
+#define VSCHED_EINVAL 22
+#define VSCHED_EDEADLK 35
+#define VSCHED_EOPNOTSUPP 95
+
+#ifndef __ASSEMBLER__ /* the rest is C; the linker script needs only sizes */
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* A task reference: generation in the high half, slot index in the low. */
 typedef uint64_t vsched_ref_t;
@@ -230,4 +247,5 @@ static inline vsched_cell_t *vsched_vvar_gq(struct vsched_vvar *h)
 	return (vsched_cell_t *)((char *)h - h->gq_off);
 }
 
+#endif /* !__ASSEMBLER__ */
 #endif /* VSCHED_VVAR_H */

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvsched's user runtime: CPUs (worker threads) scheduling stackful and
+ * stackless tasks through libvsched.so. Every call returns 0 (or a count)
+ * on success and a negative errno on failure, and changes nothing then.
+ */
+#ifndef VSCHED_VS_H
+#define VSCHED_VS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VS_WARN_UNUSED __attribute__((warn_unused_result))
+
+/* A task: returned by spawn, valid until joined or detached. */
+typedef struct vs_task vs_task_t;
+
+/* Scheduling policies (see the policy issue: FIFO only for now). */
+enum vs_policy { VS_POLICY_FIFO = 0, VS_POLICY_RR = 1, VS_POLICY_CFS = 2 };
+
+struct vs_config {
+	unsigned ncpus;	       /* worker CPUs; 0: the number online */
+	int pin;	       /* pin each CPU thread to a real CPU */
+	size_t stack_size;     /* default stack of a stackful task */
+	unsigned queue_cap;    /* per-CPU run-queue capacity */
+	unsigned max_tasks;    /* size of the task table */
+	enum vs_policy policy;
+};
+
+/* Fills @cfg with the defaults. */
+void vs_config_default(struct vs_config *cfg);
+
+/*
+ * Starts the runtime; the calling thread becomes the first task, on CPU 0.
+ * Returns -EBUSY if one is running, -EINVAL for a bad @cfg (NULL means the
+ * defaults), -EOPNOTSUPP for a policy not built yet, or the -errno of a
+ * failed mapping or thread creation.
+ */
+VS_WARN_UNUSED int vs_runtime_start(const struct vs_config *cfg);
+
+/*
+ * Waits until every other task has exited, stops the CPUs and frees
+ * everything. Only the first task may call it (-EPERM otherwise).
+ */
+VS_WARN_UNUSED int vs_runtime_stop(void);
+
+/* Attributes of a new task; NULL means all defaults. */
+struct vs_task_attr {
+	const char *name;  /* copied; at most 15 characters are kept */
+	size_t stack_size; /* 0: the runtime's default */
+	int cpu;	   /* CPU to start on; -1: the spawning CPU (or 0) */
+};
+
+typedef int (*vs_task_fn)(void *arg);
+
+/*
+ * Spawns a stackful task running fn(arg); its return value is its exit
+ * code. Returns -EPERM if the runtime is not running, -EINVAL for a bad
+ * attribute, -EAGAIN when the task table is full, -ENOMEM.
+ */
+VS_WARN_UNUSED int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *attr,
+				 vs_task_t **out);
+
+/* What a stackless task's poll function returns. */
+enum vs_poll { VS_PENDING = 0, VS_READY = 1 };
+
+/*
+ * A stackless task: poll(state, &code) runs on its CPU's own stack each
+ * time the task is scheduled and returns VS_READY (done, *code set) or
+ * VS_PENDING. Pending after a *_poll wait call blocks the task until it is
+ * notified; pending otherwise just yields.
+ */
+typedef enum vs_poll (*vs_poll_fn)(void *state, int *code);
+
+VS_WARN_UNUSED int vs_task_spawn_poll(vs_poll_fn poll, void *state,
+				      const struct vs_task_attr *attr, vs_task_t **out);
+
+/* The calling task, or NULL if the caller is not a task. */
+vs_task_t *vs_task_self(void);
+
+/* The CPU the caller runs on, or -1 outside the runtime. */
+int vs_cpu_self(void);
+
+/* Lets other ready tasks run. -EPERM outside a stackful task. */
+int vs_task_yield(void);
+
+/*
+ * Ends the calling stackful task with @code. Returns only on error:
+ * -EPERM for the first task or a caller that is not a stackful task.
+ */
+int vs_task_exit(int code);
+
+/*
+ * Waits for @t to exit and gives its exit code; @t is invalid afterwards.
+ * -EDEADLK for the calling task itself, -EINVAL for a detached task or one
+ * already joined, -EPERM from a thread that is not a stackful task.
+ */
+VS_WARN_UNUSED int vs_task_join(vs_task_t *t, int *code);
+
+/*
+ * The stackless form: 0 with *code once @t has exited (and @t invalid),
+ * or -EAGAIN after registering the calling stackless task to be woken when
+ * it does (return VS_PENDING then and call again when polled).
+ */
+VS_WARN_UNUSED int vs_task_join_poll(vs_task_t *t, int *code);
+
+/* Lets @t be reclaimed on exit without a join. -EINVAL if joined/detached. */
+VS_WARN_UNUSED int vs_task_detach(vs_task_t *t);
+
+/* The task's name (empty if none). */
+const char *vs_task_name(const vs_task_t *t);
+
+/*
+ * A wait queue. Embed it and initialise it with VS_WQ_INIT or vs_wq_init;
+ * the fields are private.
+ */
+struct vs_wq {
+	atomic_flag lock;
+	void *head, *tail;
+};
+#define VS_WQ_INIT { ATOMIC_FLAG_INIT, NULL, NULL }
+
+void vs_wq_init(struct vs_wq *wq);
+
+/* Blocks the calling stackful task until notified. -EPERM outside one. */
+int vs_wq_wait(struct vs_wq *wq);
+
+/*
+ * Blocks the calling stackful task until pred(arg) holds. pred is checked
+ * under the queue's lock, so a notifier that makes it true and then
+ * notifies is never missed. -EPERM outside a stackful task.
+ */
+int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
+
+/*
+ * The stackless form: registers the calling stackless task as a waiter and
+ * returns 0; the poll function then returns VS_PENDING and is polled again
+ * once notified. -EPERM outside a stackless task, -EBUSY if it is already
+ * waiting somewhere.
+ */
+int vs_wq_wait_poll(struct vs_wq *wq);
+
+/*
+ * Wakes the oldest waiter / all waiters. Callable from tasks and from any
+ * other thread. Returns how many were woken.
+ */
+int vs_wq_notify_one(struct vs_wq *wq);
+int vs_wq_notify_all(struct vs_wq *wq);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * riscv64: where a new task's first switch "returns" to. Calls entry(arg)
+ * from the registers vs_ctx_init's frame loads, and traps if it returns.
+ */
+#include "frame.h"
+
+/*
+ * Entered by the ret of vsched_arch_switch with sp at the 16-byte aligned
+ * top of the task's stack. s0 is 0 from the first frame, which ends
+ * frame-pointer walks; .cfi_undefined ends CFI walks.
+ */
+	.text
+	.p2align 2
+	.globl	vs_arch_task_start
+	.hidden	vs_arch_task_start
+	.type	vs_arch_task_start, @function
+vs_arch_task_start:
+	.cfi_startproc
+	.cfi_undefined ra
+	mv	a0, VS_FRAME_ARG_REG
+	jalr	VS_FRAME_ENTRY_REG
+	unimp
+	.cfi_endproc
+	.size	vs_arch_task_start, . - vs_arch_task_start
+
+	.section .note.GNU-stack, "", @progbits

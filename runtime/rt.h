@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The runtime's internal view: per-CPU worker state, the private task
+ * extension (stack, entry, exit code, joiners) and helpers shared by the
+ * runtime's files.
+ */
+#ifndef VS_RT_H
+#define VS_RT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include "vsched/vs.h"
+#include "vsched_apis.h"
+
+#define RT_STACK_CACHE 64 /* stacks kept per CPU for reuse */
+
+enum { HANDLE_HELD = 0, HANDLE_DETACHED = 1, HANDLE_JOINING = 2 };
+
+/* A waiter in a wait queue: on the waiter's stack, or in a stackless task. */
+struct rt_waiter {
+	struct rt_waiter *next, *prev;
+	struct vs_task *task;
+	bool queued; /* in a queue: only changed under that queue's lock */
+};
+
+/* The task extension (TaskInner.ext): private to this process. */
+struct vs_task {
+	vsched_ref_t ref;
+	struct vsched_task *inner; /* the slot in the vvar area */
+	bool stackless, boot, idle;
+	vs_task_fn fn;
+	void *arg;
+	vs_poll_fn poll;
+	void *state;
+	void *stack; /* mapping, guard page first; NULL for thread stacks */
+	size_t stack_size;
+	void *stack_lo; /* usable range, for the sanitizer */
+	size_t stack_len;
+	int exit_code;
+	bool done;	/* exited; under join_wq.lock */
+	int handle;	/* HANDLE_*; under join_wq.lock */
+	struct vs_task *joiner; /* the one joining; under join_wq.lock */
+	_Atomic int refs; /* the task itself + the handle */
+	struct vs_wq join_wq;
+	struct rt_waiter waiter; /* a stackless task's waiter */
+	char name[16];
+};
+
+struct rt_cpu {
+	uint32_t id;
+	pthread_t thread;
+	struct vs_task *idle;
+	struct vs_task *cur; /* the task this CPU runs, as the runtime sees it */
+	_Atomic int parked;
+	_Atomic uint32_t futex;
+	unsigned nstacks; /* stack cache: this CPU's thread only */
+	void *stacks[RT_STACK_CACHE];
+} __attribute__((aligned(64)));
+
+struct rt {
+	struct vsa_image img;
+	struct vsched_vvar *vvar;
+	struct vs_config cfg;
+	uint32_t owner;
+	unsigned ncpus;
+	struct rt_cpu *cpus;
+	struct vs_task *boot;
+	_Atomic int stopping;
+	_Atomic long live; /* tasks spawned and not yet reclaimed */
+	struct vs_wq live_wq; /* the stopper waits here for live == 0 */
+	_Atomic int online; /* CPUs that have come up */
+};
+
+extern struct rt *rt_g;
+
+/* The CPU of the calling thread; never cached across a switch (a task may
+ * resume on another thread): always call it again after one. */
+struct rt_cpu *rt_self(void);
+void rt_set_self(struct rt_cpu *c);
+
+static inline struct vsched_task *rt_inner(vsched_ref_t ref)
+{
+	return vsched_vvar_tasks(rt_g->vvar) + VSCHED_REF_IDX(ref);
+}
+
+/* Aborts with a message when a call that cannot fail did: a runtime bug. */
+void rt_must(int r, const char *what);
+
+/* runtime.c */
+void rt_kick(uint32_t cpu);
+bool rt_cpu_has_work(uint32_t cpu);
+void rt_idle_loop(struct rt_cpu *c);
+
+/* task.c */
+struct rt_cpu *rt_after_switch(struct vs_task *me);
+struct vs_task *rt_task_new(bool stackless, const struct vs_task_attr *attr, int *err);
+void rt_task_put(struct vs_task *t);
+void rt_stack_free_all(struct rt_cpu *c);
+void rt_dispatch(struct rt_cpu *c);
+
+/* wq.c */
+void rt_wq_lock(struct vs_wq *wq);
+void rt_wq_unlock(struct vs_wq *wq);
+/* With wq locked: queue the current task, mark it blocked, unlock, switch. */
+int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c);
+/* With wq locked: queue stackless @me and mark it blocked (lock kept). */
+int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me);
+void rt_wake(struct vs_task *t);
+
+#endif

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Starting and stopping the runtime, the CPU threads, and the idle loop:
+ * run what is queued, poll stackless tasks, park on a futex when there is
+ * nothing to do (Dekker-style with the waker, so no wake-up is lost).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "queue.h"
+#include "rt.h"
+
+struct rt *rt_g;
+static __thread struct rt_cpu *tls_self;
+
+/* noinline: a task may move between threads across a switch, and the
+ * compiler must not reuse one thread's TLS address on another */
+__attribute__((noinline)) struct rt_cpu *rt_self(void)
+{
+	struct rt_cpu *c = tls_self;
+
+	__asm__ volatile("" ::: "memory");
+	return c;
+}
+
+void rt_set_self(struct rt_cpu *c)
+{
+	tls_self = c;
+}
+
+void rt_must(int r, const char *what)
+{
+	if (r < 0) {
+		fprintf(stderr, "vsched: %s failed: %s\n", what, strerror(-r));
+		abort();
+	}
+}
+
+static long futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
+{
+	return syscall(SYS_futex, (uint32_t *)uaddr, op, val, NULL, NULL, 0);
+}
+
+bool rt_cpu_has_work(uint32_t cpu)
+{
+	struct vsched_vvar *h = rt_g->vvar;
+	struct vsched_cpu *vc = vsched_vvar_cpus(h) + cpu;
+	struct vs_ring lr = { .enq = &vc->rq_enq, .deq = &vc->rq_deq };
+	struct vs_ring gr = { .enq = &h->gq_enq, .deq = &h->gq_deq };
+
+	return vs_ring_len(&lr) || vs_ring_len(&gr);
+}
+
+void rt_kick(uint32_t cpu)
+{
+	struct rt_cpu *d = &rt_g->cpus[cpu];
+
+	/* seq_cst fence: our enqueue is ordered before the parked check, as
+	 * the parker's flag store is before its queue check (Dekker) */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&d->parked, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&d->futex, 1, memory_order_release);
+		futex(&d->futex, FUTEX_WAKE_PRIVATE, 1);
+	}
+}
+
+static void park(struct rt_cpu *c)
+{
+	uint32_t seq = atomic_load_explicit(&c->futex, memory_order_acquire);
+
+	atomic_store_explicit(&c->parked, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!rt_cpu_has_work(c->id) && !atomic_load(&rt_g->stopping))
+		futex(&c->futex, FUTEX_WAIT_PRIVATE, seq);
+	atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
+}
+
+void rt_idle_loop(struct rt_cpu *c)
+{
+	for (;;) {
+		c = rt_after_switch(c->idle);
+		rt_dispatch(c);
+		if (rt_cpu_has_work(c->id)) {
+			rt_must(vsched_yield_now(c->id), "idle yield");
+			continue;
+		}
+		if (atomic_load(&rt_g->stopping) && c->id != 0)
+			return;
+		park(c);
+	}
+}
+
+static void idle_entry(void *arg)
+{
+	struct rt_cpu *c = arg;
+
+	rt_idle_loop(c);
+	abort(); /* CPU 0's idle never stops: stop runs on the boot task */
+}
+
+void vs_config_default(struct vs_config *cfg)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ncpus = n > 0 ? (unsigned)n : 1;
+	cfg->stack_size = 256 * 1024;
+	cfg->queue_cap = 256;
+	cfg->max_tasks = 1u << 20;
+	cfg->policy = VS_POLICY_FIFO;
+}
+
+/* A task standing for a thread's own stack (the boot task, a CPU's idle). */
+static struct vs_task *thread_task(bool boot, int *err)
+{
+	struct vs_task *t = calloc(1, sizeof(*t));
+	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKFUL, .owner = rt_g->owner };
+	pthread_attr_t a;
+	void *lo;
+	size_t len;
+
+	if (!t) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	t->boot = boot;
+	t->idle = !boot;
+	atomic_init(&t->refs, 1);
+	vs_wq_init(&t->join_wq);
+	snprintf(t->name, sizeof(t->name), "%s", boot ? "main" : "idle");
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &lo, &len) == 0) {
+			t->stack_lo = lo;
+			t->stack_len = len;
+		}
+		pthread_attr_destroy(&a);
+	}
+	d.ext = (uint64_t)(uintptr_t)t;
+	*err = vsched_task_alloc(VSCHED_CPU_NONE, &d, &t->ref);
+	if (*err < 0) {
+		free(t);
+		return NULL;
+	}
+	t->inner = rt_inner(t->ref);
+	return t;
+}
+
+static void pin(unsigned id)
+{
+	cpu_set_t set;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CPU_ZERO(&set);
+	CPU_SET(id % (unsigned)(n > 0 ? n : 1), &set);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void *cpu_thread(void *arg)
+{
+	struct rt_cpu *c = arg;
+	int err = 0;
+
+	rt_set_self(c);
+	if (rt_g->cfg.pin)
+		pin(c->id);
+	c->idle = thread_task(false, &err);
+	if (!c->idle || vsched_init_secondary(c->id, c->idle->ref) < 0) {
+		fprintf(stderr, "vsched: CPU %u failed to come up (%d)\n", c->id, err);
+		abort();
+	}
+	c->cur = c->idle;
+	atomic_fetch_add(&rt_g->online, 1);
+	rt_idle_loop(c);
+	free(c->idle);
+	rt_stack_free_all(c);
+	return NULL;
+}
+
+static void rt_free(struct rt *rt)
+{
+	vsa_image_unmap(&rt->img);
+	free(rt->cpus);
+	free(rt);
+}
+
+int vs_runtime_start(const struct vs_config *cfg_in)
+{
+	struct vs_config cfg;
+	struct vsa_map_opts mo = { .vvar_fd = -1 };
+	struct rt *rt;
+	struct rt_cpu *c0;
+	int r = 0;
+
+	if (rt_g)
+		return -EBUSY;
+	if (cfg_in)
+		cfg = *cfg_in;
+	else
+		vs_config_default(&cfg);
+	if (cfg.ncpus == 0) {
+		struct vs_config d;
+
+		vs_config_default(&d);
+		cfg.ncpus = d.ncpus;
+	}
+	if (cfg.ncpus > VSCHED_MAX_CPUS || cfg.stack_size < 16384 ||
+	    cfg.queue_cap < VSCHED_MIN_QUEUE || cfg.queue_cap > VSCHED_MAX_QUEUE ||
+	    cfg.max_tasks < cfg.ncpus + 2 || cfg.max_tasks > VSCHED_MAX_TASKS ||
+	    (unsigned)cfg.policy > VS_POLICY_CFS)
+		return -EINVAL;
+	if (cfg.policy != VS_POLICY_FIFO)
+		return -EOPNOTSUPP;
+
+	rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	rt->cfg = cfg;
+	rt->ncpus = cfg.ncpus;
+	rt->owner = (uint32_t)getpid();
+	vs_wq_init(&rt->live_wq);
+	rt->cpus = aligned_alloc(64, sizeof(*rt->cpus) * cfg.ncpus);
+	if (!rt->cpus) {
+		free(rt);
+		return -ENOMEM;
+	}
+	memset(rt->cpus, 0, sizeof(*rt->cpus) * cfg.ncpus);
+	mo.geom = (struct vsched_geometry){ .ncpus = cfg.ncpus, .queue_cap = cfg.queue_cap,
+					    .ntasks = cfg.max_tasks, .policy = cfg.policy };
+	r = vsa_image_map_embedded(&rt->img, &mo);
+	if (r < 0) {
+		fprintf(stderr, "vsched: %s\n", rt->img.err);
+		free(rt->cpus);
+		free(rt);
+		return r;
+	}
+	vsa_install(&rt->img);
+	rt->vvar = rt->img.vvar;
+	for (unsigned i = 0; i < cfg.ncpus; i++)
+		rt->cpus[i].id = i;
+	rt_g = rt;
+
+	/* CPU 0: this thread becomes the boot task; its idle gets a stack */
+	c0 = &rt->cpus[0];
+	rt->boot = thread_task(true, &r);
+	if (!rt->boot)
+		goto fail;
+	c0->idle = rt_task_new(false, NULL, &r);
+	if (!c0->idle)
+		goto fail;
+	c0->idle->idle = true;
+	atomic_init(&c0->idle->refs, 1);
+	{
+		struct vsched_task_desc d = {
+			.kind = VSCHED_KIND_STACKFUL,
+			.owner = rt->owner,
+			.ctx_sp = vs_ctx_init(c0->idle->stack_lo, c0->idle->stack_len,
+					      idle_entry, c0),
+			.ext = (uint64_t)(uintptr_t)c0->idle,
+		};
+		r = vsched_task_alloc(VSCHED_CPU_NONE, &d, &c0->idle->ref);
+		if (r < 0)
+			goto fail;
+		c0->idle->inner = rt_inner(c0->idle->ref);
+	}
+	r = vsched_init(0, c0->idle->ref, rt->boot->ref);
+	if (r < 0)
+		goto fail;
+	rt_set_self(c0);
+	c0->cur = rt->boot;
+	if (cfg.pin)
+		pin(0);
+	atomic_store(&rt->online, 1);
+
+	for (unsigned i = 1; i < cfg.ncpus; i++) {
+		r = -pthread_create(&rt->cpus[i].thread, NULL, cpu_thread, &rt->cpus[i]);
+		if (r < 0) {
+			fprintf(stderr, "vsched: cannot start CPU %u: %s\n", i, strerror(-r));
+			abort(); /* CPUs already up cannot be taken back down yet */
+		}
+	}
+	while (atomic_load(&rt->online) < (int)cfg.ncpus)
+		sched_yield();
+	return 0;
+
+fail:
+	if (c0->idle) {
+		munmap(c0->idle->stack, c0->idle->stack_size + (size_t)sysconf(_SC_PAGESIZE));
+		free(c0->idle);
+	}
+	free(rt->boot);
+	rt_set_self(NULL);
+	rt_g = NULL;
+	rt_free(rt);
+	return r;
+}
+
+int vs_runtime_stop(void)
+{
+	struct rt *rt = rt_g;
+	struct rt_cpu *c = rt_self();
+
+	if (!rt || !c || c->cur != rt->boot)
+		return -EPERM;
+	rt_wq_lock(&rt->live_wq);
+	while (atomic_load(&rt->live) > 0) {
+		rt_wq_block_locked(&rt->live_wq, c);
+		c = rt_self();
+		rt_wq_lock(&rt->live_wq);
+	}
+	rt_wq_unlock(&rt->live_wq);
+
+	atomic_store(&rt->stopping, 1);
+	for (unsigned i = 1; i < rt->ncpus; i++)
+		rt_kick(i);
+	for (unsigned i = 1; i < rt->ncpus; i++)
+		pthread_join(rt->cpus[i].thread, NULL);
+
+	/* CPU 0's idle task is parked in its loop, off the CPU: drop it */
+	rt_stack_free_all(&rt->cpus[0]);
+	munmap(rt->cpus[0].idle->stack,
+	       rt->cpus[0].idle->stack_size + (size_t)sysconf(_SC_PAGESIZE));
+	free(rt->cpus[0].idle);
+	free(rt->boot);
+	rt_set_self(NULL);
+	rt_g = NULL;
+	rt_free(rt);
+	return 0;
+}

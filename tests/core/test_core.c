@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The core through its exported API, on a freshly mapped image: bad input
+ * on every entry point gets -errno and leaves the whole vvar area byte for
+ * byte as it was; the state machine's basic transitions with real switches.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "vsched_apis.h"
+
+#define NCPUS 2
+#define NTASKS 32
+#define QCAP 8
+#define STACK (64 * 1024)
+
+struct fx {
+	struct vsa_image img;
+	const struct vsched_api *a;
+	unsigned char *snap;
+	vsched_ref_t boot, idle;
+};
+
+static struct fx *F; /* for the task bodies below */
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct vsa_map_opts o = {
+		.geom = { .ncpus = NCPUS, .queue_cap = QCAP, .ntasks = NTASKS },
+		.vvar_fd = -1,
+	};
+
+	assert_non_null(f);
+	assert_int_equal(vsa_image_map_embedded(&f->img, &o), 0);
+	f->a = &f->img.api;
+	f->snap = malloc(f->img.area_size);
+	assert_non_null(f->snap);
+	F = f;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	vsa_image_unmap(&f->img);
+	free(f->snap);
+	free(f);
+	return 0;
+}
+
+static void *area(struct fx *f)
+{
+	return (char *)f->img.vvar + VSCHED_VVAR_HDR_SIZE - f->img.area_size;
+}
+
+static void snap(struct fx *f)
+{
+	memcpy(f->snap, area(f), f->img.area_size);
+}
+
+/* The whole vvar area is as it was at the last snap(). */
+static void unchanged(struct fx *f, int line)
+{
+	const unsigned char *now = area(f);
+
+	for (size_t i = 0; i < f->img.area_size; i++)
+		if (now[i] != f->snap[i])
+			fail_msg("line %d: vvar byte %zu changed (%u -> %u)", line, i,
+				 f->snap[i], now[i]);
+}
+#define UNCHANGED(f) unchanged(f, __LINE__)
+
+static vsched_ref_t alloc(struct fx *f, uint32_t kind, uint64_t sp)
+{
+	struct vsched_task_desc d = { .kind = kind, .owner = 1, .ctx_sp = sp };
+	vsched_ref_t r = 0;
+
+	assert_int_equal(f->a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &r), 0);
+	assert_int_not_equal(r, 0);
+	return r;
+}
+
+static struct vsched_task *slot(struct fx *f, vsched_ref_t r)
+{
+	return vsched_vvar_tasks(f->img.vvar) + VSCHED_REF_IDX(r);
+}
+
+static struct vsched_task *slot(struct fx *f, vsched_ref_t r);
+static vsched_ref_t order[8];
+static int norder;
+
+/*
+ * The idle context of CPU 0 in these tests, a minimal dispatcher: each
+ * stackless task made current is logged, marked exited and switched away
+ * from with resched_f; with none current, it runs whatever is queued.
+ */
+static void idle_body(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		vsched_ref_t cur = 0;
+		struct vsched_task *s;
+
+		(void)F->a->vsched_take_prev_task(0, NULL);
+		assert_int_equal(F->a->vsched_current(0, &cur), 0);
+		s = slot(F, cur);
+		if (s->kind == VSCHED_KIND_STACKLESS) {
+			order[norder++] = cur;
+			atomic_store(&s->state, VSCHED_TASK_EXITED);
+			assert_int_equal(F->a->vsched_resched_f(0), 0);
+		} else {
+			assert_int_equal(F->a->vsched_yield_now(0), 0);
+		}
+	}
+}
+
+static void *stack(void)
+{
+	void *p = malloc(STACK);
+
+	assert_non_null(p);
+	return p;
+}
+
+/* Brings CPU 0 up with this thread as its boot task. */
+static void up(struct fx *f)
+{
+	f->idle = alloc(f, VSCHED_KIND_STACKFUL, vs_ctx_init(stack(), STACK, idle_body, NULL));
+	f->boot = alloc(f, VSCHED_KIND_STACKFUL, 0);
+	assert_int_equal(f->a->vsched_init(0, f->idle, f->boot), 0);
+}
+
+static void test_before_init(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	vsched_ref_t r = 0, t = alloc(f, VSCHED_KIND_STACKLESS, 0);
+
+	snap(f);
+	/* no CPU is up: every per-CPU call refuses */
+	assert_int_equal(a->vsched_current(0, &r), -EINVAL);
+	assert_int_equal(a->vsched_take_prev_task(0, &r), -EINVAL);
+	assert_int_equal(a->vsched_yield_now(0), -EINVAL);
+	assert_int_equal(a->vsched_preempt_current(0), -EINVAL);
+	assert_int_equal(a->vsched_resched(0), -EINVAL);
+	assert_int_equal(a->vsched_resched_f(0), -EINVAL);
+	assert_int_equal(a->vsched_yield_f(0), -EINVAL);
+	assert_int_equal(a->vsched_switch_to(0, t, t), -EINVAL);
+	assert_int_equal(a->vsched_spawn(0, t), -EINVAL);
+	assert_int_equal(a->vsched_unblock_task(0, t, 0, VSCHED_CPU_NONE), -EINVAL);
+	assert_int_equal(a->vsched_set_priority(0, t, 0), -EINVAL);
+	assert_int_equal(a->vsched_task_tick(0, 1), -EINVAL);
+	assert_int_equal(a->vsched_migrate_entry(0, 1), -EINVAL);
+	/* a secondary before the primary */
+	assert_int_equal(a->vsched_init_secondary(1, t), -EINVAL); /* stackless */
+	UNCHANGED(f);
+}
+
+static void test_alloc_free(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKLESS };
+	vsched_ref_t refs[NTASKS], r = 0, stale;
+
+	snap(f);
+	assert_int_equal(a->vsched_task_alloc(VSCHED_CPU_NONE, NULL, &r), -EINVAL);
+	assert_int_equal(a->vsched_task_alloc(VSCHED_CPU_NONE, &d, NULL), -EINVAL);
+	assert_int_equal(a->vsched_task_alloc(NCPUS, &d, &r), -EINVAL);
+	d.kind = 7;
+	assert_int_equal(a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &r), -EINVAL);
+	d.kind = VSCHED_KIND_STACKLESS;
+	d.prio = 20;
+	assert_int_equal(a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &r), -EINVAL);
+	d.prio = 0;
+	d.flags = VSCHED_TF_IDLE; /* only init makes an idle task */
+	assert_int_equal(a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &r), -EINVAL);
+	d.flags = 0;
+	assert_int_equal(a->vsched_task_free(VSCHED_CPU_NONE, 0), -ESRCH);
+	assert_int_equal(a->vsched_task_free(VSCHED_CPU_NONE, VSCHED_REF(1, NTASKS)), -ESRCH);
+	assert_int_equal(a->vsched_task_free(VSCHED_CPU_NONE, VSCHED_REF(1, 3)), -ESRCH);
+	assert_int_equal(a->vsched_task_free(NCPUS + 5, VSCHED_REF(1, 0)), -EINVAL);
+	UNCHANGED(f);
+
+	/* exhaust the table: -EAGAIN, nothing changed; free one, reuse it */
+	for (int i = 0; i < NTASKS; i++)
+		assert_int_equal(a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &refs[i]), 0);
+	snap(f);
+	assert_int_equal(a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &r), -EAGAIN);
+	UNCHANGED(f);
+	for (int i = 0; i < NTASKS; i++)
+		for (int j = 0; j < i; j++)
+			assert_int_not_equal(VSCHED_REF_IDX(refs[i]), VSCHED_REF_IDX(refs[j]));
+	stale = refs[5];
+	assert_int_equal(a->vsched_task_free(VSCHED_CPU_NONE, stale), 0);
+	snap(f);
+	assert_int_equal(a->vsched_task_free(VSCHED_CPU_NONE, stale), -ESRCH);
+	UNCHANGED(f);
+	assert_int_equal(a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &r), 0);
+	assert_int_equal(VSCHED_REF_IDX(r), VSCHED_REF_IDX(stale)); /* reused slot */
+	assert_int_not_equal(r, stale);				 /* new generation */
+	snap(f);
+	assert_int_equal(a->vsched_task_free(VSCHED_CPU_NONE, stale), -ESRCH);
+	UNCHANGED(f);
+}
+
+static void test_init(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	vsched_ref_t idle = alloc(f, VSCHED_KIND_STACKFUL,
+				  vs_ctx_init(stack(), STACK, idle_body, NULL));
+	vsched_ref_t boot = alloc(f, VSCHED_KIND_STACKFUL, 0);
+	vsched_ref_t co = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	vsched_ref_t noframe = alloc(f, VSCHED_KIND_STACKFUL, 0);
+	vsched_ref_t cur = 0, sec;
+
+	snap(f);
+	assert_int_equal(a->vsched_init(NCPUS, idle, boot), -EINVAL);
+	assert_int_equal(a->vsched_init(0, idle, idle), -EINVAL);
+	assert_int_equal(a->vsched_init(0, co, boot), -EINVAL);	   /* idle stackless */
+	assert_int_equal(a->vsched_init(0, idle, co), -EINVAL);	   /* boot stackless */
+	assert_int_equal(a->vsched_init(0, noframe, boot), -EINVAL); /* idle can't start */
+	assert_int_equal(a->vsched_init(0, VSCHED_REF(9, 1), boot), -ESRCH);
+	assert_int_equal(a->vsched_init(0, idle, VSCHED_REF(1, NTASKS + 1)), -ESRCH);
+	assert_int_equal(a->vsched_init_secondary(1, noframe), -EAGAIN);
+	UNCHANGED(f);
+
+	assert_int_equal(a->vsched_init(0, idle, boot), 0);
+	assert_int_equal(a->vsched_current(0, &cur), 0);
+	assert_int_equal(cur, boot);
+	assert_int_equal(slot(f, boot)->state, VSCHED_TASK_RUNNING);
+	snap(f);
+	assert_int_equal(a->vsched_init(1, idle, boot), -EINVAL); /* not new */
+	assert_int_equal(a->vsched_current(0, NULL), -EINVAL);
+	assert_int_equal(a->vsched_current(1, &cur), -EINVAL);	    /* CPU 1 down */
+	assert_int_equal(a->vsched_init_secondary(0, noframe), -EBUSY); /* CPU 0 up */
+	UNCHANGED(f);
+	sec = alloc(f, VSCHED_KIND_STACKFUL, 0);
+	assert_int_equal(a->vsched_init_secondary(1, sec), 0);
+	assert_int_equal(a->vsched_current(1, &cur), 0);
+	assert_int_equal(cur, sec);
+	snap(f);
+	assert_int_equal(a->vsched_task_free(0, sec), -EBUSY);  /* an idle task */
+	assert_int_equal(a->vsched_task_free(0, boot), -EBUSY); /* running */
+	UNCHANGED(f);
+}
+
+static void test_wrong_state(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	vsched_ref_t co, co2, q;
+
+	up(f);
+	co = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	co2 = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	q = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	assert_int_equal(a->vsched_spawn(0, q), 0); /* one queued task */
+	assert_int_equal(slot(f, q)->state, VSCHED_TASK_READY);
+
+	snap(f);
+	assert_int_equal(a->vsched_spawn(0, q), -EINVAL);	   /* already queued */
+	assert_int_equal(a->vsched_spawn(0, f->boot), -EINVAL);	   /* running */
+	assert_int_equal(a->vsched_spawn(0, f->idle), -EINVAL);	   /* idle */
+	assert_int_equal(a->vsched_spawn(1, co), -EINVAL);	   /* CPU 1 down */
+	assert_int_equal(a->vsched_spawn(0, VSCHED_REF(77, 2)), -ESRCH);
+	assert_int_equal(a->vsched_resched(0), -EINVAL);   /* boot still running */
+	assert_int_equal(a->vsched_resched_f(0), -EINVAL); /* boot is stackful */
+	assert_int_equal(a->vsched_yield_f(0), -EINVAL);   /* likewise */
+	assert_int_equal(a->vsched_switch_to(0, co, co2), -EINVAL); /* prev not current */
+	assert_int_equal(a->vsched_switch_to(0, f->boot, f->boot), -EINVAL);
+	assert_int_equal(a->vsched_switch_to(0, f->boot, q), -EINVAL); /* queued */
+	assert_int_equal(a->vsched_switch_to(0, f->boot, f->idle), -EINVAL);
+	assert_int_equal(a->vsched_switch_to(0, f->boot, VSCHED_REF(3, 1)), -ESRCH);
+	assert_int_equal(a->vsched_unblock_task(0, co, 0, VSCHED_CPU_NONE), 0); /* not blocked */
+	assert_int_equal(a->vsched_unblock_task(0, q, 0, 0), 0);
+	assert_int_equal(a->vsched_unblock_task(0, co, 0x80, 0), -EINVAL);  /* flags */
+	assert_int_equal(a->vsched_unblock_task(0, co, 0, NCPUS), -EINVAL); /* src */
+	assert_int_equal(a->vsched_unblock_task(NCPUS, co, 0, 0), -EINVAL); /* dst */
+	assert_int_equal(a->vsched_unblock_task(0, f->idle, 0, 0), -EINVAL); /* idle never blocks */
+	assert_int_equal(a->vsched_set_priority(0, co, 20), -EINVAL);
+	assert_int_equal(a->vsched_set_priority(0, co, -21), -EINVAL);
+	assert_int_equal(a->vsched_set_priority(0, VSCHED_REF(5, 5), 0), -ESRCH);
+	assert_int_equal(a->vsched_migrate_entry(0, NCPUS), -EINVAL);
+	assert_int_equal(a->vsched_migrate_entry(0, 1), -EINVAL); /* CPU 1 down */
+	assert_int_equal(a->vsched_task_free(0, q), -EBUSY);	  /* queued */
+	assert_int_equal(a->vsched_task_free(0, f->boot), -EBUSY);
+	UNCHANGED(f);
+
+	/* a blocked task: the boot task cannot be a stale blocked one, so make
+	 * a stackless task blocked through the shared slot, as a runtime does */
+	atomic_store(&slot(f, co)->state, VSCHED_TASK_BLOCKED);
+	assert_int_equal(a->vsched_unblock_task(0, co, 0, VSCHED_CPU_NONE), 1);
+	assert_int_equal(slot(f, co)->state, VSCHED_TASK_READY);
+	snap(f);
+	assert_int_equal(a->vsched_unblock_task(0, co, 0, VSCHED_CPU_NONE), 0); /* twice */
+	UNCHANGED(f);
+	assert_int_equal(a->vsched_set_priority(0, co, 5), 0);
+	assert_int_equal(slot(f, co)->prio, 5);
+}
+
+/*
+ * Boot yields behind three stackless tasks: the first becomes current on
+ * the idle context (a real switch), the next two are handed over with no
+ * switch, then boot is switched back to. FIFO order, each exactly once.
+ */
+static void test_fifo_switches(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	vsched_ref_t t[3], cur = 0, prev = 0;
+	uint64_t sw;
+
+	up(f);
+	norder = 0;
+	for (int i = 0; i < 3; i++) {
+		t[i] = alloc(f, VSCHED_KIND_STACKLESS, 0);
+		assert_int_equal(a->vsched_spawn(0, t[i]), 0);
+	}
+	sw = vsched_vvar_cpus(f->img.vvar)[0].nr_switches;
+	assert_int_equal(a->vsched_yield_now(0), 0);
+	assert_int_equal(a->vsched_current(0, &cur), 0);
+	assert_int_equal(cur, f->boot);
+	assert_int_equal(slot(f, f->boot)->state, VSCHED_TASK_RUNNING);
+	assert_int_equal(norder, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(order[i], t[i]);
+		assert_int_equal(slot(f, t[i])->state, VSCHED_TASK_EXITED);
+	}
+	/* boot->t0, t0->t1, t1->t2, t2->boot: four changes of current */
+	assert_int_equal(vsched_vvar_cpus(f->img.vvar)[0].nr_switches - sw, 4);
+	assert_int_equal(a->vsched_take_prev_task(0, &prev), 0);
+	assert_int_equal(prev, t[2]);
+	assert_int_equal(slot(f, prev)->on_cpu, 0);
+	assert_int_equal(a->vsched_take_prev_task(0, &prev), 0);
+	assert_int_equal(prev, 0); /* taken once */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(a->vsched_task_free(0, t[i]), 0);
+	/* nothing queued now: a yield keeps the CPU */
+	assert_int_equal(a->vsched_yield_now(0), 0);
+	assert_int_equal(vsched_vvar_cpus(f->img.vvar)[0].nr_switches - sw, 4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_before_init, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alloc_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_switches, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}

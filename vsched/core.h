@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interfaces of the core: how it reaches the vvar area, validates
+ * what callers hand it, and what each file provides to the others.
+ */
+#ifndef VSCHED_CORE_H
+#define VSCHED_CORE_H
+
+#include <stdbool.h>
+#include "vvar.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+#define EXPORT __attribute__((visibility("default")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* The exported prototypes, made from the one list. */
+#define VSCHED_API(ret, name, params, args) EXPORT ret name params;
+#include "vsched_api.def"
+#undef VSCHED_API
+
+/* Placed by the linker script right below the image: reached PC-relatively. */
+extern struct vsched_vvar __vsched_vvar HIDDEN;
+
+static inline struct vsched_vvar *vvar(void)
+{
+	return &__vsched_vvar;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#elif defined(__riscv)
+	/* Zihintpause "pause"; a harmless fence on cores without it. */
+	__asm__ volatile(".insn i 0x0f, 0, x0, x0, 0x010" ::: "memory");
+#endif
+}
+
+/* task.c: the task table */
+HIDDEN bool vvar_geometry_ok(const struct vsched_vvar *h);
+HIDDEN struct vsched_task *task_get(struct vsched_vvar *h, vsched_ref_t ref);
+HIDDEN struct vsched_task *task_at(struct vsched_vvar *h, uint32_t idx);
+HIDDEN vsched_ref_t task_ref(struct vsched_vvar *h, struct vsched_task *t);
+HIDDEN int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
+		      vsched_ref_t *out);
+HIDDEN int task_free(struct vsched_vvar *h, vsched_ref_t ref);
+
+/* sched.c: the state machine */
+HIDDEN struct vsched_cpu *cpu_get(struct vsched_vvar *h, uint32_t cpu_id);
+HIDDEN int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id,
+			  vsched_ref_t idle, vsched_ref_t boot, bool primary);
+HIDDEN int sched_spawn(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t ref);
+HIDDEN int sched_yield(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless,
+		       bool preempt);
+HIDDEN int sched_resched(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless);
+HIDDEN int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c,
+			   vsched_ref_t prev, vsched_ref_t next);
+HIDDEN int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref,
+			 uint32_t flags, uint32_t src);
+HIDDEN int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst);
+HIDDEN vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c);
+
+/* policy.c: the policy seam (enum dispatch, no pointers in data) */
+#define ENQ_PREEMPT 0x1u /* preempted with time left (RR: to the front) */
+#define ENQ_LOCAL 0x2u	 /* this CPU's queue only: no spill to the global ring */
+HIDDEN int policy_enqueue(struct vsched_vvar *h, struct vsched_cpu *c,
+			  struct vsched_task *t, uint32_t flags);
+HIDDEN struct vsched_task *policy_pick(struct vsched_vvar *h, struct vsched_cpu *c);
+HIDDEN int policy_set_prio(struct vsched_vvar *h, struct vsched_task *t, int32_t prio);
+HIDDEN int policy_tick(struct vsched_vvar *h, struct vsched_cpu *c, uint64_t now_ns);
+
+#endif

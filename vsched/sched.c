@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The state machine: init, spawn, yield, resched, switch_to, unblock and
+ * migrate, and the context switch with its on_cpu handshake.
+ *
+ * Task states:  NEW --spawn--> READY --pick--> RUNNING --yield--> READY
+ *               RUNNING --(runtime marks)--> BLOCKED --unblock--> READY
+ *               RUNNING --(runtime marks)--> EXITED --take_prev+free--> FREE
+ *
+ * on_cpu: set by the CPU that switches to a task, cleared (release) once the
+ * task's context has been saved by the switch away from it. A CPU about to
+ * resume a task first waits (acquire) for on_cpu to be clear, so a task
+ * woken or stolen while still leaving another CPU is never run twice.
+ *
+ * A stackless task has no context of its own: it runs on its CPU's idle
+ * context ("holder"), so switching between two of them, or between one and
+ * the idle task, moves no registers at all.
+ */
+#include "core.h"
+#include "arch/switch.h"
+
+struct vsched_cpu *cpu_get(struct vsched_vvar *h, uint32_t cpu_id)
+{
+	struct vsched_cpu *c;
+
+	if (unlikely(cpu_id >= h->ncpus))
+		return 0;
+	c = vsched_vvar_cpus(h) + cpu_id;
+	/* acquire: pairs with the release at the end of sched_init_cpu */
+	if (unlikely(atomic_load_explicit(&c->online, memory_order_acquire) != 2))
+		return 0;
+	return c;
+}
+
+static struct vsched_task *cpu_task(struct vsched_vvar *h, _Atomic vsched_ref_t *slot)
+{
+	return task_at(h, VSCHED_REF_IDX(atomic_load_explicit(slot, memory_order_relaxed)));
+}
+
+static struct vsched_task *idle_of(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	return task_at(h, VSCHED_REF_IDX(c->idle));
+}
+
+static bool is_idle(const struct vsched_task *t)
+{
+	return t->flags & VSCHED_TF_IDLE;
+}
+
+/* The task whose stack a task runs on: itself, or its CPU's idle task. */
+static struct vsched_task *holder(struct vsched_vvar *h, struct vsched_cpu *c,
+				  struct vsched_task *t)
+{
+	return t->kind == VSCHED_KIND_STACKLESS ? idle_of(h, c) : t;
+}
+
+static void clear_on_cpu(struct vsched_vvar *h, vsched_ref_t ref)
+{
+	struct vsched_task *t = task_at(h, VSCHED_REF_IDX(ref));
+
+	/* release: the saved context (stack and ctx_sp) is complete before
+	 * anyone who sees on_cpu == 0 resumes the task */
+	if (t)
+		atomic_store_explicit(&t->on_cpu, 0, memory_order_release);
+}
+
+/* Waits until no other CPU is still leaving @t, then claims it. */
+static void claim_on_cpu(struct vsched_task *t)
+{
+	/* acquire: pairs with clear_on_cpu on the CPU that ran it last */
+	while (atomic_load_explicit(&t->on_cpu, memory_order_acquire))
+		cpu_relax();
+	/* relaxed: only the CPU that popped or claimed @t writes 1 */
+	atomic_store_explicit(&t->on_cpu, 1, memory_order_relaxed);
+}
+
+static struct vsched_task *pick_next(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	struct vsched_task *t = policy_pick(h, c);
+
+	return t ? t : idle_of(h, c);
+}
+
+/*
+ * Makes @next current on @c in place of @prev and moves the CPU onto the
+ * context of next's holder. Returns once prev's holder is resumed, which
+ * may be on another CPU.
+ */
+static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
+			   struct vsched_task *prev, struct vsched_task *next)
+{
+	struct vsched_task *from = holder(h, c, prev);
+	struct vsched_task *to = holder(h, c, next);
+	vsched_ref_t pending = atomic_load_explicit(&c->prev, memory_order_relaxed);
+
+	/* a prev the runtime did not take yet is long off this CPU */
+	if (pending)
+		clear_on_cpu(h, pending);
+	claim_on_cpu(next);
+	atomic_store_explicit(&next->cpu, c->cpu_id, memory_order_relaxed);
+	atomic_store_explicit(&next->need_resched, 0, memory_order_relaxed);
+	atomic_store_explicit(&next->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
+	atomic_store_explicit(&c->prev, task_ref(h, prev), memory_order_relaxed);
+	atomic_store_explicit(&c->current, task_ref(h, next), memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->nr_switches, 1, memory_order_relaxed);
+
+	if (from == to) {
+		/* stackless hand-off: nothing to save, prev is off the CPU now */
+		atomic_store_explicit(&prev->on_cpu, 0, memory_order_release);
+		return;
+	}
+	vsched_arch_switch(&from->ctx_sp, to->ctx_sp);
+
+	/*
+	 * Resumed in from's context, on the CPU that switched to it: an idle
+	 * task never leaves its CPU; a stackful task learns its CPU from the
+	 * resumer, which stored it in ->cpu before switching (same thread, so
+	 * program order suffices).
+	 */
+	if (!is_idle(from))
+		c = vsched_vvar_cpus(h) +
+		    atomic_load_explicit(&from->cpu, memory_order_relaxed);
+	pending = atomic_load_explicit(&c->prev, memory_order_relaxed);
+	if (pending)
+		clear_on_cpu(h, pending);
+}
+
+/* Switches from the current task @cur to the next one picked. */
+static void schedule(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *cur)
+{
+	struct vsched_task *next = pick_next(h, c);
+
+	if (next == cur) {
+		/* woken (or re-queued) before it left: keep running */
+		atomic_store_explicit(&cur->cpu, c->cpu_id, memory_order_relaxed);
+		atomic_store_explicit(&cur->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
+		return;
+	}
+	context_switch(h, c, cur, next);
+}
+
+int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref,
+		   vsched_ref_t boot_ref, bool primary)
+{
+	struct vsched_task *idle, *boot = 0;
+	struct vsched_cpu *c;
+	uint32_t zero = 0;
+
+	if (!vvar_geometry_ok(h))
+		return -VSCHED_ENODEV;
+	if (h->policy != VSCHED_POLICY_FIFO)
+		return -VSCHED_EOPNOTSUPP;
+	if (cpu_id >= h->ncpus)
+		return -VSCHED_EINVAL;
+	idle = task_get(h, idle_ref);
+	if (!idle)
+		return -VSCHED_ESRCH;
+	if (idle->kind != VSCHED_KIND_STACKFUL ||
+	    atomic_load_explicit(&idle->state, memory_order_relaxed) != VSCHED_TASK_NEW)
+		return -VSCHED_EINVAL;
+	if (primary) {
+		boot = task_get(h, boot_ref);
+		if (!boot)
+			return -VSCHED_ESRCH;
+		if (boot == idle || boot->kind != VSCHED_KIND_STACKFUL ||
+		    atomic_load_explicit(&boot->state, memory_order_relaxed) != VSCHED_TASK_NEW ||
+		    idle->ctx_sp == 0)
+			return -VSCHED_EINVAL;
+	} else if (atomic_load_explicit(&h->formatted, memory_order_acquire) != 2) {
+		return -VSCHED_EAGAIN; /* the primary comes first */
+	}
+	c = vsched_vvar_cpus(h) + cpu_id;
+	if (primary && !atomic_compare_exchange_strong(&h->formatted, &zero, 1))
+		return -VSCHED_EBUSY;
+	zero = 0;
+	if (!atomic_compare_exchange_strong(&c->online, &zero, 1)) {
+		if (primary)
+			atomic_store(&h->formatted, 0);
+		return -VSCHED_EBUSY;
+	}
+
+	c->cpu_id = cpu_id;
+	c->idle = idle_ref;
+	c->schedtick = 0;
+	atomic_store_explicit(&c->prev, VSCHED_REF_NONE, memory_order_relaxed);
+	idle->flags |= VSCHED_TF_IDLE;
+	atomic_store_explicit(&idle->cpu, cpu_id, memory_order_relaxed);
+	if (primary) {
+		/* the caller's own context becomes the boot task; idle waits */
+		atomic_store_explicit(&idle->state, VSCHED_TASK_READY, memory_order_relaxed);
+		atomic_store_explicit(&boot->cpu, cpu_id, memory_order_relaxed);
+		atomic_store_explicit(&boot->on_cpu, 1, memory_order_relaxed);
+		atomic_store_explicit(&boot->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
+		atomic_store_explicit(&c->current, boot_ref, memory_order_relaxed);
+	} else {
+		atomic_store_explicit(&idle->on_cpu, 1, memory_order_relaxed);
+		atomic_store_explicit(&idle->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
+		atomic_store_explicit(&c->current, idle_ref, memory_order_relaxed);
+	}
+	/* release: the CPU's fields are complete before anyone sees it online */
+	atomic_store_explicit(&c->online, 2, memory_order_release);
+	if (primary)
+		atomic_store_explicit(&h->formatted, 2, memory_order_release);
+	return 0;
+}
+
+int sched_spawn(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t ref)
+{
+	struct vsched_cpu *c = cpu_get(h, cpu_id);
+	struct vsched_task *t = task_get(h, ref);
+	uint32_t st = VSCHED_TASK_NEW;
+	int r;
+
+	if (!c)
+		return -VSCHED_EINVAL;
+	if (!t)
+		return -VSCHED_ESRCH;
+	if (is_idle(t) || (t->kind == VSCHED_KIND_STACKFUL && t->ctx_sp == 0))
+		return -VSCHED_EINVAL;
+	if (!atomic_compare_exchange_strong_explicit(&t->state, &st, VSCHED_TASK_READY,
+						     memory_order_relaxed,
+						     memory_order_relaxed))
+		return -VSCHED_EINVAL;
+	atomic_store_explicit(&t->cpu, cpu_id, memory_order_relaxed);
+	r = policy_enqueue(h, c, t, 0);
+	if (r < 0)
+		atomic_store_explicit(&t->state, VSCHED_TASK_NEW, memory_order_relaxed);
+	return r;
+}
+
+int sched_yield(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless, bool preempt)
+{
+	struct vsched_task *cur = cpu_task(h, &c->current);
+	int r;
+
+	if (!cur)
+		return -VSCHED_EINVAL;
+	if (!is_idle(cur)) {
+		if ((cur->kind == VSCHED_KIND_STACKLESS) != stackless ||
+		    atomic_load_explicit(&cur->state, memory_order_relaxed) != VSCHED_TASK_RUNNING)
+			return -VSCHED_EINVAL;
+		atomic_store_explicit(&cur->state, VSCHED_TASK_READY, memory_order_relaxed);
+		r = policy_enqueue(h, c, cur, preempt ? ENQ_PREEMPT : 0);
+		if (r < 0) {
+			atomic_store_explicit(&cur->state, VSCHED_TASK_RUNNING,
+					      memory_order_relaxed);
+			return r;
+		}
+	}
+	schedule(h, c, cur);
+	return 0;
+}
+
+int sched_resched(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless)
+{
+	struct vsched_task *cur = cpu_task(h, &c->current);
+
+	if (!cur)
+		return -VSCHED_EINVAL;
+	if (!is_idle(cur)) {
+		uint32_t st = atomic_load_explicit(&cur->state, memory_order_relaxed);
+
+		if ((cur->kind == VSCHED_KIND_STACKLESS) != stackless)
+			return -VSCHED_EINVAL;
+		/* the runtime marks it blocked or exited first; a concurrent
+		 * unblock may already have made it ready again */
+		if (st != VSCHED_TASK_BLOCKED && st != VSCHED_TASK_EXITED &&
+		    st != VSCHED_TASK_READY)
+			return -VSCHED_EINVAL;
+	}
+	schedule(h, c, cur);
+	return 0;
+}
+
+int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t prev_ref,
+		    vsched_ref_t next_ref)
+{
+	struct vsched_task *cur = cpu_task(h, &c->current);
+	struct vsched_task *next = task_get(h, next_ref);
+	uint32_t st;
+	int r;
+
+	if (!cur || prev_ref != atomic_load_explicit(&c->current, memory_order_relaxed))
+		return -VSCHED_EINVAL;
+	if (!next)
+		return -VSCHED_ESRCH;
+	if (next == cur || is_idle(next) ||
+	    (next->kind == VSCHED_KIND_STACKFUL && next->ctx_sp == 0))
+		return -VSCHED_EINVAL;
+	/* only a task in no queue can be run directly: a new or blocked one */
+	st = atomic_load_explicit(&next->state, memory_order_relaxed);
+	if ((st != VSCHED_TASK_NEW && st != VSCHED_TASK_BLOCKED) ||
+	    !atomic_compare_exchange_strong_explicit(&next->state, &st, VSCHED_TASK_RUNNING,
+						     memory_order_acquire,
+						     memory_order_relaxed))
+		return -VSCHED_EINVAL;
+	if (!is_idle(cur) &&
+	    atomic_load_explicit(&cur->state, memory_order_relaxed) == VSCHED_TASK_RUNNING) {
+		atomic_store_explicit(&cur->state, VSCHED_TASK_READY, memory_order_relaxed);
+		r = policy_enqueue(h, c, cur, 0);
+		if (r < 0) {
+			atomic_store_explicit(&cur->state, VSCHED_TASK_RUNNING,
+					      memory_order_relaxed);
+			atomic_store_explicit(&next->state, st, memory_order_relaxed);
+			return r;
+		}
+	}
+	context_switch(h, c, cur, next);
+	return 0;
+}
+
+int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref, uint32_t flags,
+		  uint32_t src)
+{
+	struct vsched_cpu *dc = cpu_get(h, dst);
+	struct vsched_task *t = task_get(h, ref);
+	uint32_t st = VSCHED_TASK_BLOCKED;
+	int r;
+
+	if (!dc || (flags & ~VSCHED_WAKE_RESCHED) ||
+	    (src != VSCHED_CPU_NONE && src >= h->ncpus))
+		return -VSCHED_EINVAL;
+	if (!t)
+		return -VSCHED_ESRCH;
+	if (is_idle(t))
+		return -VSCHED_EINVAL;
+	/* acq_rel: whoever wins the wake-up sees the blocker's writes, and
+	 * the pick that resumes it sees ours */
+	if (!atomic_compare_exchange_strong_explicit(&t->state, &st, VSCHED_TASK_READY,
+						     memory_order_acq_rel,
+						     memory_order_relaxed))
+		return 0; /* not blocked: woken already, or never slept */
+	atomic_store_explicit(&t->cpu, dst, memory_order_relaxed);
+	r = policy_enqueue(h, dc, t, 0);
+	if (r < 0) {
+		atomic_store_explicit(&t->state, VSCHED_TASK_BLOCKED, memory_order_relaxed);
+		return r;
+	}
+	if ((flags & VSCHED_WAKE_RESCHED) && src == dst) {
+		struct vsched_task *cur = cpu_task(h, &dc->current);
+
+		if (cur)
+			atomic_store_explicit(&cur->need_resched, 1, memory_order_relaxed);
+	}
+	return 1;
+}
+
+int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst)
+{
+	struct vsched_cpu *dc = cpu_get(h, dst);
+	struct vsched_task *cur = cpu_task(h, &c->current);
+	int r;
+
+	if (!dc || !cur || is_idle(cur) || cur->kind != VSCHED_KIND_STACKFUL ||
+	    atomic_load_explicit(&cur->state, memory_order_relaxed) != VSCHED_TASK_RUNNING)
+		return -VSCHED_EINVAL;
+	if (dc == c)
+		return 0;
+	atomic_store_explicit(&cur->state, VSCHED_TASK_READY, memory_order_relaxed);
+	atomic_store_explicit(&cur->cpu, dst, memory_order_relaxed);
+	/* queued on dst right away: dst waits on on_cpu until we are off; never
+	 * spilled to the global ring, where this CPU could pick it back */
+	r = policy_enqueue(h, dc, cur, ENQ_LOCAL);
+	if (r < 0) {
+		atomic_store_explicit(&cur->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
+		atomic_store_explicit(&cur->cpu, c->cpu_id, memory_order_relaxed);
+		return r;
+	}
+	schedule(h, c, cur);
+	return 0;
+}
+
+vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	vsched_ref_t p = atomic_exchange_explicit(&c->prev, VSCHED_REF_NONE,
+						  memory_order_relaxed);
+
+	if (p)
+		clear_on_cpu(h, p);
+	return p;
+}

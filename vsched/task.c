@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The task table: slot allocation (a lock-free tagged free list over a bump
+ * pointer, so untouched slots cost nothing) and checked lookup of references.
+ */
+#include "core.h"
+
+bool vvar_geometry_ok(const struct vsched_vvar *h)
+{
+	struct vsched_geometry g = {
+		.ncpus = h->ncpus,
+		.queue_cap = h->queue_cap,
+		.ntasks = h->ntasks,
+		.policy = h->policy,
+	};
+	struct vsched_vvar want;
+
+	if (h->magic != VSCHED_VVAR_MAGIC || h->version != VSCHED_VVAR_VERSION)
+		return false;
+	/* the layout is a pure function of the geometry: recompute, compare */
+	if (!vsched_vvar_layout(&g, &want))
+		return false;
+	return h->hdr_size == want.hdr_size && h->queue_cap == want.queue_cap &&
+	       h->gq_cap == want.gq_cap && h->task_size == want.task_size &&
+	       h->cpu_size == want.cpu_size && h->cpus_off == want.cpus_off &&
+	       h->gq_off == want.gq_off && h->rq_off == want.rq_off &&
+	       h->tasks_off == want.tasks_off && h->area_size >= want.area_size;
+}
+
+struct vsched_task *task_at(struct vsched_vvar *h, uint32_t idx)
+{
+	if (unlikely(idx >= h->ntasks))
+		return 0;
+	return vsched_vvar_tasks(h) + idx;
+}
+
+/* The slot of a live task, or NULL for a malformed, stale or free reference. */
+struct vsched_task *task_get(struct vsched_vvar *h, vsched_ref_t ref)
+{
+	struct vsched_task *t = task_at(h, VSCHED_REF_IDX(ref));
+
+	if (unlikely(!t || VSCHED_REF_GEN(ref) == 0))
+		return 0;
+	/* acquire: pairs with the release in task_alloc, so a reader that
+	 * sees the new generation also sees the slot's new contents */
+	if (unlikely(atomic_load_explicit(&t->gen, memory_order_acquire) !=
+		     VSCHED_REF_GEN(ref)))
+		return 0;
+	if (unlikely(atomic_load_explicit(&t->state, memory_order_relaxed) ==
+		     VSCHED_TASK_FREE))
+		return 0;
+	return t;
+}
+
+vsched_ref_t task_ref(struct vsched_vvar *h, struct vsched_task *t)
+{
+	uint32_t idx = (uint32_t)(t - vsched_vvar_tasks(h));
+
+	return VSCHED_REF(atomic_load_explicit(&t->gen, memory_order_relaxed), idx);
+}
+
+/* Pops a slot index from the free list, or takes a never-used one. */
+static int64_t slot_take(struct vsched_vvar *h)
+{
+	uint64_t head = atomic_load_explicit(&h->free_head, memory_order_acquire);
+
+	while ((uint32_t)head != 0) {
+		uint32_t idx = (uint32_t)head - 1;
+		struct vsched_task *t = task_at(h, idx);
+		uint64_t next;
+
+		if (unlikely(!t))
+			return -VSCHED_EINVAL; /* corrupt list: refuse, never wander */
+		/* a stale read here is harmless: the tag makes the CAS fail */
+		next = (head & 0xffffffff00000000ull) + (1ull << 32) +
+		       atomic_load_explicit(&t->next_free, memory_order_relaxed);
+		/* acquire on success: the slot's last free happens before us */
+		if (atomic_compare_exchange_weak_explicit(&h->free_head, &head, next,
+							  memory_order_acquire,
+							  memory_order_acquire))
+			return idx;
+	}
+	for (;;) {
+		uint32_t b = atomic_load_explicit(&h->bump, memory_order_relaxed);
+
+		if (b >= h->ntasks)
+			return -VSCHED_EAGAIN;
+		if (atomic_compare_exchange_weak_explicit(&h->bump, &b, b + 1,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return b;
+	}
+}
+
+static void slot_put(struct vsched_vvar *h, uint32_t idx)
+{
+	struct vsched_task *t = vsched_vvar_tasks(h) + idx;
+	uint64_t head = atomic_load_explicit(&h->free_head, memory_order_relaxed);
+	uint64_t next;
+
+	do {
+		atomic_store_explicit(&t->next_free, (uint32_t)head, memory_order_relaxed);
+		next = (head & 0xffffffff00000000ull) + (1ull << 32) + idx + 1;
+		/* release: the slot's reset happens before its next taker */
+	} while (!atomic_compare_exchange_weak_explicit(&h->free_head, &head, next,
+							memory_order_release,
+							memory_order_relaxed));
+}
+
+int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
+	       vsched_ref_t *out)
+{
+	struct vsched_task *t;
+	int64_t idx;
+	uint32_t gen;
+
+	/* a stackful task may have no frame yet (a thread becoming a task);
+	 * spawn and switch_to refuse to start one without */
+	if (!d || !out || d->kind > VSCHED_KIND_STACKLESS || d->flags != 0 ||
+	    d->prio < -20 || d->prio > 19)
+		return -VSCHED_EINVAL;
+	idx = slot_take(h);
+	if (idx < 0)
+		return (int)idx;
+	t = vsched_vvar_tasks(h) + idx;
+	gen = atomic_load_explicit(&t->gen, memory_order_relaxed);
+	if (gen == 0)
+		gen = 1; /* a never-used slot */
+	atomic_store_explicit(&t->on_cpu, 0, memory_order_relaxed);
+	atomic_store_explicit(&t->need_resched, 0, memory_order_relaxed);
+	t->kind = (uint16_t)d->kind;
+	t->flags = 0;
+	t->owner = d->owner;
+	atomic_store_explicit(&t->cpu, 0, memory_order_relaxed);
+	atomic_store_explicit(&t->next_free, 0, memory_order_relaxed);
+	atomic_store_explicit(&t->prio, d->prio, memory_order_relaxed);
+	t->pol_aux = 0;
+	t->ctx_sp = d->ctx_sp;
+	t->ext = d->ext;
+	t->vruntime = 0;
+	atomic_store_explicit(&t->state, VSCHED_TASK_NEW, memory_order_relaxed);
+	/* release: publishes the fields above with the generation */
+	atomic_store_explicit(&t->gen, gen, memory_order_release);
+	atomic_fetch_add_explicit(&h->nr_alive, 1, memory_order_relaxed);
+	*out = VSCHED_REF(gen, idx);
+	return 0;
+}
+
+int task_free(struct vsched_vvar *h, vsched_ref_t ref)
+{
+	struct vsched_task *t = task_get(h, ref);
+	uint32_t st, gen;
+
+	if (!t)
+		return -VSCHED_ESRCH;
+	st = atomic_load_explicit(&t->state, memory_order_acquire);
+	if ((st != VSCHED_TASK_NEW && st != VSCHED_TASK_EXITED) ||
+	    (t->flags & VSCHED_TF_IDLE))
+		return -VSCHED_EBUSY;
+	/* acquire: the CPU that last ran it has finished with its context */
+	if (atomic_load_explicit(&t->on_cpu, memory_order_acquire))
+		return -VSCHED_EBUSY;
+	if (!atomic_compare_exchange_strong_explicit(&t->state, &st, VSCHED_TASK_FREE,
+						     memory_order_acq_rel,
+						     memory_order_relaxed))
+		return -VSCHED_EBUSY;
+	gen = atomic_load_explicit(&t->gen, memory_order_relaxed) + 1;
+	if (gen == 0)
+		gen = 1;
+	/* stale references stop resolving from here on */
+	atomic_store_explicit(&t->gen, gen, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&h->nr_alive, 1, memory_order_relaxed);
+	slot_put(h, VSCHED_REF_IDX(ref));
+	return 0;
+}

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Maps libvsched.so the way the kernel maps the vDSO: one reservation holds
+ * the vvar area and, right above it, a private copy of the image, so the
+ * area's header ends exactly where the image begins. Then resolves .dynsym
+ * into the function table.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image_check.h"
+#include "vsched_apis.h"
+
+_Static_assert(VSCHED_EPERM == EPERM, "EPERM");
+_Static_assert(VSCHED_ESRCH == ESRCH, "ESRCH");
+_Static_assert(VSCHED_EAGAIN == EAGAIN, "EAGAIN");
+_Static_assert(VSCHED_ENOMEM == ENOMEM, "ENOMEM");
+_Static_assert(VSCHED_EBUSY == EBUSY, "EBUSY");
+_Static_assert(VSCHED_ENODEV == ENODEV, "ENODEV");
+_Static_assert(VSCHED_EINVAL == EINVAL, "EINVAL");
+_Static_assert(VSCHED_EDEADLK == EDEADLK, "EDEADLK");
+_Static_assert(VSCHED_EOPNOTSUPP == EOPNOTSUPP, "EOPNOTSUPP");
+
+#define IMAGE_FILE_MAX ((size_t)64 << 20)
+
+const char *const vsa_api_names[] = {
+#define VSCHED_API(ret, name, params, args) #name,
+#include "vsched_api.def"
+#undef VSCHED_API
+};
+const size_t vsa_api_count = sizeof(vsa_api_names) / sizeof(vsa_api_names[0]);
+
+_Static_assert(sizeof(vsa_api_names) / sizeof(vsa_api_names[0]) == VSA_API_N, "api");
+
+struct vsched_api vsched_api;
+
+static int fail(struct vsa_image *img, int e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct vsa_image *img, int e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(img->err, sizeof(img->err), fmt, ap);
+	va_end(ap);
+	return -e;
+}
+
+static size_t page_round(size_t v, size_t page)
+{
+	return (v + page - 1) & ~(page - 1);
+}
+
+/*
+ * Sizes the area backed by opts->vvar_fd. An empty file is grown to hold
+ * a new area (*fresh = 1); a file already holding one is attached to as is.
+ */
+static int area_of_fd(struct vsa_image *img, const struct vsa_map_opts *opts, size_t page,
+		      size_t *area, int *fresh)
+{
+	struct vsched_vvar hdr, want;
+	struct stat st;
+	uint64_t need;
+
+	if (fstat(opts->vvar_fd, &st) != 0)
+		return fail(img, errno, "vvar_fd: fstat failed: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return fail(img, EINVAL, "vvar_fd is not a regular file or memfd");
+	if (st.st_size == 0) {
+		need = vsched_vvar_layout(&opts->geom, &want);
+		if (need == 0)
+			return fail(img, EINVAL, "geometry out of range");
+		*area = page_round(need, page);
+		if (ftruncate(opts->vvar_fd, (off_t)*area) != 0)
+			return fail(img, errno, "vvar_fd: ftruncate failed: %s", strerror(errno));
+		*fresh = 1;
+		return 0;
+	}
+	/* the header is the last VSCHED_VVAR_HDR_SIZE bytes of the file */
+	if (st.st_size < VSCHED_VVAR_HDR_SIZE || (uint64_t)st.st_size % page != 0 ||
+	    pread(opts->vvar_fd, &hdr, sizeof(hdr), st.st_size - VSCHED_VVAR_HDR_SIZE) !=
+		    (ssize_t)sizeof(hdr) ||
+	    hdr.magic != VSCHED_VVAR_MAGIC)
+		return fail(img, EINVAL, "vvar_fd holds something other than a vvar area");
+	{
+		struct vsched_geometry g = {hdr.ncpus, hdr.queue_cap, hdr.ntasks, hdr.policy};
+
+		need = vsched_vvar_layout(&g, &want);
+	}
+	if (hdr.version != VSCHED_VVAR_VERSION || hdr.hdr_size != VSCHED_VVAR_HDR_SIZE ||
+	    need == 0 || hdr.area_size != need || hdr.area_size > (uint64_t)st.st_size ||
+	    hdr.queue_cap != want.queue_cap || hdr.gq_cap != want.gq_cap ||
+	    hdr.cpus_off != want.cpus_off || hdr.gq_off != want.gq_off ||
+	    hdr.rq_off != want.rq_off || hdr.tasks_off != want.tasks_off)
+		return fail(img, EINVAL, "vvar_fd's header is inconsistent or of another version");
+	*area = (size_t)st.st_size;
+	*fresh = 0;
+	return 0;
+}
+
+static int prot_of(uint32_t pf)
+{
+	return ((pf & PF_R) ? PROT_READ : 0) | ((pf & PF_W) ? PROT_WRITE : 0) |
+	       ((pf & PF_X) ? PROT_EXEC : 0);
+}
+
+/* Copies the segments in, then gives each its own protection. */
+static int place_image(struct vsa_image *img, const unsigned char *elf,
+		       const struct vsa_elf_info *info, size_t page)
+{
+	char *base = img->text;
+	size_t span = page_round(info->span, page);
+
+	if (mmap(base, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0) == MAP_FAILED)
+		return fail(img, errno, "mapping the image failed: %s", strerror(errno));
+	/* the mapping is fresh, so the rest of each segment is already zero */
+	for (unsigned i = 0; i < info->nloads; i++)
+		memcpy(base + info->loads[i].vaddr, elf + info->loads[i].offset,
+		       info->loads[i].filesz);
+	__builtin___clear_cache(base, base + info->span);
+	if (mprotect(base, span, PROT_NONE) != 0)
+		return fail(img, errno, "mprotect failed: %s", strerror(errno));
+	for (unsigned i = 0; i < info->nloads; i++) {
+		const struct vsa_segment *s = &info->loads[i];
+		size_t lo = s->vaddr & ~(page - 1);
+		size_t hi = page_round(s->vaddr + s->memsz, page);
+		int prot = prot_of(s->flags);
+
+		/* a page shared with the previous segment gets both protections */
+		if (i > 0 && page_round(info->loads[i - 1].vaddr + info->loads[i - 1].memsz,
+					page) > lo)
+			prot |= prot_of(info->loads[i - 1].flags);
+		if (hi > lo && mprotect(base + lo, hi - lo, prot) != 0)
+			return fail(img, errno, "mprotect failed: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static void resolve(struct vsa_image *img, const struct vsa_elf_info *info)
+{
+	uintptr_t base = (uintptr_t)img->text;
+
+#define VSCHED_API(ret, name, params, args)                                    \
+	img->api.name = (ret(*) params)(base + (uintptr_t)info->api_off[VSA_API_IDX_##name]);
+#include "vsched_api.def"
+#undef VSCHED_API
+}
+
+int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
+		  const struct vsa_map_opts *opts)
+{
+	struct vsa_elf_info info;
+	size_t page, area = 0, total;
+	int fresh = 1, r;
+	char *base;
+
+	if (!img)
+		return -EINVAL;
+	memset(img, 0, sizeof(*img));
+	if (!opts || opts->vvar_fd < -1)
+		return fail(img, EINVAL, "no map options, or a bad vvar_fd");
+	r = vsa_elf_parse(elf, size, &info, img->err, sizeof(img->err));
+	if (r)
+		return r;
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	if (opts->vvar_fd == -1) {
+		struct vsched_vvar tmp;
+		uint64_t need = vsched_vvar_layout(&opts->geom, &tmp);
+
+		if (need == 0)
+			return fail(img, EINVAL, "geometry out of range");
+		area = page_round(need, page);
+	} else {
+		r = area_of_fd(img, opts, page, &area, &fresh);
+		if (r)
+			return r;
+	}
+	total = area + page_round(info.span, page);
+	base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED) {
+		r = fail(img, errno, "reserving %zu bytes failed: %s", total, strerror(errno));
+		goto out_file;
+	}
+	img->map_base = base;
+	img->map_size = total;
+	img->area_size = area;
+	img->text = base + area;
+	img->text_size = info.span;
+	img->vvar = (struct vsched_vvar *)(base + area - VSCHED_VVAR_HDR_SIZE);
+
+	if (opts->vvar_fd == -1)
+		r = mmap(base, area, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED;
+	else
+		r = mmap(base, area, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 opts->vvar_fd, 0) == MAP_FAILED;
+	if (r) {
+		r = fail(img, errno, "mapping the vvar area failed: %s", strerror(errno));
+		goto out_unmap;
+	}
+	if (fresh)
+		vsched_vvar_layout(&opts->geom, img->vvar);
+	r = place_image(img, elf, &info, page);
+	if (r)
+		goto out_unmap;
+	resolve(img, &info);
+	return 0;
+
+out_unmap:
+	munmap(base, total);
+	img->map_base = img->text = NULL;
+	img->vvar = NULL;
+	img->map_size = img->area_size = img->text_size = 0;
+out_file:
+	/* a file this call sized goes back to empty, not to a headerless area */
+	if (opts->vvar_fd != -1 && fresh && ftruncate(opts->vvar_fd, 0) != 0)
+		r = fail(img, errno, "could not empty vvar_fd again: %s", strerror(errno));
+	return r;
+}
+
+int vsa_image_map_embedded(struct vsa_image *img, const struct vsa_map_opts *opts)
+{
+	return vsa_image_map(img, vsa_embedded_image, vsa_embedded_image_size, opts);
+}
+
+int vsa_image_map_file(struct vsa_image *img, const char *path, const struct vsa_map_opts *opts)
+{
+	unsigned char *buf;
+	struct stat st;
+	size_t got = 0;
+	int fd, r;
+
+	if (!img)
+		return -EINVAL;
+	memset(img, 0, sizeof(*img));
+	if (!path)
+		return fail(img, EINVAL, "no path given");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(img, errno, "%.100s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		r = fail(img, errno, "%.100s: %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > IMAGE_FILE_MAX) {
+		close(fd);
+		return fail(img, S_ISREG(st.st_mode) ? EFBIG : EINVAL,
+			    "%.100s: not a regular file of at most %zu bytes", path,
+			    IMAGE_FILE_MAX);
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return fail(img, ENOMEM, "%.100s: out of memory", path);
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = fail(img, errno, "%.100s: %s", path, strerror(errno));
+			free(buf);
+			close(fd);
+			return r;
+		}
+		if (n == 0)
+			break; /* it shrank: check what there is */
+		got += (size_t)n;
+	}
+	close(fd);
+	r = vsa_image_map(img, buf, got, opts);
+	free(buf);
+	return r;
+}
+
+void vsa_image_unmap(struct vsa_image *img)
+{
+	if (!img)
+		return;
+	if (img->map_base && img->map_size)
+		munmap(img->map_base, img->map_size);
+	memset(img, 0, sizeof(*img));
+}
+
+void vsa_install(const struct vsa_image *img)
+{
+	if (img)
+		vsched_api = img->api;
+	else
+		memset(&vsched_api, 0, sizeof(vsched_api));
+}
