@@ -90,7 +90,15 @@ void rt_idle_loop(struct rt_cpu *c)
 		c = rt_after_switch(c->idle);
 		rt_dispatch(c);
 		if (rt_cpu_has_work(c->id)) {
+			uint64_t sw = atomic_load_explicit(&vsched_vvar_cpus(rt_g->vvar)[c->id].nr_switches,
+							   memory_order_relaxed);
+
 			rt_must(vsched_yield_now(c->id), "idle yield");
+			/* queued work that could not be taken yet (a task still
+			 * leaving a preempted CPU): let that thread run */
+			if (atomic_load_explicit(&vsched_vvar_cpus(rt_g->vvar)[c->id].nr_switches,
+						 memory_order_relaxed) == sw)
+				sched_yield();
 			continue;
 		}
 		if (atomic_load(&rt_g->stopping) && c->id != 0)

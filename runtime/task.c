@@ -97,10 +97,14 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 	rt_must(vsched_take_prev_task(c->id, &prev), "take_prev_task");
 	if (prev) {
 		struct vsched_task *pi = rt_inner(prev);
+		uint32_t st = atomic_load_explicit(&pi->state, memory_order_relaxed);
+		uint32_t to = atomic_load_explicit(&pi->cpu, memory_order_relaxed);
 
-		if (atomic_load_explicit(&pi->state, memory_order_relaxed) == VSCHED_TASK_EXITED &&
-		    pi->owner == rt_g->owner && pi->ext)
+		if (st == VSCHED_TASK_EXITED && pi->owner == rt_g->owner && pi->ext)
 			reclaim(c, (struct vs_task *)(uintptr_t)pi->ext);
+		else if (st == VSCHED_TASK_READY && to != c->id && to < rt_g->ncpus)
+			rt_kick(to); /* migrated: it could only be queued there, not
+				      * announced, before it was off this CPU */
 	}
 	return c;
 }
@@ -270,6 +274,21 @@ int vs_task_yield(void)
 	if (!me || me->stackless || me->idle)
 		return -EPERM;
 	r = vsched_yield_now(c->id);
+	rt_after_switch(me);
+	return r;
+}
+
+int vs_task_migrate(int cpu)
+{
+	struct rt_cpu *c = rt_self();
+	struct vs_task *me = c ? c->cur : NULL;
+	int r;
+
+	if (!me || me->stackless || me->idle || me->boot)
+		return -EPERM;
+	if (cpu < 0 || (unsigned)cpu >= rt_g->ncpus)
+		return -EINVAL;
+	r = vsched_migrate_entry(c->id, (uint32_t)cpu);
 	rt_after_switch(me);
 	return r;
 }

@@ -5,6 +5,7 @@
  * it can always hand it to vsched_unblock_task: no wake-up is lost.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -27,8 +28,15 @@ void vs_wq_init(struct vs_wq *wq)
 
 void rt_wq_lock(struct vs_wq *wq)
 {
-	while (atomic_flag_test_and_set_explicit(&wq->lock, memory_order_acquire))
-		relax();
+	/* held for a few instructions; past a short spin the holder's thread
+	 * was likely preempted by the OS: let it run */
+	for (unsigned n = 0;
+	     atomic_flag_test_and_set_explicit(&wq->lock, memory_order_acquire); n++) {
+		if (n < 128)
+			relax();
+		else
+			sched_yield();
+	}
 }
 
 void rt_wq_unlock(struct vs_wq *wq)
@@ -142,6 +150,26 @@ int vs_wq_wait_poll(struct vs_wq *wq)
 		return -EPERM;
 	rt_wq_lock(wq);
 	r = rt_wq_park_poll_locked(wq, me);
+	rt_wq_unlock(wq);
+	return r;
+}
+
+int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
+{
+	struct rt_cpu *c = rt_self();
+	struct vs_task *me = c ? c->cur : NULL;
+	int r = 0;
+
+	if (!wq || !pred)
+		return -EINVAL;
+	if (!me || !me->stackless)
+		return -EPERM;
+	rt_wq_lock(wq);
+	if (!pred(arg)) {
+		r = rt_wq_park_poll_locked(wq, me);
+		if (r == 0)
+			r = -EAGAIN;
+	}
 	rt_wq_unlock(wq);
 	return r;
 }

@@ -64,21 +64,53 @@ static void clear_on_cpu(struct vsched_vvar *h, vsched_ref_t ref)
 		atomic_store_explicit(&t->on_cpu, 0, memory_order_release);
 }
 
+/* How long a picker waits for a task still leaving another CPU before
+ * putting it back and looking further: the core cannot yield the thread,
+ * and the other CPU's thread may have been preempted mid-switch. */
+#define SETTLE_SPINS 512
+#define PICK_TRIES 4
+
+/* Waits a little for no other CPU to be leaving @t; true once none is. */
+static bool on_cpu_settled(struct vsched_task *t)
+{
+	for (int i = 0; i < SETTLE_SPINS; i++) {
+		/* acquire: pairs with clear_on_cpu on the CPU that ran it last,
+		 * so its saved context is complete before we load it */
+		if (!atomic_load_explicit(&t->on_cpu, memory_order_acquire))
+			return true;
+		cpu_relax();
+	}
+	return false;
+}
+
 /* Waits until no other CPU is still leaving @t, then claims it. */
 static void claim_on_cpu(struct vsched_task *t)
 {
-	/* acquire: pairs with clear_on_cpu on the CPU that ran it last */
-	while (atomic_load_explicit(&t->on_cpu, memory_order_acquire))
-		cpu_relax();
+	while (!on_cpu_settled(t))
+		;
 	/* relaxed: only the CPU that popped or claimed @t writes 1 */
 	atomic_store_explicit(&t->on_cpu, 1, memory_order_relaxed);
 }
 
-static struct vsched_task *pick_next(struct vsched_vvar *h, struct vsched_cpu *c)
+/*
+ * The next task for @c, @cur included (it may have queued itself). A task
+ * still being switched away from elsewhere goes back to the tail: the CPU
+ * takes another, or its idle task, rather than spin.
+ */
+static struct vsched_task *pick_next(struct vsched_vvar *h, struct vsched_cpu *c,
+				     struct vsched_task *cur)
 {
-	struct vsched_task *t = policy_pick(h, c);
+	for (int i = 0; i < PICK_TRIES; i++) {
+		struct vsched_task *t = policy_pick(h, c);
 
-	return t ? t : idle_of(h, c);
+		if (!t)
+			break;
+		if (t == cur || on_cpu_settled(t))
+			return t;
+		if (policy_enqueue(h, c, t, 0) < 0)
+			return t; /* no room to put it back: wait for it instead */
+	}
+	return idle_of(h, c);
 }
 
 /*
@@ -128,7 +160,7 @@ static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 /* Switches from the current task @cur to the next one picked. */
 static void schedule(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *cur)
 {
-	struct vsched_task *next = pick_next(h, c);
+	struct vsched_task *next = pick_next(h, c, cur);
 
 	if (next == cur) {
 		/* woken (or re-queued) before it left: keep running */

@@ -91,6 +91,13 @@ int vs_cpu_self(void);
 int vs_task_yield(void);
 
 /*
+ * Moves the calling stackful task to CPU @cpu: it returns running there.
+ * -EINVAL for a CPU out of range, -EPERM outside a stackful task or for the
+ * first task (which stays on CPU 0), -EAGAIN if @cpu's queue is full.
+ */
+int vs_task_migrate(int cpu);
+
+/*
  * Ends the calling stackful task with @code. Returns only on error:
  * -EPERM for the first task or a caller that is not a stackful task.
  */
@@ -145,6 +152,14 @@ int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
  * waiting somewhere.
  */
 int vs_wq_wait_poll(struct vs_wq *wq);
+
+/*
+ * The stackless form of vs_wq_wait_until: 0 if pred(arg) holds (checked
+ * under the queue's lock), else -EAGAIN after registering the calling
+ * stackless task as a waiter (return VS_PENDING then and call again when
+ * polled). -EPERM outside a stackless task.
+ */
+int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
 
 /*
  * Wakes the oldest waiter / all waiters. Callable from tasks and from any

@@ -27,6 +27,8 @@ struct fx {
 	const struct vsched_api *a;
 	unsigned char *snap;
 	vsched_ref_t boot, idle;
+	void *stacks[4];
+	int nstacks;
 };
 
 static struct fx *F; /* for the task bodies below */
@@ -54,6 +56,8 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	vsa_image_unmap(&f->img);
+	while (f->nstacks)
+		free(f->stacks[--f->nstacks]);
 	free(f->snap);
 	free(f);
 	return 0;
@@ -125,18 +129,20 @@ static void idle_body(void *arg)
 	}
 }
 
-static void *stack(void)
+static void *stack(struct fx *f)
 {
 	void *p = malloc(STACK);
 
 	assert_non_null(p);
+	assert_true(f->nstacks < 4);
+	f->stacks[f->nstacks++] = p;
 	return p;
 }
 
 /* Brings CPU 0 up with this thread as its boot task. */
 static void up(struct fx *f)
 {
-	f->idle = alloc(f, VSCHED_KIND_STACKFUL, vs_ctx_init(stack(), STACK, idle_body, NULL));
+	f->idle = alloc(f, VSCHED_KIND_STACKFUL, vs_ctx_init(stack(f), STACK, idle_body, NULL));
 	f->boot = alloc(f, VSCHED_KIND_STACKFUL, 0);
 	assert_int_equal(f->a->vsched_init(0, f->idle, f->boot), 0);
 }
@@ -220,7 +226,7 @@ static void test_init(void **state)
 	struct fx *f = *state;
 	const struct vsched_api *a = f->a;
 	vsched_ref_t idle = alloc(f, VSCHED_KIND_STACKFUL,
-				  vs_ctx_init(stack(), STACK, idle_body, NULL));
+				  vs_ctx_init(stack(f), STACK, idle_body, NULL));
 	vsched_ref_t boot = alloc(f, VSCHED_KIND_STACKFUL, 0);
 	vsched_ref_t co = alloc(f, VSCHED_KIND_STACKLESS, 0);
 	vsched_ref_t noframe = alloc(f, VSCHED_KIND_STACKFUL, 0);
@@ -353,6 +359,39 @@ static void test_fifo_switches(void **state)
 	assert_int_equal(vsched_vvar_cpus(f->img.vvar)[0].nr_switches - sw, 4);
 }
 
+/*
+ * The on_cpu handshake, deterministically: a queued task whose on_cpu is
+ * still set (another CPU has not finished switching away from it) is not
+ * run; the CPU takes the next one, and runs the first once it is clear.
+ */
+static void test_on_cpu_handshake(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	vsched_ref_t ta, tb, cur = 0;
+
+	up(f);
+	norder = 0;
+	ta = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	tb = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	assert_int_equal(a->vsched_spawn(0, ta), 0);
+	assert_int_equal(a->vsched_spawn(0, tb), 0);
+	atomic_store(&slot(f, ta)->on_cpu, 1); /* "still leaving CPU 1" */
+
+	assert_int_equal(a->vsched_yield_now(0), 0);
+	assert_int_equal(norder, 1);
+	assert_int_equal(order[0], tb); /* ta was passed over */
+	assert_int_equal(slot(f, ta)->state, VSCHED_TASK_READY);
+	assert_int_equal(a->vsched_current(0, &cur), 0);
+	assert_int_equal(cur, f->boot);
+
+	atomic_store_explicit(&slot(f, ta)->on_cpu, 0, memory_order_release);
+	assert_int_equal(a->vsched_yield_now(0), 0);
+	assert_int_equal(norder, 2);
+	assert_int_equal(order[1], ta); /* and run once it is clear */
+	assert_int_equal(slot(f, ta)->state, VSCHED_TASK_EXITED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +400,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_init, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_switches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_on_cpu_handshake, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);

@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: MIT */
+/* One export more than the names list. */
+__attribute__((visibility("default"))) int vsched_abi_extra(void);
+int vsched_abi_extra(void)
+{
+	return 1;
+}

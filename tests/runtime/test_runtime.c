@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The runtime through its public header: misuse gets -errno and loses
+ * nothing; notify works from a plain thread; a token ring across two CPUs
+ * checks every hand-off arrives once, in order, on a task that is never
+ * running twice.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "vsched/vs.h"
+
+static bool emulated(void)
+{
+	return getenv("VSCHED_EMULATED") != NULL;
+}
+
+static void start(unsigned ncpus, unsigned max_tasks)
+{
+	struct vs_config cfg;
+
+	vs_config_default(&cfg);
+	cfg.ncpus = ncpus;
+	if (max_tasks)
+		cfg.max_tasks = max_tasks;
+	assert_int_equal(vs_runtime_start(&cfg), 0);
+}
+
+static int ret_arg(void *arg)
+{
+	return (int)(intptr_t)arg;
+}
+
+static void test_outside(void **state)
+{
+	struct vs_wq wq = VS_WQ_INIT;
+	vs_task_t *t = NULL;
+	int code;
+
+	(void)state;
+	assert_int_equal(vs_task_spawn(ret_arg, NULL, NULL, &t), -EPERM);
+	assert_null(t);
+	assert_int_equal(vs_task_yield(), -EPERM);
+	assert_int_equal(vs_task_exit(1), -EPERM);
+	assert_int_equal(vs_wq_wait(&wq), -EPERM);
+	assert_int_equal(vs_runtime_stop(), -EPERM);
+	assert_int_equal(vs_task_join(NULL, &code), -EINVAL);
+	assert_int_equal(vs_wq_notify_one(&wq), 0);
+	assert_null(vs_task_self());
+	assert_int_equal(vs_cpu_self(), -1);
+}
+
+static void test_bad_config(void **state)
+{
+	struct vs_config cfg;
+
+	(void)state;
+	vs_config_default(&cfg);
+	cfg.ncpus = 100000;
+	assert_int_equal(vs_runtime_start(&cfg), -EINVAL);
+	vs_config_default(&cfg);
+	cfg.stack_size = 100;
+	assert_int_equal(vs_runtime_start(&cfg), -EINVAL);
+	vs_config_default(&cfg);
+	cfg.queue_cap = 1;
+	assert_int_equal(vs_runtime_start(&cfg), -EINVAL);
+	vs_config_default(&cfg);
+	cfg.max_tasks = 1;
+	assert_int_equal(vs_runtime_start(&cfg), -EINVAL);
+	vs_config_default(&cfg);
+	cfg.policy = (enum vs_policy)7;
+	assert_int_equal(vs_runtime_start(&cfg), -EINVAL);
+	vs_config_default(&cfg);
+	cfg.policy = VS_POLICY_CFS;
+	assert_int_equal(vs_runtime_start(&cfg), -EOPNOTSUPP);
+	/* nothing was left behind: a good start works */
+	start(1, 0);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
+static int joins_self(void *arg)
+{
+	int code;
+
+	(void)arg;
+	return vs_task_join(vs_task_self(), &code);
+}
+
+static int wait_forever_until(void *arg)
+{
+	struct vs_wq *wq = arg;
+
+	return vs_wq_wait(wq);
+}
+
+static void test_misuse(void **state)
+{
+	struct vs_task_attr bad_cpu = { .cpu = 5 }, bad_stack = { .cpu = -1, .stack_size = 4096 };
+	struct vs_wq wq = VS_WQ_INIT;
+	vs_task_t *t, *u;
+	int code;
+
+	(void)state;
+	start(2, 0);
+	assert_int_equal(vs_task_join(vs_task_self(), &code), -EDEADLK);
+	assert_int_equal(vs_task_exit(3), -EPERM); /* the first task */
+	assert_int_equal(vs_task_detach(vs_task_self()), -EINVAL);
+	assert_int_equal(vs_task_spawn(NULL, NULL, NULL, &t), -EINVAL);
+	assert_int_equal(vs_task_spawn(ret_arg, NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(vs_task_spawn(ret_arg, NULL, &bad_cpu, &t), -EINVAL);
+	assert_int_equal(vs_task_spawn(ret_arg, NULL, &bad_stack, &t), -EINVAL);
+	assert_int_equal(vs_task_spawn_poll(NULL, NULL, NULL, &t), -EINVAL);
+	assert_int_equal(vs_wq_wait(NULL), -EINVAL);
+	assert_int_equal(vs_wq_wait_poll(&wq), -EPERM); /* not stackless */
+
+	/* joining oneself from a spawned task */
+	assert_int_equal(vs_task_spawn(joins_self, NULL, NULL, &t), 0);
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(code, -EDEADLK);
+
+	/* detach, then join: refused; detach twice: refused */
+	assert_int_equal(vs_task_spawn(wait_forever_until, &wq, NULL, &t), 0);
+	assert_int_equal(vs_task_detach(t), 0);
+	assert_int_equal(vs_task_yield(), 0);
+	assert_int_equal(vs_wq_notify_all(&wq), 1); /* it ran and waited */
+
+	assert_int_equal(vs_task_spawn(wait_forever_until, &wq, NULL, &u), 0);
+	assert_int_equal(vs_task_yield(), 0);
+	assert_int_equal(vs_task_detach(u), 0);
+	assert_int_equal(vs_task_detach(u), -EINVAL);
+	assert_int_equal(vs_task_join(u, &code), -EINVAL);
+	assert_int_equal(vs_wq_notify_all(&wq), 1);
+
+	assert_int_equal(vs_runtime_stop(), 0); /* waits for both detached */
+}
+
+/* A full task table: spawn says -EAGAIN, and nothing already spawned is
+ * lost: all of them run and are joined, then spawning works again. */
+#define SMALL 16
+
+static atomic_int ran;
+
+static int count(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&ran, 1);
+	return 7;
+}
+
+static void test_table_full(void **state)
+{
+	vs_task_t *t[SMALL];
+	int n = 0, code, r;
+
+	(void)state;
+	atomic_store(&ran, 0);
+	start(2, SMALL);
+	/* the boot task, two idle tasks: the rest is for spawning */
+	while ((r = vs_task_spawn(count, NULL, NULL, &t[n])) == 0)
+		n++;
+	assert_int_equal(r, -EAGAIN);
+	assert_int_equal(n, SMALL - 3);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(vs_task_join(t[i], &code), 0);
+		assert_int_equal(code, 7);
+	}
+	assert_int_equal(atomic_load(&ran), n);
+	/* slots come back once the exited tasks are reclaimed */
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(vs_task_spawn(count, NULL, NULL, &t[0]), 0);
+		assert_int_equal(vs_task_join(t[0], &code), 0);
+	}
+	assert_int_equal(atomic_load(&ran), n + 100);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
+/* A plain thread (not a task) notifies a waiting task. */
+static atomic_int flag;
+static struct vs_wq flag_wq = VS_WQ_INIT;
+
+static bool flag_set(void *arg)
+{
+	(void)arg;
+	return atomic_load(&flag) != 0;
+}
+
+static int wait_flag(void *arg)
+{
+	(void)arg;
+	return vs_wq_wait_until(&flag_wq, flag_set, NULL) == 0 ? 11 : -1;
+}
+
+static void *outsider(void *arg)
+{
+	vs_task_t *t = NULL;
+	int code;
+
+	(void)arg;
+	/* blocking calls are refused outside the runtime's tasks */
+	if (vs_wq_wait(&flag_wq) != -EPERM || vs_task_join(t, &code) != -EINVAL)
+		return (void *)1;
+	atomic_store(&flag, 1);
+	vs_wq_notify_all(&flag_wq);
+	return NULL;
+}
+
+static void test_notify_from_thread(void **state)
+{
+	pthread_t th;
+	vs_task_t *t;
+	void *res;
+	int code;
+
+	(void)state;
+	atomic_store(&flag, 0);
+	start(2, 0);
+	assert_int_equal(vs_task_spawn(wait_flag, NULL, NULL, &t), 0);
+	assert_int_equal(pthread_create(&th, NULL, outsider, NULL), 0);
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(code, 11);
+	assert_int_equal(pthread_join(th, &res), 0);
+	assert_null(res);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
+/*
+ * A token ring: K tasks on two CPUs (stackful and stackless), each waiting
+ * for the token to reach it; the stackful ones move to the other CPU after
+ * each pass, so a task is often picked by one CPU while still switching out
+ * on the other. Checked:
+ * each task sees the token exactly once per lap and in order, no task is
+ * ever running twice, and the final count is exact.
+ */
+#define K 6
+
+static atomic_uint token;
+static unsigned laps;
+static struct vs_wq ring_wq[K];
+static atomic_int running[K];
+static atomic_uint seen[K];
+static atomic_int errors;
+
+struct member {
+	int i;
+	unsigned lap;
+};
+
+static bool my_token(void *arg)
+{
+	struct member *m = arg;
+
+	return atomic_load(&token) == m->lap * K + (unsigned)m->i;
+}
+
+static void pass_on(struct member *m)
+{
+	atomic_fetch_add(&seen[m->i], 1);
+	m->lap++;
+	atomic_fetch_add(&token, 1);
+	vs_wq_notify_all(&ring_wq[(m->i + 1) % K]);
+}
+
+static int ring_stackful(void *arg)
+{
+	struct member *m = arg;
+
+	while (m->lap < laps) {
+		if (atomic_fetch_add(&running[m->i], 1) != 0)
+			atomic_fetch_add(&errors, 1);
+		atomic_fetch_sub(&running[m->i], 1);
+		if (vs_wq_wait_until(&ring_wq[m->i], my_token, m) != 0)
+			atomic_fetch_add(&errors, 1);
+		if (atomic_fetch_add(&running[m->i], 1) != 0)
+			atomic_fetch_add(&errors, 1);
+		pass_on(m);
+		atomic_fetch_sub(&running[m->i], 1);
+		/* hop CPUs: the other CPU may pick us up while we are still
+		 * switching out here, which the on_cpu handshake must hold off */
+		int to = 1 - vs_cpu_self();
+		if (vs_task_migrate(to) != 0 || vs_cpu_self() != to)
+			atomic_fetch_add(&errors, 1);
+	}
+	return 0;
+}
+
+static enum vs_poll ring_stackless(void *state, int *code)
+{
+	struct member *m = state;
+
+	if (atomic_fetch_add(&running[m->i], 1) != 0)
+		atomic_fetch_add(&errors, 1);
+	while (m->lap < laps) {
+		int r = vs_wq_wait_until_poll(&ring_wq[m->i], my_token, m);
+
+		if (r == -EAGAIN) {
+			atomic_fetch_sub(&running[m->i], 1);
+			return VS_PENDING;
+		}
+		if (r != 0)
+			atomic_fetch_add(&errors, 1);
+		pass_on(m);
+	}
+	atomic_fetch_sub(&running[m->i], 1);
+	*code = 0;
+	return VS_READY;
+}
+
+/* Keeps a CPU busy picking from its queue, so a migrant is taken at once. */
+static atomic_int ring_done;
+
+static int spinner(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&ring_done))
+		if (vs_task_yield() != 0)
+			atomic_fetch_add(&errors, 1);
+	return 0;
+}
+
+static void test_token_ring(void **state)
+{
+	struct member m[K];
+	vs_task_t *t[K], *sp[4];
+	int code;
+
+	(void)state;
+	laps = emulated() ? 300 : 3000;
+	atomic_store(&token, 0);
+	atomic_store(&errors, 0);
+	atomic_store(&ring_done, 0);
+	start(2, 0);
+	for (int i = 0; i < 4; i++) {
+		struct vs_task_attr a = { .cpu = i & 1 };
+
+		assert_int_equal(vs_task_spawn(spinner, NULL, &a, &sp[i]), 0);
+	}
+	for (int i = 0; i < K; i++) {
+		struct vs_task_attr a = { .cpu = i & 1 };
+
+		vs_wq_init(&ring_wq[i]);
+		atomic_store(&seen[i], 0);
+		m[i] = (struct member){ .i = i };
+		if (i % 3 == 2)
+			assert_int_equal(vs_task_spawn_poll(ring_stackless, &m[i], &a, &t[i]), 0);
+		else
+			assert_int_equal(vs_task_spawn(ring_stackful, &m[i], &a, &t[i]), 0);
+	}
+	for (int i = 0; i < K; i++) {
+		assert_int_equal(vs_task_join(t[i], &code), 0);
+		assert_int_equal(code, 0);
+	}
+	atomic_store(&ring_done, 1);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(vs_task_join(sp[i], &code), 0);
+	assert_int_equal(atomic_load(&errors), 0);
+	assert_int_equal(atomic_load(&token), laps * K);
+	for (int i = 0; i < K; i++)
+		assert_int_equal(atomic_load(&seen[i]), laps);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_outside),
+		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_misuse),
+		cmocka_unit_test(test_table_full),
+		cmocka_unit_test(test_notify_from_thread),
+		cmocka_unit_test(test_token_ring),
+	};
+
+	return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
+}
