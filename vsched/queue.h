@@ -8,7 +8,9 @@
  * value (task index + 1, never 0). Storing the sequence relative to the
  * cell index makes all-zero memory a valid empty ring. Position counters are
  * 64-bit and never wrap in practice; the 32-bit sequences are compared as
- * signed differences, so they wrap safely.
+ * signed differences, so they wrap safely. A ring needs at least 2 cells:
+ * with one, "full at p" and "empty at p + 1" are the same cell state. Zero
+ * is not a value (it reads as empty).
  */
 #ifndef VSCHED_QUEUE_H
 #define VSCHED_QUEUE_H
@@ -21,7 +23,7 @@ struct vs_ring {
 	_Atomic uint64_t *cells;
 	_Atomic uint64_t *enq;
 	_Atomic uint64_t *deq;
-	uint32_t mask; /* capacity - 1, capacity a power of two */
+	uint32_t mask; /* capacity - 1; capacity a power of two, at least 2 */
 };
 
 static inline uint64_t vs_cell(uint32_t seq, uint32_t idx, uint32_t val)

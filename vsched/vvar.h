@@ -160,6 +160,7 @@ struct vsched_vvar {
 };
 
 _Static_assert(sizeof(struct vsched_task) == 64, "task slot is one line");
+_Static_assert(VSCHED_MIN_QUEUE >= 2, "a ring needs at least two cells");
 _Static_assert(sizeof(struct vsched_cpu) == 256, "per-CPU is four lines");
 _Static_assert(sizeof(struct vsched_vvar) <= VSCHED_VVAR_HDR_SIZE, "header");
 

@@ -171,10 +171,11 @@ static int check_header(struct ctx *c)
 	return 0;
 }
 
+/* Every table and segment lies inside the file. */
 static int check_bounds(struct ctx *c)
 {
 	const Elf64_Ehdr *eh = &c->eh;
-	Elf64_Shdr sh, str;
+	Elf64_Shdr sh;
 
 	if (!table_ok(c, eh->e_phoff, eh->e_phnum, sizeof(Elf64_Phdr)))
 		return fail(c, EOVERFLOW, "truncated: %u program headers at %#llx pass the end",
@@ -200,6 +201,15 @@ static int check_bounds(struct ctx *c)
 		    !range_ok(c, sh.sh_offset, sh.sh_size))
 			return fail(c, EOVERFLOW, "truncated: section %u ends past the file", i);
 	}
+	return 0;
+}
+
+/* The first SHT_DYNSYM section and its string table, every name inside it. */
+static int find_dynsym(struct ctx *c)
+{
+	const Elf64_Ehdr *eh = &c->eh;
+	Elf64_Shdr sh, str;
+
 	for (unsigned i = 0; i < eh->e_shnum; i++) {
 		shdr_get(c, i, &sh);
 		if (sh.sh_type != SHT_DYNSYM)
@@ -350,9 +360,11 @@ static int check_writable(struct ctx *c)
 			return fail(c, EACCES,
 				    "PT_LOAD segment %u is writable; the image must be read-only", i);
 		if (ph.p_type == PT_TLS)
-			return fail(c, EACCES, "has a PT_TLS segment; thread-local storage is not allowed");
+			return fail(c, EACCES,
+				    "has a PT_TLS segment; thread-local storage is not allowed");
 		if (ph.p_type == PT_INTERP)
-			return fail(c, EACCES, "has a PT_INTERP segment; the image takes no interpreter");
+			return fail(c, EACCES,
+				    "has a PT_INTERP segment; the image takes no interpreter");
 	}
 	return 0;
 }
@@ -416,6 +428,8 @@ int vsa_elf_parse(const unsigned char *elf, size_t size, struct vsa_elf_info *in
 	r = check_header(&c);
 	if (!r)
 		r = check_bounds(&c);
+	if (!r)
+		r = find_dynsym(&c);
 	if (!r)
 		r = check_layout(&c, info);
 	if (!r)

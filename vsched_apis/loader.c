@@ -163,6 +163,7 @@ int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
 	size_t page, area = 0, total;
 	int fresh = 1, r;
 	char *base;
+	void *got;
 
 	if (!img)
 		return -EINVAL;
@@ -199,12 +200,12 @@ int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
 	img->vvar = (struct vsched_vvar *)(base + area - VSCHED_VVAR_HDR_SIZE);
 
 	if (opts->vvar_fd == -1)
-		r = mmap(base, area, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED;
+		got = mmap(base, area, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	else
-		r = mmap(base, area, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-			 opts->vvar_fd, 0) == MAP_FAILED;
-	if (r) {
+		got = mmap(base, area, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			   opts->vvar_fd, 0);
+	if (got == MAP_FAILED) {
 		r = fail(img, errno, "mapping the vvar area failed: %s", strerror(errno));
 		goto out_unmap;
 	}

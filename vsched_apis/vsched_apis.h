@@ -33,7 +33,8 @@ struct vsa_map_opts {
 	 * -1: private anonymous memory. Otherwise a file descriptor (e.g. a
 	 * memfd or shm object) mapped shared: an empty file is sized and
 	 * given a header made from geom; a file that already holds a header
-	 * is attached to as it is and geom is ignored.
+	 * is attached to as it is and geom is ignored (its size must be a
+	 * multiple of the page size, the header being its last page).
 	 */
 	int vvar_fd;
 };
@@ -58,13 +59,14 @@ extern const size_t vsa_embedded_image_size;
  * Checks that @elf (@size bytes) is an image this process can load.
  * Returns 0, or one distinct -errno per reason, with a one-line message
  * in @err (if not NULL):
- *   -ENOEXEC   not a 64-bit little-endian ELF shared object
+ *   -ENOEXEC   not a 64-bit little-endian ELF shared object, or its
+ *              PT_LOADs cannot be placed (the first must be at 0)
  *   -EXDEV     built for another machine
  *   -EOVERFLOW truncated: a header or table points past the end
  *   -ELIBACC   has a DT_NEEDED entry
- *   -ELIBBAD   has a relocation of any kind
+ *   -ELIBBAD   has a relocation of any kind (an empty table is none)
  *   -ENOLINK   has an undefined symbol
- *   -EACCES    has a writable PT_LOAD segment
+ *   -EACCES    has a writable PT_LOAD segment, or a PT_TLS or PT_INTERP
  *   -ENOSYS    an API symbol is missing (or not a function in the text)
  */
 VSA_WARN_UNUSED int vsa_image_check(const void *elf, size_t size, char *err, size_t errlen);

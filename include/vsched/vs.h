@@ -88,14 +88,14 @@ vs_task_t *vs_task_self(void);
 int vs_cpu_self(void);
 
 /* Lets other ready tasks run. -EPERM outside a stackful task. */
-int vs_task_yield(void);
+VS_WARN_UNUSED int vs_task_yield(void);
 
 /*
  * Moves the calling stackful task to CPU @cpu: it returns running there.
  * -EINVAL for a CPU out of range, -EPERM outside a stackful task or for the
  * first task (which stays on CPU 0), -EAGAIN if @cpu's queue is full.
  */
-int vs_task_migrate(int cpu);
+VS_WARN_UNUSED int vs_task_migrate(int cpu);
 
 /*
  * Ends the calling stackful task with @code. Returns only on error:
@@ -136,14 +136,14 @@ struct vs_wq {
 void vs_wq_init(struct vs_wq *wq);
 
 /* Blocks the calling stackful task until notified. -EPERM outside one. */
-int vs_wq_wait(struct vs_wq *wq);
+VS_WARN_UNUSED int vs_wq_wait(struct vs_wq *wq);
 
 /*
  * Blocks the calling stackful task until pred(arg) holds. pred is checked
  * under the queue's lock, so a notifier that makes it true and then
  * notifies is never missed. -EPERM outside a stackful task.
  */
-int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
+VS_WARN_UNUSED int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
 
 /*
  * The stackless form: registers the calling stackless task as a waiter and
@@ -151,7 +151,7 @@ int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
  * once notified. -EPERM outside a stackless task, -EBUSY if it is already
  * waiting somewhere.
  */
-int vs_wq_wait_poll(struct vs_wq *wq);
+VS_WARN_UNUSED int vs_wq_wait_poll(struct vs_wq *wq);
 
 /*
  * The stackless form of vs_wq_wait_until: 0 if pred(arg) holds (checked
@@ -159,7 +159,7 @@ int vs_wq_wait_poll(struct vs_wq *wq);
  * stackless task as a waiter (return VS_PENDING then and call again when
  * polled). -EPERM outside a stackless task.
  */
-int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
+VS_WARN_UNUSED int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
 
 /*
  * Wakes the oldest waiter / all waiters. Callable from tasks and from any

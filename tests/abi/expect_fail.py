@@ -119,6 +119,7 @@ def main(argv):
         return 2
     checker, names, image = argv[1:4]
     sys.path.insert(0, os.path.dirname(os.path.abspath(checker)))
+    sys.dont_write_bytecode = True  # the checker lives in the source tree
     import abi_check as abi  # pylint: disable=import-outside-toplevel
 
     bad = 0
