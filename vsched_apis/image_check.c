@@ -15,18 +15,6 @@
 #include "image_check.h"
 #include "vsched_apis.h"
 
-#ifndef EM_RISCV
-#define EM_RISCV 243
-#endif
-#ifndef SHT_RELR
-#define SHT_RELR 19
-#endif
-#ifndef DT_RELRSZ
-#define DT_RELRSZ 35
-#endif
-#ifndef DT_RELR
-#define DT_RELR 36
-#endif
 
 #if defined(__x86_64__)
 #define HOST_MACHINE EM_X86_64

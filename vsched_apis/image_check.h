@@ -6,8 +6,23 @@
 #ifndef VSCHED_APIS_IMAGE_CHECK_H
 #define VSCHED_APIS_IMAGE_CHECK_H
 
+#include <elf.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* ELF constants older <elf.h> files may lack. */
+#ifndef EM_RISCV
+#define EM_RISCV 243
+#endif
+#ifndef SHT_RELR
+#define SHT_RELR 19
+#endif
+#ifndef DT_RELRSZ
+#define DT_RELRSZ 35
+#endif
+#ifndef DT_RELR
+#define DT_RELR 36
+#endif
 
 /* One index per line of vsched_api.def, in order. */
 enum {

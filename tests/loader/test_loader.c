@@ -21,17 +21,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "image_check.h"
 #include "vsched_apis.h"
 
-#ifndef SHT_RELR
-#define SHT_RELR 19
-#endif
-#ifndef DT_RELRSZ
-#define DT_RELRSZ 35
-#endif
-#ifndef DT_RELR
-#define DT_RELR 36
-#endif
 
 static const char *image_path; /* the built libvsched.so, from argv */
 
