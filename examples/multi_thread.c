@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Two CPUs: tasks run on the CPU they were spawned on, in parallel, and
- * wake each other across CPUs through a wait queue (a ping-pong whose
- * every hand-off crosses CPUs).
+ * Two CPUs: tasks pinned by affinity stay on their CPU even though idle
+ * CPUs steal, and wake each other across CPUs through a wait queue (a
+ * ping-pong whose every hand-off crosses CPUs).
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -62,7 +62,7 @@ int main(void)
 	cfg.ncpus = 2;
 	CHECK(vs_runtime_start(&cfg) == 0);
 	for (long i = 0; i < 2 * PER_CPU; i++) {
-		struct vs_task_attr a = { .cpu = (int)(i & 1) };
+		struct vs_task_attr a = { .cpu = (int)(i & 1), .affinity = 1ull << (i & 1) };
 
 		CHECK(vs_task_spawn(counter, (void *)(i & 1), &a, &t[i]) == 0);
 	}
@@ -74,7 +74,7 @@ int main(void)
 	CHECK(wrong_cpu == 0);
 
 	for (long i = 0; i < 2; i++) {
-		struct vs_task_attr a = { .cpu = (int)i };
+		struct vs_task_attr a = { .cpu = (int)i, .affinity = 1ull << i };
 
 		CHECK(vs_task_spawn(player, (void *)i, &a, &p[i]) == 0);
 	}

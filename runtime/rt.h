@@ -72,6 +72,7 @@ struct rt {
 	_Atomic long live; /* tasks spawned and not yet reclaimed */
 	struct vs_wq live_wq; /* the stopper waits here for live == 0 */
 	_Atomic int online; /* CPUs that have come up */
+	_Atomic int nr_parked; /* CPUs asleep on their futex */
 };
 
 extern struct rt *rt_g;
@@ -91,7 +92,11 @@ void rt_must(int r, const char *what);
 
 /* runtime.c */
 void rt_kick(uint32_t cpu);
+/* Wakes one parked CPU other than @self, if any, to steal new work. */
+void rt_wake_idle(uint32_t self);
 bool rt_cpu_has_work(uint32_t cpu);
+/* Tasks waiting on @cpu (its ring and runnext slot): a load estimate. */
+uint64_t rt_cpu_load(uint32_t cpu);
 void rt_idle_loop(struct rt_cpu *c);
 
 /* task.c */
@@ -108,6 +113,8 @@ void rt_wq_unlock(struct vs_wq *wq);
 int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c);
 /* With wq locked: queue stackless @me and mark it blocked (lock kept). */
 int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me);
-void rt_wake(struct vs_task *t);
+/* Makes a blocked @t ready: on the caller's CPU to run next (@handoff,
+ * for notify_one), else on the CPU it last ran on. */
+void rt_wake(struct vs_task *t, bool handoff);
 
 #endif

@@ -50,14 +50,30 @@ static long futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
 	return syscall(SYS_futex, (uint32_t *)uaddr, op, val, NULL, NULL, 0);
 }
 
+uint64_t rt_cpu_load(uint32_t cpu)
+{
+	struct vsched_cpu *vc = vsched_vvar_cpus(rt_g->vvar) + cpu;
+	struct vs_ring lr = { .enq = &vc->rq_enq, .deq = &vc->rq_deq };
+
+	return vs_ring_len(&lr) +
+	       (atomic_load_explicit(&vc->runnext, memory_order_relaxed) != 0);
+}
+
 bool rt_cpu_has_work(uint32_t cpu)
 {
 	struct vsched_vvar *h = rt_g->vvar;
-	struct vsched_cpu *vc = vsched_vvar_cpus(h) + cpu;
-	struct vs_ring lr = { .enq = &vc->rq_enq, .deq = &vc->rq_deq };
 	struct vs_ring gr = { .enq = &h->gq_enq, .deq = &h->gq_deq };
 
-	return vs_ring_len(&lr) || vs_ring_len(&gr);
+	return rt_cpu_load(cpu) || vs_ring_len(&gr);
+}
+
+/* Work queued on some other CPU, which this one might steal. */
+static bool others_have_work(uint32_t self)
+{
+	for (uint32_t i = 0; i < rt_g->ncpus; i++)
+		if (i != self && rt_cpu_load(i) > 1)
+			return true;
+	return false;
 }
 
 void rt_kick(uint32_t cpu)
@@ -73,37 +89,75 @@ void rt_kick(uint32_t cpu)
 	}
 }
 
-static void park(struct rt_cpu *c)
+void rt_wake_idle(uint32_t self)
+{
+	/* seq_cst fence: our enqueue before the parked check (Dekker with
+	 * park(), which announces itself before looking at the rings) */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!atomic_load_explicit(&rt_g->nr_parked, memory_order_relaxed))
+		return;
+	for (uint32_t i = 0; i < rt_g->ncpus; i++)
+		if (i != self && atomic_load_explicit(&rt_g->cpus[i].parked, memory_order_relaxed)) {
+			rt_kick(i);
+			return;
+		}
+}
+
+/*
+ * Sleeps until kicked, unless work showed up meanwhile. With @look_around,
+ * work queued on other CPUs also keeps it awake (to try stealing it once
+ * more); without, only its own ring and the global one do, so a CPU that
+ * cannot take what others hold (affinity) does not spin.
+ */
+static void park(struct rt_cpu *c, bool look_around)
 {
 	uint32_t seq = atomic_load_explicit(&c->futex, memory_order_acquire);
 
 	atomic_store_explicit(&c->parked, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rt_g->nr_parked, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (!rt_cpu_has_work(c->id) && !atomic_load(&rt_g->stopping))
+	if (!rt_cpu_has_work(c->id) && !(look_around && others_have_work(c->id)) &&
+	    !atomic_load(&rt_g->stopping))
 		futex(&c->futex, FUTEX_WAIT_PRIVATE, seq);
+	atomic_fetch_sub_explicit(&rt_g->nr_parked, 1, memory_order_relaxed);
 	atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
 }
 
+#define IDLE_SPINS 64	   /* rounds of looking for work before parking */
+#define IDLE_LOOK_AROUND 3 /* parks that still wake for others' work */
+
 void rt_idle_loop(struct rt_cpu *c)
 {
+	unsigned spins = 0, parks = 0;
+
 	for (;;) {
+		uint64_t sw;
+
 		c = rt_after_switch(c->idle);
 		rt_dispatch(c);
+		/* its own ring, the global one, then stealing: all in the pick */
+		sw = atomic_load_explicit(&vsched_vvar_cpus(rt_g->vvar)[c->id].nr_switches,
+					  memory_order_relaxed);
+		rt_must(vsched_yield_now(c->id), "idle yield");
+		if (atomic_load_explicit(&vsched_vvar_cpus(rt_g->vvar)[c->id].nr_switches,
+					 memory_order_relaxed) != sw) {
+			spins = parks = 0;
+			continue;
+		}
 		if (rt_cpu_has_work(c->id)) {
-			uint64_t sw = atomic_load_explicit(&vsched_vvar_cpus(rt_g->vvar)[c->id].nr_switches,
-							   memory_order_relaxed);
-
-			rt_must(vsched_yield_now(c->id), "idle yield");
-			/* queued work that could not be taken yet (a task still
-			 * leaving a preempted CPU): let that thread run */
-			if (atomic_load_explicit(&vsched_vvar_cpus(rt_g->vvar)[c->id].nr_switches,
-						 memory_order_relaxed) == sw)
-				sched_yield();
+			/* queued, but not takeable yet (a task still leaving a
+			 * preempted CPU): let that thread run */
+			sched_yield();
 			continue;
 		}
 		if (atomic_load(&rt_g->stopping) && c->id != 0)
 			return;
-		park(c);
+		if (spins++ < IDLE_SPINS) {
+			__asm__ volatile("" ::: "memory");
+			continue;
+		}
+		spins = 0;
+		park(c, parks++ < IDLE_LOOK_AROUND);
 	}
 }
 
@@ -153,6 +207,10 @@ static struct vs_task *thread_task(bool boot, int *err)
 		pthread_attr_destroy(&a);
 	}
 	d.ext = (uint64_t)(uintptr_t)t;
+	/* the first task is the process's main thread: it stays on CPU 0,
+	 * whose thread it is, so stop (and main's return) happen there */
+	if (boot)
+		d.affinity = 1;
 	*err = vsched_task_alloc(VSCHED_CPU_NONE, &d, &t->ref);
 	if (*err < 0) {
 		free(t);

@@ -155,6 +155,45 @@ static void task_destroy(struct vs_task *t)
 	free(t);
 }
 
+static bool allows(uint64_t affinity, unsigned cpu)
+{
+	return vsched_affinity_allows(affinity, cpu);
+}
+
+/* The least-loaded CPU @affinity allows (there is one: attr_ok checked). */
+static int least_loaded(uint64_t affinity)
+{
+	uint64_t best_load = UINT64_MAX;
+	int best = 0;
+
+	for (unsigned i = 0; i < rt_g->ncpus; i++) {
+		uint64_t load;
+
+		if (!allows(affinity, i))
+			continue;
+		load = rt_cpu_load(i);
+		if (load < best_load) {
+			best_load = load;
+			best = (int)i;
+		}
+	}
+	return best;
+}
+
+/* Where a new task starts: the CPU asked for; else the least-loaded one
+ * if asked; else the spawning CPU if the affinity allows it. */
+static int place(const struct vs_task_attr *attr, struct rt_cpu *c)
+{
+	uint64_t aff = attr ? attr->affinity : 0;
+	int self = c ? (int)c->id : 0;
+
+	if (attr && attr->cpu >= 0)
+		return attr->cpu;
+	if ((attr && attr->balance) || !allows(aff, (unsigned)self))
+		return least_loaded(aff);
+	return self;
+}
+
 static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_task_t **out)
 {
 	struct rt_cpu *c = rt_self();
@@ -163,15 +202,10 @@ static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_tas
 		.owner = rt_g->owner,
 		.ext = (uint64_t)(uintptr_t)t,
 	};
-	int cpu = attr ? attr->cpu : -1;
+	int cpu = place(attr, c);
 	int r;
 
-	if (cpu < 0)
-		cpu = c ? (int)c->id : 0;
-	if ((unsigned)cpu >= rt_g->ncpus) {
-		task_destroy(t);
-		return -EINVAL;
-	}
+	d.affinity = attr ? attr->affinity : 0;
 	if (!t->stackless) {
 		d.ctx_sp = vs_ctx_init(t->stack_lo, t->stack_len, task_entry, t);
 		if (!d.ctx_sp) {
@@ -197,6 +231,8 @@ static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_tas
 	}
 	if (!c || (uint32_t)cpu != c->id)
 		rt_kick((uint32_t)cpu);
+	else
+		rt_wake_idle(c->id); /* an idle CPU may steal it */
 	return 0;
 }
 
@@ -204,9 +240,16 @@ static int attr_ok(const struct vs_task_attr *attr)
 {
 	if (!attr)
 		return 1;
+	uint64_t usable = rt_g->ncpus >= 64 ? ~0ull : (1ull << rt_g->ncpus) - 1;
+
 	if (attr->cpu < -1 || (attr->cpu >= 0 && (unsigned)attr->cpu >= rt_g->ncpus))
 		return 0;
 	if (attr->stack_size && attr->stack_size < 16384)
+		return 0;
+	/* the mask must name a CPU this runtime has, and the CPU asked for */
+	if (attr->affinity && !(attr->affinity & usable))
+		return 0;
+	if (attr->cpu >= 0 && !allows(attr->affinity, (unsigned)attr->cpu))
 		return 0;
 	return 1;
 }

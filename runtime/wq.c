@@ -91,21 +91,36 @@ int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c)
 	return 0;
 }
 
-void rt_wake(struct vs_task *t)
+void rt_wake(struct vs_task *t, bool handoff)
 {
 	struct rt_cpu *c = rt_self();
 	uint32_t src = c ? c->id : VSCHED_CPU_NONE;
 	uint32_t dst = atomic_load_explicit(&t->inner->cpu, memory_order_relaxed);
+	uint32_t flags = 0;
 	vsched_ref_t ref = t->ref;
 	int r;
 
+	if (handoff && c) {
+		/* Go's runnext: the woken task runs next here, cache-hot (the
+		 * core moves it to a CPU its affinity allows if need be) */
+		dst = c->id;
+		flags = VSCHED_WAKE_NEXT;
+	}
 	if (dst >= rt_g->ncpus)
 		dst = 0;
 	/* from here on @t may run, exit and be freed: use only copies */
-	r = vsched_unblock_task(dst, ref, 0, src);
+	r = vsched_unblock_task(dst, ref, flags, src);
 	rt_must(r, "unblock");
-	if (r == 1 && dst != src)
+	if (r != 1)
+		return;
+	/* where it landed (a hint: it may already run, even be gone) */
+	dst = atomic_load_explicit(&rt_inner(ref)->cpu, memory_order_relaxed);
+	if (dst >= rt_g->ncpus)
+		return;
+	if (dst != src)
 		rt_kick(dst);
+	else
+		rt_wake_idle(src);
 }
 
 int vs_wq_wait(struct vs_wq *wq)
@@ -197,7 +212,7 @@ int vs_wq_notify_one(struct vs_wq *wq)
 	rt_wq_unlock(wq);
 	if (!t)
 		return 0;
-	rt_wake(t);
+	rt_wake(t, true);
 	return 1;
 }
 
@@ -219,7 +234,7 @@ int vs_wq_notify_all(struct vs_wq *wq)
 	while (list) {
 		w = list;
 		list = w->next;
-		rt_wake(w->task);
+		rt_wake(w->task, false);
 		n++;
 	}
 	return n;

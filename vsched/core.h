@@ -66,6 +66,7 @@ HIDDEN vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c)
 /* policy.c: the policy seam (enum dispatch, no pointers in data) */
 #define ENQ_PREEMPT 0x1u /* preempted with time left (RR: to the front) */
 #define ENQ_LOCAL 0x2u	 /* this CPU's queue only: no spill to the global ring */
+#define ENQ_NEXT 0x4u	 /* into the runnext slot (a task just woken) */
 HIDDEN int policy_enqueue(struct vsched_vvar *h, struct vsched_cpu *c,
 			  struct vsched_task *t, uint32_t flags);
 HIDDEN struct vsched_task *policy_pick(struct vsched_vvar *h, struct vsched_cpu *c);

@@ -2,9 +2,10 @@
 /*
  * The policy seam: enqueue_task / pick_next_task / set_prio / task_tick,
  * dispatched on the policy enum in the header (no function pointers in
- * data). FIFO: a per-CPU ring, spilling to the global ring when full; the
- * global ring is drained when the local one is empty, and looked at first
- * every 61st pick so it cannot starve (as Go's scheduler does).
+ * data). FIFO: a runnext slot and a per-CPU ring, spilling to the global
+ * ring when full; the global ring is drained when the local one is empty,
+ * and looked at first every 61st pick so it cannot starve; an empty CPU
+ * steals half of another's ring (all as Go's scheduler does).
  * Each hook is called by the owning CPU, except enqueue, which any CPU or
  * foreign thread may call (remote wake-ups).
  */
@@ -12,6 +13,7 @@
 #include "queue.h"
 
 #define GLOBAL_CHECK_EVERY 61
+#define RUNNEXT_STREAK 8
 /* A push to the global ring can only find it full while a consumer is
  * between claiming and releasing a cell: wait for it, within reason. */
 #define GLOBAL_PUSH_SPINS (1u << 24)
@@ -36,22 +38,43 @@ static struct vs_ring global_ring(struct vsched_vvar *h)
 	};
 }
 
-static int fifo_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val,
-			uint32_t flags)
+static int global_push(struct vsched_vvar *h, uint32_t val)
 {
-	struct vs_ring lr = local_ring(h, c), gr;
+	struct vs_ring gr = global_ring(h);
 
-	if (vs_ring_push(&lr, val))
-		return 0;
-	if (flags & ENQ_LOCAL)
-		return -VSCHED_EAGAIN;
-	gr = global_ring(h);
 	for (uint32_t i = 0; i < GLOBAL_PUSH_SPINS; i++) {
 		if (vs_ring_push(&gr, val))
 			return 0;
 		cpu_relax();
 	}
 	return -VSCHED_EAGAIN;
+}
+
+/* Onto @c's ring, or the global one if it is full (unless ENQ_LOCAL). */
+static int ring_put(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val,
+		    uint32_t flags)
+{
+	struct vs_ring lr = local_ring(h, c);
+
+	if (vs_ring_push(&lr, val))
+		return 0;
+	if (flags & ENQ_LOCAL)
+		return -VSCHED_EAGAIN;
+	return global_push(h, val);
+}
+
+static int fifo_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val,
+			uint32_t flags)
+{
+	if (flags & ENQ_NEXT) {
+		/* acq_rel: publishes the woken task to the CPU that takes it,
+		 * and sees the task it displaces as its waker published it */
+		val = atomic_exchange_explicit(&c->runnext, val, memory_order_acq_rel);
+		if (!val)
+			return 0;
+		/* the displaced task goes to the tail, as Go does */
+	}
+	return ring_put(h, c, val, flags);
 }
 
 /* A popped value names a ready task, or it is skipped (never followed). */
@@ -66,20 +89,122 @@ static struct vsched_task *checked(struct vsched_vvar *h, uint32_t val)
 	return 0;
 }
 
+static bool may_run(const struct vsched_task *t, const struct vsched_cpu *c)
+{
+	return vsched_affinity_allows(t->affinity, c->cpu_id);
+}
+
+/* The global ring holds tasks of any affinity: one this CPU may not run
+ * goes back to the tail, for a CPU that may. */
+static struct vsched_task *global_take(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	struct vs_ring gr = global_ring(h);
+
+	for (int tries = 0; tries < 2; tries++) {
+		uint32_t val = vs_ring_pop(&gr);
+		struct vsched_task *t = checked(h, val);
+
+		if (!val)
+			return 0;
+		if (!t)
+			continue;
+		if (may_run(t, c))
+			return t;
+		if (global_push(h, val) < 0)
+			return t; /* cannot put it back: run it rather than lose it */
+	}
+	return 0;
+}
+
+/*
+ * Takes half of the first non-empty ring of another CPU (Go's runqsteal),
+ * leaving what this CPU may not run. Returns one to run now; the rest go
+ * to this CPU's ring.
+ */
+static struct vsched_task *steal(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	struct vsched_cpu *cpus = vsched_vvar_cpus(h);
+	uint32_t n = h->ncpus;
+
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t v = (c->steal_from + k) % n;
+		struct vsched_cpu *vc = cpus + v;
+		struct vs_ring vr;
+		struct vsched_task *first = 0;
+		uint64_t take, got = 0;
+
+		if (vc == c || atomic_load_explicit(&vc->online, memory_order_acquire) != 2)
+			continue;
+		vr = local_ring(h, vc);
+		take = (vs_ring_len(&vr) + 1) / 2;
+		for (uint64_t i = 0; i < take; i++) {
+			uint32_t val = vs_ring_pop(&vr);
+			struct vsched_task *t = checked(h, val);
+
+			if (!val)
+				break;
+			if (!t)
+				continue;
+			if (!may_run(t, c)) {
+				if (ring_put(h, vc, val, 0) < 0)
+					return t; /* nowhere to put it: run it */
+				continue;
+			}
+			atomic_store_explicit(&t->cpu, c->cpu_id, memory_order_relaxed);
+			got++;
+			if (!first)
+				first = t;
+			else if (ring_put(h, c, val, 0) < 0)
+				return t; /* cannot happen: the global ring fits all */
+		}
+		if (first) {
+			c->steal_from = v + 1;
+			atomic_fetch_add_explicit(&c->nr_steals, got, memory_order_relaxed);
+			return first;
+		}
+	}
+	return 0;
+}
+
+static struct vsched_task *take_runnext(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	/* acquire: pairs with the waker's exchange */
+	return checked(h, atomic_exchange_explicit(&c->runnext, 0, memory_order_acquire));
+}
+
+/*
+ * runnext first (a task just woken, cache-hot), but only RUNNEXT_STREAK
+ * times in a row, so two tasks waking each other cannot starve the ring;
+ * then the ring, the global ring (first every 61st pick), and stealing.
+ */
 static struct vsched_task *fifo_pick(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	struct vs_ring lr = local_ring(h, c), gr = global_ring(h);
-	uint32_t val;
+	struct vs_ring lr = local_ring(h, c);
+	struct vsched_task *t;
 
-	if (++c->schedtick % GLOBAL_CHECK_EVERY == 0) {
-		val = vs_ring_pop(&gr);
-		if (val)
-			return checked(h, val);
+	if (c->next_streak < RUNNEXT_STREAK) {
+		t = take_runnext(h, c);
+		if (t) {
+			c->next_streak++;
+			return t;
+		}
 	}
-	val = vs_ring_pop(&lr);
-	if (!val)
-		val = vs_ring_pop(&gr);
-	return checked(h, val);
+	c->next_streak = 0;
+	if (++c->schedtick % GLOBAL_CHECK_EVERY == 0) {
+		t = global_take(h, c);
+		if (t)
+			return t;
+	}
+	t = checked(h, vs_ring_pop(&lr));
+	if (t)
+		return t;
+	t = take_runnext(h, c); /* it had its share, but nothing else waits */
+	if (t)
+		return t;
+	t = global_take(h, c);
+	if (t)
+		return t;
+	return steal(h, c);
 }
 
 int policy_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t,
@@ -112,7 +237,7 @@ int policy_set_prio(struct vsched_vvar *h, struct vsched_task *t, int32_t prio)
 	switch (h->policy) {
 	case VSCHED_POLICY_FIFO:
 		/* kept for the task's record; FIFO order does not use it */
-		atomic_store_explicit(&t->prio, prio, memory_order_relaxed);
+		atomic_store_explicit(&t->prio, (int8_t)prio, memory_order_relaxed);
 		return 0;
 	default:
 		return -VSCHED_EOPNOTSUPP;

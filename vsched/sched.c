@@ -247,7 +247,8 @@ int sched_spawn(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t ref)
 		return -VSCHED_EINVAL;
 	if (!t)
 		return -VSCHED_ESRCH;
-	if (is_idle(t) || (t->kind == VSCHED_KIND_STACKFUL && t->ctx_sp == 0))
+	if (is_idle(t) || (t->kind == VSCHED_KIND_STACKFUL && t->ctx_sp == 0) ||
+	    !vsched_affinity_allows(t->affinity, cpu_id))
 		return -VSCHED_EINVAL;
 	if (!atomic_compare_exchange_strong_explicit(&t->state, &st, VSCHED_TASK_READY,
 						     memory_order_relaxed,
@@ -341,6 +342,21 @@ int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t pr
 	return 0;
 }
 
+/* @want if @t may run there, else the first online CPU it may run on. */
+static struct vsched_cpu *allowed_cpu(struct vsched_vvar *h, struct vsched_task *t,
+				      struct vsched_cpu *want)
+{
+	if (vsched_affinity_allows(t->affinity, want->cpu_id))
+		return want;
+	for (uint32_t i = 0; i < h->ncpus && i < 64; i++) {
+		struct vsched_cpu *c = cpu_get(h, i);
+
+		if (c && vsched_affinity_allows(t->affinity, i))
+			return c;
+	}
+	return 0;
+}
+
 int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref, uint32_t flags,
 		  uint32_t src)
 {
@@ -349,12 +365,16 @@ int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref, uint32_
 	uint32_t st = VSCHED_TASK_BLOCKED;
 	int r;
 
-	if (!dc || (flags & ~VSCHED_WAKE_RESCHED) ||
+	if (!dc || (flags & ~(VSCHED_WAKE_RESCHED | VSCHED_WAKE_NEXT)) ||
 	    (src != VSCHED_CPU_NONE && src >= h->ncpus))
 		return -VSCHED_EINVAL;
 	if (!t)
 		return -VSCHED_ESRCH;
 	if (is_idle(t))
+		return -VSCHED_EINVAL;
+	/* a waker need not know the task's affinity: it lands where it may */
+	dc = allowed_cpu(h, t, dc);
+	if (!dc)
 		return -VSCHED_EINVAL;
 	/* acq_rel: whoever wins the wake-up sees the blocker's writes, and
 	 * the pick that resumes it sees ours */
@@ -362,13 +382,13 @@ int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref, uint32_
 						     memory_order_acq_rel,
 						     memory_order_relaxed))
 		return 0; /* not blocked: woken already, or never slept */
-	atomic_store_explicit(&t->cpu, dst, memory_order_relaxed);
-	r = policy_enqueue(h, dc, t, 0);
+	atomic_store_explicit(&t->cpu, dc->cpu_id, memory_order_relaxed);
+	r = policy_enqueue(h, dc, t, (flags & VSCHED_WAKE_NEXT) ? ENQ_NEXT : 0);
 	if (r < 0) {
 		atomic_store_explicit(&t->state, VSCHED_TASK_BLOCKED, memory_order_relaxed);
 		return r;
 	}
-	if ((flags & VSCHED_WAKE_RESCHED) && src == dst) {
+	if ((flags & VSCHED_WAKE_RESCHED) && src == dc->cpu_id) {
 		struct vsched_task *cur = cpu_task(h, &dc->current);
 
 		if (cur)
@@ -384,7 +404,8 @@ int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst)
 	int r;
 
 	if (!dc || !cur || is_idle(cur) || cur->kind != VSCHED_KIND_STACKFUL ||
-	    atomic_load_explicit(&cur->state, memory_order_relaxed) != VSCHED_TASK_RUNNING)
+	    atomic_load_explicit(&cur->state, memory_order_relaxed) != VSCHED_TASK_RUNNING ||
+	    !vsched_affinity_allows(cur->affinity, dst))
 		return -VSCHED_EINVAL;
 	if (dc == c)
 		return 0;

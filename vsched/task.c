@@ -107,6 +107,16 @@ static void slot_put(struct vsched_vvar *h, uint32_t idx)
 							memory_order_relaxed));
 }
 
+/* A mask that names at least one CPU of this domain (or 0: any). */
+static bool affinity_ok(const struct vsched_vvar *h, uint64_t affinity)
+{
+	if (affinity == 0)
+		return true;
+	if (h->ncpus < 64)
+		affinity &= (1ull << h->ncpus) - 1;
+	return affinity != 0;
+}
+
 int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
 	       vsched_ref_t *out)
 {
@@ -117,7 +127,7 @@ int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
 	/* a stackful task may have no frame yet (a thread becoming a task);
 	 * spawn and switch_to refuse to start one without */
 	if (!d || !out || d->kind > VSCHED_KIND_STACKLESS || d->flags != 0 ||
-	    d->prio < -20 || d->prio > 19)
+	    d->prio < -20 || d->prio > 19 || !affinity_ok(h, d->affinity))
 		return -VSCHED_EINVAL;
 	idx = slot_take(h);
 	if (idx < 0)
@@ -128,13 +138,14 @@ int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
 		gen = 1; /* a never-used slot */
 	atomic_store_explicit(&t->on_cpu, 0, memory_order_relaxed);
 	atomic_store_explicit(&t->need_resched, 0, memory_order_relaxed);
-	t->kind = (uint16_t)d->kind;
+	t->kind = (uint8_t)d->kind;
 	t->flags = 0;
 	t->owner = d->owner;
 	atomic_store_explicit(&t->cpu, 0, memory_order_relaxed);
 	atomic_store_explicit(&t->next_free, 0, memory_order_relaxed);
-	atomic_store_explicit(&t->prio, d->prio, memory_order_relaxed);
+	atomic_store_explicit(&t->prio, (int8_t)d->prio, memory_order_relaxed);
 	t->pol_aux = 0;
+	t->affinity = d->affinity;
 	t->ctx_sp = d->ctx_sp;
 	t->ext = d->ext;
 	t->vruntime = 0;

@@ -76,6 +76,7 @@ enum vsched_task_kind {
 
 /* vsched_unblock_task flags */
 #define VSCHED_WAKE_RESCHED 0x1u /* ask the current task of src to resched */
+#define VSCHED_WAKE_NEXT 0x2u	 /* run it next on dst (runnext slot) */
 
 /* What vsched_task_alloc needs to know of a new task. */
 struct vsched_task_desc {
@@ -85,6 +86,7 @@ struct vsched_task_desc {
 	int32_t prio;
 	uint64_t ctx_sp; /* (owner) initial stack pointer of a stackful task */
 	uint64_t ext;	 /* (owner) extension pointer */
+	uint64_t affinity; /* CPUs 0..63 it may run on; 0: any */
 };
 
 enum vsched_policy {
@@ -95,24 +97,34 @@ enum vsched_policy {
 
 /*
  * One task-table slot ("TaskInner"). Fields marked (owner) hold addresses
- * of the owning address space and are only ever used by that owner.
+ * of the owning address space and are only ever used by that owner. The
+ * byte-sized atomics are only ever loaded and stored (never exchanged), so
+ * they stay inline on every arch (riscv64 has no byte-wide AMOs).
  */
 struct vsched_task {
 	_Atomic uint32_t gen;	   /* bumped when the slot is freed; never 0 */
 	_Atomic uint32_t state;	   /* enum vsched_task_state */
-	_Atomic uint32_t on_cpu;   /* 1 while a CPU is on (or leaving) it */
-	_Atomic uint32_t need_resched;
-	uint16_t kind;		   /* enum vsched_task_kind */
-	uint16_t flags;		   /* VSCHED_TF_* */
+	_Atomic uint8_t on_cpu;	   /* 1 while a CPU is on (or leaving) it */
+	_Atomic uint8_t need_resched;
+	uint8_t kind;		   /* enum vsched_task_kind */
+	uint8_t flags;		   /* VSCHED_TF_* */
+	_Atomic int8_t prio;	   /* policy priority (nice for CFS) */
+	uint8_t pad0[3];
 	uint32_t owner;		   /* id of the owning address space */
 	_Atomic uint32_t cpu;	   /* CPU it last ran on or was queued to */
 	_Atomic uint32_t next_free; /* free-list link: index + 1, 0 = end */
-	_Atomic int32_t prio;	   /* policy priority (nice for CFS) */
 	uint32_t pol_aux;	   /* policy private (slice, heap slot) */
+	uint64_t affinity;	   /* CPUs 0..63 it may run on; 0: any CPU */
 	uint64_t ctx_sp;	   /* (owner) saved stack pointer */
 	uint64_t ext;		   /* (owner) runtime extension pointer */
 	uint64_t vruntime;	   /* policy private */
 };
+
+/* May a task with @affinity run on @cpu? (CPUs past 63 only if "any".) */
+static inline int vsched_affinity_allows(uint64_t affinity, uint32_t cpu)
+{
+	return affinity == 0 || (cpu < 64 && ((affinity >> cpu) & 1));
+}
 
 /* Per-CPU state; the rings' positions sit on lines of their own. */
 struct vsched_cpu {
@@ -122,11 +134,16 @@ struct vsched_cpu {
 	_Atomic vsched_ref_t prev; /* switched away from, on_cpu still set */
 	vsched_ref_t idle;
 	uint32_t schedtick; /* picks, for the global-ring fairness check */
-	uint32_t pad0;
+	uint32_t next_streak; /* picks in a row taken from runnext */
 	_Atomic uint64_t nr_switches;
+	_Atomic uint64_t nr_steals; /* tasks this CPU took from others */
+	uint32_t steal_from; /* where the next steal starts looking */
+	uint32_t pad1;
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t rq_enq;
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t rq_deq;
-	alignas(VSCHED_CACHELINE) _Atomic uint64_t spare[8];
+	/* a task just woken, run next: index + 1, 0 = empty */
+	alignas(VSCHED_CACHELINE) _Atomic uint32_t runnext;
+	uint32_t pad2[15];
 };
 
 /* The header: geometry written by the mapper, then global state. */
