@@ -92,6 +92,8 @@ void rt_must(int r, const char *what);
 
 /* runtime.c */
 void rt_kick(uint32_t cpu);
+/* Wakes the CPUs the core put work back on while this one stole. */
+void rt_drain_kicks(struct rt_cpu *c);
 /* Wakes one parked CPU other than @self, if any, to steal new work. */
 void rt_wake_idle(uint32_t self);
 bool rt_cpu_has_work(uint32_t cpu);

@@ -89,6 +89,19 @@ void rt_kick(uint32_t cpu)
 	}
 }
 
+void rt_drain_kicks(struct rt_cpu *c)
+{
+	_Atomic uint64_t *k = &vsched_vvar_cpus(rt_g->vvar)[c->id].kick;
+	uint64_t m;
+
+	if (!atomic_load_explicit(k, memory_order_relaxed))
+		return;
+	m = atomic_exchange_explicit(k, 0, memory_order_relaxed);
+	for (uint32_t i = 0; i < rt_g->ncpus; i++)
+		if ((m >> (i < 63 ? i : 63)) & 1)
+			rt_kick(i);
+}
+
 void rt_wake_idle(uint32_t self)
 {
 	/* seq_cst fence: our enqueue before the parked check (Dekker with

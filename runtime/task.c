@@ -94,6 +94,7 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 	}
 #endif
 	c->cur = me;
+	rt_drain_kicks(c);
 	rt_must(vsched_take_prev_task(c->id, &prev), "take_prev_task");
 	if (prev) {
 		struct vsched_task *pi = rt_inner(prev);

@@ -94,6 +94,26 @@ static bool may_run(const struct vsched_task *t, const struct vsched_cpu *c)
 	return vsched_affinity_allows(t->affinity, c->cpu_id);
 }
 
+/* Asks the runtime to wake @cpu: work went back onto a queue it may
+ * have found empty before parking. */
+static void want_kick(struct vsched_cpu *c, uint32_t cpu)
+{
+	/* relaxed: read by this CPU's own runtime, after the call returns */
+	atomic_fetch_or_explicit(&c->kick, 1ull << (cpu < 63 ? cpu : 63),
+				 memory_order_relaxed);
+}
+
+/* The first CPU @t may run on, to be woken for it. (A loop: a ctz builtin
+ * may become a libgcc call, which the image cannot have.) */
+static uint32_t a_cpu_for(const struct vsched_task *t)
+{
+	uint32_t cpu = 0;
+
+	while (cpu < 63 && !((t->affinity >> cpu) & 1))
+		cpu++;
+	return t->affinity ? cpu : 0;
+}
+
 /* The global ring holds tasks of any affinity: one this CPU may not run
  * goes back to the tail, for a CPU that may. */
 static struct vsched_task *global_take(struct vsched_vvar *h, struct vsched_cpu *c)
@@ -112,6 +132,7 @@ static struct vsched_task *global_take(struct vsched_vvar *h, struct vsched_cpu 
 			return t;
 		if (global_push(h, val) < 0)
 			return t; /* cannot put it back: run it rather than lose it */
+		want_kick(c, a_cpu_for(t));
 	}
 	return 0;
 }
@@ -131,13 +152,15 @@ static struct vsched_task *steal(struct vsched_vvar *h, struct vsched_cpu *c)
 		struct vsched_cpu *vc = cpus + v;
 		struct vs_ring vr;
 		struct vsched_task *first = 0;
-		uint64_t take, got = 0;
+		uint64_t len, take, got = 0;
 
 		if (vc == c || atomic_load_explicit(&vc->online, memory_order_acquire) != 2)
 			continue;
 		vr = local_ring(h, vc);
-		take = (vs_ring_len(&vr) + 1) / 2;
-		for (uint64_t i = 0; i < take; i++) {
+		len = vs_ring_len(&vr);
+		take = (len + 1) / 2;
+		/* look at up to all of it, to get past tasks we may not run */
+		for (uint64_t i = 0; i < len && got < take; i++) {
 			uint32_t val = vs_ring_pop(&vr);
 			struct vsched_task *t = checked(h, val);
 
@@ -148,6 +171,7 @@ static struct vsched_task *steal(struct vsched_vvar *h, struct vsched_cpu *c)
 			if (!may_run(t, c)) {
 				if (ring_put(h, vc, val, 0) < 0)
 					return t; /* nowhere to put it: run it */
+				want_kick(c, v);
 				continue;
 			}
 			atomic_store_explicit(&t->cpu, c->cpu_id, memory_order_relaxed);

@@ -143,7 +143,15 @@ struct vsched_cpu {
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t rq_deq;
 	/* a task just woken, run next: index + 1, 0 = empty */
 	alignas(VSCHED_CACHELINE) _Atomic uint32_t runnext;
-	uint32_t pad2[15];
+	uint32_t pad2;
+	/*
+	 * CPUs this one put work back on (a stolen task it may not run): bit
+	 * n for CPU n, bit 63 for CPUs 63 and up. The core cannot wake a CPU
+	 * that parked meanwhile; the runtime drains this after every call
+	 * that may pick, and wakes them.
+	 */
+	_Atomic uint64_t kick;
+	uint64_t pad3[6];
 };
 
 /* The header: geometry written by the mapper, then global state. */

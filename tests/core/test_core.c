@@ -101,8 +101,20 @@ static struct vsched_task *slot(struct fx *f, vsched_ref_t r)
 }
 
 static struct vsched_task *slot(struct fx *f, vsched_ref_t r);
-static vsched_ref_t order[8];
+static vsched_ref_t order[16];
 static int norder;
+
+/* chain[i] is woken (to runnext) when chain[i - 1] is polled */
+static vsched_ref_t chain[16];
+static int nchain;
+
+static vsched_ref_t chain_next(vsched_ref_t cur)
+{
+	for (int i = 0; i + 1 < nchain; i++)
+		if (chain[i] == cur)
+			return chain[i + 1];
+	return 0;
+}
 
 /*
  * The idle context of CPU 0 in these tests, a minimal dispatcher: each
@@ -120,10 +132,18 @@ static void idle_body(void *arg)
 		assert_int_equal(F->a->vsched_current(0, &cur), 0);
 		s = slot(F, cur);
 		if (s->kind == VSCHED_KIND_STACKLESS) {
+			vsched_ref_t chain = chain_next(cur);
+
+			if (chain)
+				assert_int_equal(F->a->vsched_unblock_task(0, chain, VSCHED_WAKE_NEXT, 0), 1);
 			order[norder++] = cur;
 			atomic_store(&s->state, VSCHED_TASK_EXITED);
 			assert_int_equal(F->a->vsched_resched_f(0), 0);
 		} else {
+			/* nothing to run: a test's boot task that blocked itself
+			 * to let the CPU look for work gets the CPU back */
+			if (atomic_load(&slot(F, F->boot)->state) == VSCHED_TASK_BLOCKED)
+				assert_int_equal(F->a->vsched_unblock_task(0, F->boot, 0, 0), 1);
 			assert_int_equal(F->a->vsched_yield_now(0), 0);
 		}
 	}
@@ -392,6 +412,158 @@ static void test_on_cpu_handshake(void **state)
 	assert_int_equal(slot(f, ta)->state, VSCHED_TASK_EXITED);
 }
 
+static void block(struct fx *f, vsched_ref_t t)
+{
+	atomic_store(&slot(f, t)->state, VSCHED_TASK_BLOCKED);
+}
+
+static void expect_order(const vsched_ref_t *want, int n)
+{
+	assert_int_equal(norder, n);
+	for (int i = 0; i < n; i++)
+		if (order[i] != want[i])
+			fail_msg("run %d: got task %u, want task %u", i,
+				 VSCHED_REF_IDX(order[i]), VSCHED_REF_IDX(want[i]));
+}
+
+/* A task woken with VSCHED_WAKE_NEXT runs before the queue; a second one
+ * woken the same way displaces the first to the tail. */
+static void test_runnext(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	vsched_ref_t q0, q1, w0, w1;
+
+	up(f);
+	norder = nchain = 0;
+	q0 = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	q1 = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	w0 = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	w1 = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	assert_int_equal(a->vsched_spawn(0, q0), 0);
+	assert_int_equal(a->vsched_spawn(0, q1), 0);
+	block(f, w0);
+	block(f, w1);
+	assert_int_equal(a->vsched_unblock_task(0, w0, VSCHED_WAKE_NEXT, 0), 1);
+	assert_int_equal(vsched_vvar_cpus(f->img.vvar)[0].runnext, VSCHED_REF_IDX(w0) + 1);
+	assert_int_equal(a->vsched_unblock_task(0, w1, VSCHED_WAKE_NEXT, 0), 1);
+	assert_int_equal(a->vsched_yield_now(0), 0);
+	expect_order((vsched_ref_t[]){ w1, q0, q1, w0 }, 4);
+}
+
+/* Tasks waking each other through runnext get 8 turns in a row, then the
+ * queue gets one: the hand-off chain cannot starve it. */
+static void test_runnext_streak(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	vsched_ref_t q, want[11];
+
+	up(f);
+	norder = 0;
+	nchain = 10;
+	q = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	assert_int_equal(a->vsched_spawn(0, q), 0);
+	for (int i = 0; i < nchain; i++) {
+		chain[i] = alloc(f, VSCHED_KIND_STACKLESS, 0);
+		block(f, chain[i]);
+	}
+	assert_int_equal(a->vsched_unblock_task(0, chain[0], VSCHED_WAKE_NEXT, 0), 1);
+	assert_int_equal(a->vsched_yield_now(0), 0);
+	for (int i = 0; i < 8; i++)
+		want[i] = chain[i];
+	want[8] = q;
+	want[9] = chain[8];
+	want[10] = chain[9];
+	expect_order(want, 11);
+	nchain = 0;
+}
+
+/* Brings CPU 1 up as a CPU that never runs (its thread is this one, busy
+ * elsewhere): its queue is only ever emptied by CPU 0 stealing. */
+static void up_second(struct fx *f)
+{
+	assert_int_equal(f->a->vsched_init_secondary(1, alloc(f, VSCHED_KIND_STACKFUL, 0)), 0);
+}
+
+static vsched_ref_t alloc_aff(struct fx *f, uint64_t affinity)
+{
+	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKLESS, .owner = 1,
+				      .affinity = affinity };
+	vsched_ref_t r = 0;
+
+	assert_int_equal(f->a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &r), 0);
+	return r;
+}
+
+/* An empty CPU steals half of another's queue each time it runs dry. */
+static void test_steal_half(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	struct vsched_cpu *cpus = vsched_vvar_cpus(f->img.vvar);
+	vsched_ref_t s[4];
+
+	up(f);
+	up_second(f);
+	norder = nchain = 0;
+	for (int i = 0; i < 4; i++) {
+		s[i] = alloc(f, VSCHED_KIND_STACKLESS, 0);
+		assert_int_equal(a->vsched_spawn(1, s[i]), 0);
+	}
+	/* boot blocks: CPU 0 has nothing, so it steals */
+	block(f, f->boot);
+	assert_int_equal(a->vsched_resched(0), 0);
+	expect_order(s, 4);
+	/* half of 4, then half of 2, then the last one */
+	assert_int_equal(cpus[0].nr_steals, 4);
+	assert_int_equal(cpus[1].rq_enq - cpus[1].rq_deq, 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(slot(f, s[i])->cpu, 0);
+}
+
+/* Affinity holds everywhere: spawn, unblock, migrate and stealing. */
+static void test_affinity(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	struct vsched_cpu *cpus = vsched_vvar_cpus(f->img.vvar);
+	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKLESS, .affinity = 1ull << 5 };
+	vsched_ref_t pin1, free0, w, r = 0;
+
+	up(f);
+	up_second(f);
+	norder = nchain = 0;
+	snap(f);
+	/* a mask naming no CPU of this domain */
+	assert_int_equal(a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &r), -EINVAL);
+	UNCHANGED(f);
+	pin1 = alloc_aff(f, 1ull << 1);
+	free0 = alloc_aff(f, 0);
+	w = alloc_aff(f, 1ull << 1);
+	snap(f);
+	assert_int_equal(a->vsched_spawn(0, pin1), -EINVAL); /* not allowed on 0 */
+	UNCHANGED(f);
+	assert_int_equal(a->vsched_spawn(1, pin1), 0);
+	assert_int_equal(a->vsched_spawn(1, free0), 0);
+	/* a waker asking for CPU 0 gets the task put where it may run */
+	block(f, w);
+	assert_int_equal(a->vsched_unblock_task(0, w, VSCHED_WAKE_NEXT, 0), 1);
+	assert_int_equal(slot(f, w)->cpu, 1);
+	assert_int_equal(cpus[0].runnext, 0);
+	/* CPU 0 steals past the pinned tasks: only free0 moves */
+	block(f, f->boot);
+	assert_int_equal(a->vsched_resched(0), 0);
+	expect_order((vsched_ref_t[]){ free0 }, 1);
+	/* pin1 went back to CPU 1's queue: CPU 1 must be woken for it */
+	assert_int_equal(cpus[0].kick, 1ull << 1);
+	assert_int_equal(slot(f, pin1)->state, VSCHED_TASK_READY);
+	assert_int_equal(slot(f, pin1)->cpu, 1);
+	assert_int_equal(slot(f, w)->state, VSCHED_TASK_READY);
+	assert_int_equal(cpus[1].rq_enq - cpus[1].rq_deq, 1);
+	assert_int_equal(cpus[1].runnext, VSCHED_REF_IDX(w) + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +573,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_switches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_on_cpu_handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_runnext, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_runnext_streak, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_steal_half, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_affinity, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
