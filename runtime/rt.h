@@ -14,8 +14,7 @@
 
 #include "vsched/vs.h"
 #include "vsched_apis.h"
-
-#define RT_STACK_CACHE 64 /* stacks kept per CPU for reuse */
+#include "stack.h"
 
 enum { HANDLE_HELD = 0, HANDLE_DETACHED = 1, HANDLE_JOINING = 2 };
 
@@ -35,8 +34,7 @@ struct vs_task {
 	void *arg;
 	vs_poll_fn poll;
 	void *state;
-	void *stack; /* mapping, guard page first; NULL for thread stacks */
-	size_t stack_size;
+	struct rt_stack stack; /* zero for thread stacks and stackless tasks */
 	void *stack_lo; /* usable range, for the sanitizer */
 	size_t stack_len;
 	int exit_code;
@@ -46,7 +44,26 @@ struct vs_task {
 	_Atomic int refs; /* the task itself + the handle */
 	struct vs_wq join_wq;
 	struct rt_waiter waiter; /* a stackless task's waiter */
+	/* timed waits: wait_lock guards these against the timer firing */
+	atomic_flag wait_lock;
+	_Atomic uint64_t wait_seq; /* bumped when a timed wait begins or ends */
+	struct vs_wq *timed_wq;	   /* the queue of the current timed wait */
+	struct rt_waiter *timed_w; /* its waiter in that queue */
+	bool timed_out;
 	char name[16];
+};
+
+/* A timer: wakes @task from the timed wait numbered @seq, if still in it. */
+struct rt_timer {
+	uint64_t deadline;
+	uint64_t seq;
+	struct vs_task *task; /* holds a reference until the timer is popped */
+};
+
+/* A CPU's timers: a binary min-heap on deadline, touched by its thread only. */
+struct rt_timers {
+	struct rt_timer *heap;
+	unsigned n, cap;
 };
 
 struct rt_cpu {
@@ -56,8 +73,8 @@ struct rt_cpu {
 	struct vs_task *cur; /* the task this CPU runs, as the runtime sees it */
 	_Atomic int parked;
 	_Atomic uint32_t futex;
-	unsigned nstacks; /* stack cache: this CPU's thread only */
-	void *stacks[RT_STACK_CACHE];
+	struct rt_timers timers;
+	struct rt_stack_cache stacks; /* this CPU's thread only */
 } __attribute__((aligned(64)));
 
 struct rt {
@@ -105,14 +122,30 @@ void rt_idle_loop(struct rt_cpu *c);
 struct rt_cpu *rt_after_switch(struct vs_task *me);
 struct vs_task *rt_task_new(bool stackless, const struct vs_task_attr *attr, int *err);
 void rt_task_put(struct vs_task *t);
-void rt_stack_free_all(struct rt_cpu *c);
 void rt_dispatch(struct rt_cpu *c);
+
+/* timer.c */
+uint64_t rt_now(void);
+/* Fires the due timers of @c (its own thread only). */
+void rt_timers_poll(struct rt_cpu *c);
+/* The earliest deadline on @c, or 0 if none. */
+uint64_t rt_timers_next(struct rt_cpu *c);
+/* Arms a timer on @c for @t's timed wait @seq (takes a reference on @t). */
+int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t seq, uint64_t deadline);
+/* Drops @c's timers (at stop). */
+void rt_timers_fini(struct rt_cpu *c);
+void rt_wait_lock(struct vs_task *t);
+void rt_wait_unlock(struct vs_task *t);
 
 /* wq.c */
 void rt_wq_lock(struct vs_wq *wq);
 void rt_wq_unlock(struct vs_wq *wq);
 /* With wq locked: queue the current task, mark it blocked, unlock, switch. */
 int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c);
+/* Queues @w for @me and marks @me blocked (wq locked). */
+void rt_wq_park_locked(struct vs_wq *wq, struct rt_waiter *w, struct vs_task *me);
+/* Removes a queued waiter (wq locked). */
+void rt_wq_remove_locked(struct vs_wq *wq, struct rt_waiter *w);
 /* With wq locked: queue stackless @me and mark it blocked (lock kept). */
 int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me);
 /* Makes a blocked @t ready: on the caller's CPU to run next (@handoff,

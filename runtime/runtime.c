@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -48,6 +48,24 @@ void rt_must(int r, const char *what)
 static long futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
 {
 	return syscall(SYS_futex, (uint32_t *)uaddr, op, val, NULL, NULL, 0);
+}
+
+/* Sleeps on @uaddr while it holds @val, until @deadline (0: no limit). */
+static void futex_wait_until(_Atomic uint32_t *uaddr, uint32_t val, uint64_t deadline)
+{
+	struct timespec ts, *tp = NULL;
+
+	if (deadline) {
+		uint64_t now = rt_now();
+		uint64_t left = deadline > now ? deadline - now : 0;
+
+		if (!left)
+			return;
+		ts.tv_sec = (time_t)(left / 1000000000u);
+		ts.tv_nsec = (long)(left % 1000000000u);
+		tp = &ts;
+	}
+	syscall(SYS_futex, (uint32_t *)uaddr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
 }
 
 uint64_t rt_cpu_load(uint32_t cpu)
@@ -129,9 +147,10 @@ static void park(struct rt_cpu *c, bool look_around)
 	atomic_store_explicit(&c->parked, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&rt_g->nr_parked, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
+	/* an idle CPU sleeps until its next timer and no longer */
 	if (!rt_cpu_has_work(c->id) && !(look_around && others_have_work(c->id)) &&
 	    !atomic_load(&rt_g->stopping))
-		futex(&c->futex, FUTEX_WAIT_PRIVATE, seq);
+		futex_wait_until(&c->futex, seq, rt_timers_next(c));
 	atomic_fetch_sub_explicit(&rt_g->nr_parked, 1, memory_order_relaxed);
 	atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
 }
@@ -249,6 +268,7 @@ static void *cpu_thread(void *arg)
 	int err = 0;
 
 	rt_set_self(c);
+	rt_stack_cpu_init(c);
 	if (rt_g->cfg.pin)
 		pin(c->id);
 	c->idle = thread_task(false, &err);
@@ -260,7 +280,7 @@ static void *cpu_thread(void *arg)
 	atomic_fetch_add(&rt_g->online, 1);
 	rt_idle_loop(c);
 	free(c->idle);
-	rt_stack_free_all(c);
+	rt_stack_cpu_fini(c);
 	return NULL;
 }
 
@@ -354,6 +374,7 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	if (r < 0)
 		goto fail;
 	rt_set_self(c0);
+	rt_stack_cpu_init(c0);
 	c0->cur = rt->boot;
 	if (cfg.pin)
 		pin(0);
@@ -372,9 +393,10 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 
 fail:
 	if (c0->idle) {
-		munmap(c0->idle->stack, c0->idle->stack_size + (size_t)sysconf(_SC_PAGESIZE));
+		rt_stack_put(NULL, &c0->idle->stack);
 		free(c0->idle);
 	}
+	rt_stack_fini();
 	free(rt->boot);
 	rt_set_self(NULL);
 	rt_g = NULL;
@@ -402,12 +424,14 @@ int vs_runtime_stop(void)
 		rt_kick(i);
 	for (unsigned i = 1; i < rt->ncpus; i++)
 		pthread_join(rt->cpus[i].thread, NULL);
+	for (unsigned i = 0; i < rt->ncpus; i++)
+		rt_timers_fini(&rt->cpus[i]);
 
 	/* CPU 0's idle task is parked in its loop, off the CPU: drop it */
-	rt_stack_free_all(&rt->cpus[0]);
-	munmap(rt->cpus[0].idle->stack,
-	       rt->cpus[0].idle->stack_size + (size_t)sysconf(_SC_PAGESIZE));
+	rt_stack_cpu_fini(&rt->cpus[0]);
+	rt_stack_put(NULL, &rt->cpus[0].idle->stack);
 	free(rt->cpus[0].idle);
+	rt_stack_fini();
 	free(rt->boot);
 	rt_set_self(NULL);
 	rt_g = NULL;

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ctx.h"
@@ -17,48 +16,6 @@
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/common_interface_defs.h>
 #endif
-
-static size_t page_size(void)
-{
-	static size_t ps;
-
-	if (!ps)
-		ps = (size_t)sysconf(_SC_PAGESIZE);
-	return ps;
-}
-
-/* A stack with a guard page below it; from this CPU's cache if it can. */
-static void *stack_get(struct rt_cpu *c, size_t size)
-{
-	void *p;
-
-	if (c && size == rt_g->cfg.stack_size && c->nstacks)
-		return c->stacks[--c->nstacks];
-	p = mmap(NULL, size + page_size(), PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (mprotect(p, page_size(), PROT_NONE)) {
-		munmap(p, size + page_size());
-		return NULL;
-	}
-	return p;
-}
-
-static void stack_put(struct rt_cpu *c, void *p, size_t size)
-{
-	if (c && size == rt_g->cfg.stack_size && c->nstacks < RT_STACK_CACHE) {
-		c->stacks[c->nstacks++] = p;
-		return;
-	}
-	munmap(p, size + page_size());
-}
-
-void rt_stack_free_all(struct rt_cpu *c)
-{
-	while (c->nstacks)
-		munmap(c->stacks[--c->nstacks], rt_g->cfg.stack_size + page_size());
-}
 
 void rt_task_put(struct vs_task *t)
 {
@@ -69,9 +26,8 @@ void rt_task_put(struct vs_task *t)
 
 static void reclaim(struct rt_cpu *c, struct vs_task *t)
 {
-	if (t->stack)
-		stack_put(c, t->stack, t->stack_size);
-	t->stack = NULL;
+	rt_stack_check(&t->stack, t->name); /* its last run: it never resumes */
+	rt_stack_put(c, &t->stack);
 	rt_must(vsched_task_free(c->id, t->ref), "freeing an exited task");
 	rt_task_put(t);
 	if (atomic_fetch_sub_explicit(&rt_g->live, 1, memory_order_acq_rel) == 1)
@@ -93,8 +49,12 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 		__sanitizer_finish_switch_fiber(fake, NULL, NULL);
 	}
 #endif
+	/* the run that just ended, checked here rather than through prev:
+	 * prev may already be running, or freed, on another CPU */
+	rt_stack_check(&me->stack, me->name);
 	c->cur = me;
 	rt_drain_kicks(c);
+	rt_timers_poll(c);
 	rt_must(vsched_take_prev_task(c->id, &prev), "take_prev_task");
 	if (prev) {
 		struct vsched_task *pi = rt_inner(prev);
@@ -135,24 +95,22 @@ struct vs_task *rt_task_new(bool stackless, const struct vs_task_attr *attr, int
 	if (attr && attr->name)
 		snprintf(t->name, sizeof(t->name), "%s", attr->name);
 	if (!stackless) {
-		size = (size + page_size() - 1) & ~(page_size() - 1);
-		t->stack = stack_get(c, size);
-		if (!t->stack) {
+		int r = rt_stack_get(c, size, &t->stack);
+
+		if (r < 0) {
 			free(t);
-			*err = -ENOMEM;
+			*err = r;
 			return NULL;
 		}
-		t->stack_size = size;
-		t->stack_lo = (char *)t->stack + page_size();
-		t->stack_len = size;
+		t->stack_lo = t->stack.lo;
+		t->stack_len = t->stack.size;
 	}
 	return t;
 }
 
 static void task_destroy(struct vs_task *t)
 {
-	if (t->stack)
-		stack_put(rt_self(), t->stack, t->stack_size);
+	rt_stack_put(rt_self(), &t->stack);
 	free(t);
 }
 

@@ -78,13 +78,31 @@ static void mark_blocked(struct vs_task *t)
 	atomic_store_explicit(&t->inner->state, VSCHED_TASK_BLOCKED, memory_order_relaxed);
 }
 
+void rt_wq_remove_locked(struct vs_wq *wq, struct rt_waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		wq->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		wq->tail = w->prev;
+	w->queued = false;
+}
+
+void rt_wq_park_locked(struct vs_wq *wq, struct rt_waiter *w, struct vs_task *me)
+{
+	wq_append(wq, w);
+	mark_blocked(me);
+}
+
 int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c)
 {
 	struct vs_task *me = c->cur;
 	struct rt_waiter w = { .task = me };
 
-	wq_append(wq, &w);
-	mark_blocked(me);
+	rt_wq_park_locked(wq, &w, me);
 	rt_wq_unlock(wq);
 	rt_must(vsched_resched(c->id), "resched of a blocked task");
 	rt_after_switch(me);

@@ -118,27 +118,46 @@ static struct vsched_task *pick_next(struct vsched_vvar *h, struct vsched_cpu *c
  * context of next's holder. Returns once prev's holder is resumed, which
  * may be on another CPU.
  */
+/*
+ * Clears the on_cpu of this CPU's last switched-away-from task, once: a
+ * second clear could wipe the claim of another CPU that has taken the task
+ * since (by stealing or a wake-up) and runs it. Owner thread only.
+ */
+static void settle_prev(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	vsched_ref_t p = atomic_load_explicit(&c->prev, memory_order_relaxed);
+
+	if (p && !c->prev_settled) {
+		clear_on_cpu(h, p);
+		c->prev_settled = 1;
+	}
+}
+
+/*
+ * Makes @next current on @c in place of @prev and moves the CPU onto the
+ * context of next's holder. Returns once prev's holder is resumed, which
+ * may be on another CPU.
+ */
 static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 			   struct vsched_task *prev, struct vsched_task *next)
 {
 	struct vsched_task *from = holder(h, c, prev);
 	struct vsched_task *to = holder(h, c, next);
-	vsched_ref_t pending = atomic_load_explicit(&c->prev, memory_order_relaxed);
 
 	/* a prev the runtime did not take yet is long off this CPU */
-	if (pending)
-		clear_on_cpu(h, pending);
+	settle_prev(h, c);
 	claim_on_cpu(next);
 	atomic_store_explicit(&next->cpu, c->cpu_id, memory_order_relaxed);
 	atomic_store_explicit(&next->need_resched, 0, memory_order_relaxed);
 	atomic_store_explicit(&next->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
 	atomic_store_explicit(&c->prev, task_ref(h, prev), memory_order_relaxed);
+	c->prev_settled = 0;
 	atomic_store_explicit(&c->current, task_ref(h, next), memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->nr_switches, 1, memory_order_relaxed);
 
 	if (from == to) {
 		/* stackless hand-off: nothing to save, prev is off the CPU now */
-		atomic_store_explicit(&prev->on_cpu, 0, memory_order_release);
+		settle_prev(h, c);
 		return;
 	}
 	vsched_arch_switch(&from->ctx_sp, to->ctx_sp);
@@ -152,9 +171,7 @@ static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 	if (!is_idle(from))
 		c = vsched_vvar_cpus(h) +
 		    atomic_load_explicit(&from->cpu, memory_order_relaxed);
-	pending = atomic_load_explicit(&c->prev, memory_order_relaxed);
-	if (pending)
-		clear_on_cpu(h, pending);
+	settle_prev(h, c);
 }
 
 /* Switches from the current task @cur to the next one picked. */
@@ -215,6 +232,7 @@ int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref
 	c->idle = idle_ref;
 	c->schedtick = 0;
 	atomic_store_explicit(&c->prev, VSCHED_REF_NONE, memory_order_relaxed);
+	c->prev_settled = 1;
 	idle->flags |= VSCHED_TF_IDLE;
 	atomic_store_explicit(&idle->cpu, cpu_id, memory_order_relaxed);
 	if (primary) {
@@ -425,10 +443,9 @@ int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst)
 
 vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	vsched_ref_t p = atomic_exchange_explicit(&c->prev, VSCHED_REF_NONE,
-						  memory_order_relaxed);
+	vsched_ref_t p;
 
-	if (p)
-		clear_on_cpu(h, p);
+	settle_prev(h, c); /* a new task's first resume: not settled yet */
+	p = atomic_exchange_explicit(&c->prev, VSCHED_REF_NONE, memory_order_relaxed);
 	return p;
 }

@@ -138,7 +138,7 @@ struct vsched_cpu {
 	_Atomic uint64_t nr_switches;
 	_Atomic uint64_t nr_steals; /* tasks this CPU took from others */
 	uint32_t steal_from; /* where the next steal starts looking */
-	uint32_t pad1;
+	uint32_t prev_settled; /* prev's on_cpu already cleared (owner only) */
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t rq_enq;
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t rq_deq;
 	/* a task just woken, run next: index + 1, 0 = empty */

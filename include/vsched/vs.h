@@ -126,6 +126,24 @@ VS_WARN_UNUSED int vs_task_detach(vs_task_t *t);
 /* The task's name (empty if none). */
 const char *vs_task_name(const vs_task_t *t);
 
+/* Nanoseconds on CLOCK_MONOTONIC. */
+uint64_t vs_now(void);
+
+/*
+ * Blocks the calling stackful task for @ns / until @deadline_ns (vs_now()
+ * time). The CPU runs other tasks meanwhile, or sleeps until its next
+ * timer. -EPERM outside a stackful task; -ENOMEM if a timer cannot be kept.
+ */
+VS_WARN_UNUSED int vs_sleep(uint64_t ns);
+VS_WARN_UNUSED int vs_sleep_until(uint64_t deadline_ns);
+
+/*
+ * The stackless form: 0 once @deadline_ns has passed, else -EAGAIN after
+ * arming a timer that wakes the calling stackless task (return VS_PENDING
+ * then and call again when polled). -EPERM outside a stackless task.
+ */
+VS_WARN_UNUSED int vs_sleep_until_poll(uint64_t deadline_ns);
+
 /*
  * A wait queue. Embed it and initialise it with VS_WQ_INIT or vs_wq_init;
  * the fields are private.
@@ -147,6 +165,14 @@ VS_WARN_UNUSED int vs_wq_wait(struct vs_wq *wq);
  * notifies is never missed. -EPERM outside a stackful task.
  */
 VS_WARN_UNUSED int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
+
+/*
+ * vs_wq_wait and vs_wq_wait_until with a timeout: -ETIMEDOUT if @timeout_ns
+ * passed first (for the predicate form: and pred still does not hold).
+ */
+VS_WARN_UNUSED int vs_wq_wait_timeout(struct vs_wq *wq, uint64_t timeout_ns);
+VS_WARN_UNUSED int vs_wq_wait_until_timeout(struct vs_wq *wq, bool (*pred)(void *arg),
+					    void *arg, uint64_t timeout_ns);
 
 /*
  * The stackless form: registers the calling stackless task as a waiter and

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,9 @@ static struct vsched_task *slot(struct fx *f, vsched_ref_t r);
 static vsched_ref_t order[16];
 static int norder;
 
+/* the take_prev-after-claim check, armed by test_prev_cleared_once */
+static bool claim_check, claim_seen, claim_kept;
+
 /* chain[i] is woken (to runnext) when chain[i - 1] is polled */
 static vsched_ref_t chain[16];
 static int nchain;
@@ -128,6 +132,18 @@ static void idle_body(void *arg)
 		vsched_ref_t cur = 0;
 		struct vsched_task *s;
 
+		if (claim_check) {
+			/* resumed by a real switch: the task switched away from
+			 * is already clear; another CPU may claim it at once */
+			vsched_ref_t p = vsched_vvar_cpus(F->img.vvar)[0].prev;
+
+			claim_seen = slot(F, p)->on_cpu == 0;
+			atomic_store(&slot(F, p)->on_cpu, 1);
+			(void)F->a->vsched_take_prev_task(0, NULL);
+			claim_kept = slot(F, p)->on_cpu == 1;
+			atomic_store(&slot(F, p)->on_cpu, 0);
+			claim_check = false;
+		}
 		(void)F->a->vsched_take_prev_task(0, NULL);
 		assert_int_equal(F->a->vsched_current(0, &cur), 0);
 		s = slot(F, cur);
@@ -564,6 +580,33 @@ static void test_affinity(void **state)
 	assert_int_equal(cpus[1].runnext, VSCHED_REF_IDX(w) + 1);
 }
 
+/*
+ * A task's on_cpu is cleared once per switch away from it. Here, after the
+ * idle context is resumed by a real switch, boot's on_cpu is already clear;
+ * "another CPU" then claims boot (as a thief would), and take_prev must
+ * not clear that claim.
+ */
+static void test_prev_cleared_once(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	vsched_ref_t s1, s2;
+
+	up(f);
+	norder = nchain = 0;
+	s1 = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	assert_int_equal(a->vsched_spawn(0, s1), 0);
+	assert_int_equal(a->vsched_yield_now(0), 0); /* idle starts fresh */
+	s2 = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	assert_int_equal(a->vsched_spawn(0, s2), 0);
+	claim_check = true;
+	assert_int_equal(a->vsched_yield_now(0), 0); /* idle is resumed */
+	assert_false(claim_check);
+	assert_true(claim_seen);
+	assert_true(claim_kept);
+	expect_order((vsched_ref_t[]){ s1, s2 }, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -577,6 +620,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_runnext_streak, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steal_half, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_affinity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prev_cleared_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -380,6 +381,96 @@ static void test_token_ring(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
+/*
+ * Wake-while-parking: a task alone on CPU 1 blocks, so CPU 1 goes idle and
+ * parks; the waker notifies after a delay that varies from round to round,
+ * landing anywhere in CPU 1's spin-then-park sequence. A lost wake-up
+ * shows as a round not acknowledged within a second (a timed wait, so the
+ * test fails with the round number instead of hanging). Wakers: a task on
+ * CPU 0, then a plain thread.
+ */
+static atomic_uint go_round, ack_round;
+static struct vs_wq go_wq = VS_WQ_INIT, ack_wq = VS_WQ_INIT;
+static unsigned park_rounds;
+
+static bool go_ready(void *arg)
+{
+	return atomic_load(&go_round) >= (unsigned)(uintptr_t)arg;
+}
+
+static bool ack_ready(void *arg)
+{
+	return atomic_load(&ack_round) >= (unsigned)(uintptr_t)arg;
+}
+
+static int parker(void *arg)
+{
+	(void)arg;
+	for (unsigned r = 1; r <= park_rounds; r++) {
+		if (vs_wq_wait_until(&go_wq, go_ready, (void *)(uintptr_t)r) != 0)
+			return -1;
+		atomic_store(&ack_round, r);
+		vs_wq_notify_all(&ack_wq);
+	}
+	return 0;
+}
+
+static void delay(unsigned r)
+{
+	/* 0 to ~20 us of spinning: before, during and after the idle spin */
+	for (volatile unsigned i = 0; i < (r * 7919u) % 4096u; i++)
+		;
+}
+
+static void *thread_waker(void *arg)
+{
+	(void)arg;
+	for (unsigned r = 1; r <= park_rounds; r++) {
+		delay(r);
+		atomic_store(&go_round, r);
+		vs_wq_notify_all(&go_wq);
+		while (atomic_load(&ack_round) < r)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void test_wake_while_parking(void **state)
+{
+	struct vs_task_attr on1 = { .cpu = 1, .affinity = 1ull << 1 };
+	vs_task_t *t;
+	pthread_t th;
+	int code;
+
+	(void)state;
+	park_rounds = emulated() ? 500 : 5000;
+	atomic_store(&go_round, 0);
+	atomic_store(&ack_round, 0);
+	start(2, 0);
+	/* a task wakes it */
+	assert_int_equal(vs_task_spawn(parker, NULL, &on1, &t), 0);
+	for (unsigned r = 1; r <= park_rounds; r++) {
+		delay(r);
+		atomic_store(&go_round, r);
+		vs_wq_notify_all(&go_wq);
+		if (vs_wq_wait_until_timeout(&ack_wq, ack_ready, (void *)(uintptr_t)r,
+					     1000000000ull) != 0)
+			fail_msg("round %u: the wake-up was lost", r);
+	}
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(code, 0);
+
+	/* a plain thread wakes it */
+	atomic_store(&go_round, 0);
+	atomic_store(&ack_round, 0);
+	assert_int_equal(vs_task_spawn(parker, NULL, &on1, &t), 0);
+	assert_int_equal(pthread_create(&th, NULL, thread_waker, NULL), 0);
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(code, 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +480,7 @@ int main(void)
 		cmocka_unit_test(test_table_full),
 		cmocka_unit_test(test_notify_from_thread),
 		cmocka_unit_test(test_token_ring),
+		cmocka_unit_test(test_wake_while_parking),
 	};
 
 	return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);

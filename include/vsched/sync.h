@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Synchronisation between tasks: mutex, condition variable, semaphore and a
+ * bounded channel. A blocking call blocks the calling task, never its CPU.
+ * Calls return 0 or a negative errno (-EINVAL for a NULL argument).
+ */
+#ifndef VSCHED_SYNC_H
+#define VSCHED_SYNC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vs.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A mutex. Embed it and initialise it with VS_MUTEX_INIT or vs_mutex_init;
+ * the fields are private. Uncontended lock and unlock are one atomic
+ * operation each. Fair: an unlock with waiters hands the mutex to the
+ * oldest of them, and a newcomer takes it only when nobody waits, so a
+ * waiter is never overtaken by a later one.
+ */
+struct vs_mutex {
+	_Atomic uintptr_t state; /* the holder's identity, low bit: waiters */
+	struct vs_wq wq;
+};
+#define VS_MUTEX_INIT { 0, VS_WQ_INIT }
+
+void vs_mutex_init(struct vs_mutex *m);
+
+/*
+ * Takes @m, blocking the calling stackful task while another holds it.
+ * -EPERM from a thread that is not a stackful task (stackless tasks and
+ * plain threads use vs_mutex_trylock), -EDEADLK if the caller holds it.
+ */
+VS_WARN_UNUSED int vs_mutex_lock(struct vs_mutex *m);
+
+/*
+ * Takes @m if it is free and nobody waits for it; callable from any
+ * thread or task. -EBUSY otherwise (the caller's own hold included).
+ */
+VS_WARN_UNUSED int vs_mutex_trylock(struct vs_mutex *m);
+
+/*
+ * Releases @m, handing it to the oldest waiter if there is one. -EPERM if
+ * the caller (the task, or for a plain thread the thread) does not hold it.
+ */
+VS_WARN_UNUSED int vs_mutex_unlock(struct vs_mutex *m);
+
+/*
+ * A condition variable. VS_COND_INIT or vs_cond_init; fields private.
+ * It may be used with different mutexes at different times.
+ */
+struct vs_cond {
+	_Atomic unsigned seq; /* bumped by every signal and broadcast */
+	struct vs_wq wq;
+};
+#define VS_COND_INIT { 0, VS_WQ_INIT }
+
+void vs_cond_init(struct vs_cond *cv);
+
+/*
+ * Releases @m and blocks the calling stackful task until a signal or a
+ * broadcast, atomically: a signal sent after the caller took @m is never
+ * missed. Returns holding @m again. As with pthreads, a wake-up may be
+ * spurious (a signal wakes one sleeping waiter but also every waiter
+ * caught between releasing @m and going to sleep), so wait in a loop over
+ * the condition. -EPERM if the caller is not a stackful task or does not
+ * hold @m (nothing is released then).
+ */
+VS_WARN_UNUSED int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m);
+
+/*
+ * Wakes one waiter / every waiter of @cv. Callable from any thread, with
+ * or without the mutex held. -EINVAL for a NULL @cv.
+ */
+VS_WARN_UNUSED int vs_cond_signal(struct vs_cond *cv);
+VS_WARN_UNUSED int vs_cond_broadcast(struct vs_cond *cv);
+
+/*
+ * A counting semaphore. VS_SEM_INIT(value) or vs_sem_init; fields
+ * private. Not FIFO: a post wakes one waiter, but a caller arriving first
+ * may take the unit, and the woken waiter then sleeps again.
+ */
+struct vs_sem {
+	_Atomic int value;
+	_Atomic int sleepers; /* tasks in the blocking path of vs_sem_wait */
+	struct vs_wq wq;
+};
+#define VS_SEM_INIT(v) { (v), 0, VS_WQ_INIT }
+
+/* Sets @sem to @value units. -EINVAL for a negative @value. */
+VS_WARN_UNUSED int vs_sem_init(struct vs_sem *sem, int value);
+
+/*
+ * Takes one unit, blocking the calling stackful task while there is none.
+ * -EPERM from a thread that is not a stackful task (use vs_sem_trywait).
+ */
+VS_WARN_UNUSED int vs_sem_wait(struct vs_sem *sem);
+
+/* Takes one unit if there is one; from anywhere. -EAGAIN if there is none. */
+VS_WARN_UNUSED int vs_sem_trywait(struct vs_sem *sem);
+
+/* Adds one unit and wakes a waiter; from anywhere. -EOVERFLOW at INT_MAX. */
+VS_WARN_UNUSED int vs_sem_post(struct vs_sem *sem);
+
+/* The units available at this instant; -EINVAL for NULL. */
+int vs_sem_value(struct vs_sem *sem);
+
+/*
+ * A bounded multi-producer multi-consumer channel of fixed-size elements,
+ * copied in and out: a ring under the channel's own short spinlock, FIFO
+ * overall (so per sender). Blocking forms from stackful tasks, *_poll
+ * forms from stackless ones, try forms and close from anywhere.
+ */
+typedef struct vs_chan vs_chan_t;
+
+/*
+ * Creates a channel holding up to @capacity elements of @elem_size bytes.
+ * -EINVAL for a zero size or capacity (or an overflowing product),
+ * -ENOMEM.
+ */
+VS_WARN_UNUSED int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out);
+
+/* Frees @ch (NULL is fine). Nobody may be using or waiting on it. */
+void vs_chan_destroy(vs_chan_t *ch);
+
+/*
+ * Copies *@elem into @ch, blocking the calling stackful task while the
+ * channel is full. -EPIPE once it is closed (also for a sender blocked
+ * when it closes: the element is not sent), -EPERM from a thread that is
+ * not a stackful task.
+ */
+VS_WARN_UNUSED int vs_chan_send(vs_chan_t *ch, const void *elem);
+
+/*
+ * Takes the oldest element into *@elem, blocking the calling stackful
+ * task while the channel is empty. Elements sent before close are still
+ * received; -EPIPE once it is closed and empty. -EPERM as for send.
+ */
+VS_WARN_UNUSED int vs_chan_recv(vs_chan_t *ch, void *elem);
+
+/* As send and recv, from anywhere, but -EAGAIN where they would block. */
+VS_WARN_UNUSED int vs_chan_try_send(vs_chan_t *ch, const void *elem);
+VS_WARN_UNUSED int vs_chan_try_recv(vs_chan_t *ch, void *elem);
+
+/*
+ * The stackless forms: 0 once done (or -EPIPE as above), else -EAGAIN
+ * after registering the calling stackless task to be woken when it may
+ * succeed; its poll function then returns VS_PENDING and calls again when
+ * polled. -EPERM outside a stackless task, -EBUSY if it is already
+ * waiting elsewhere.
+ */
+VS_WARN_UNUSED int vs_chan_send_poll(vs_chan_t *ch, const void *elem);
+VS_WARN_UNUSED int vs_chan_recv_poll(vs_chan_t *ch, void *elem);
+
+/*
+ * Closes @ch: later sends get -EPIPE, receives drain what is left then
+ * get -EPIPE, and every blocked sender and receiver is woken. From
+ * anywhere. -EPIPE if it was already closed.
+ */
+VS_WARN_UNUSED int vs_chan_close(vs_chan_t *ch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Mutex (one atomic op uncontended, hand-off to the oldest waiter when
+ * contended), condition variable (a sequence count) and semaphore, all
+ * sleeping on wait queues so that they block tasks, not CPUs.
+ */
+#include <errno.h>
+#include <limits.h>
+
+#include "rt.h"
+#include "vsched/sync.h"
+
+#define MUTEX_WAITERS ((uintptr_t)1)
+
+/* The calling stackful task, or NULL from anything else. */
+static struct vs_task *stackful_self(void)
+{
+	struct vs_task *t = vs_task_self();
+
+	return t && !t->stackless ? t : NULL;
+}
+
+/* Who holds a mutex: the task (it may move between threads), or for a
+ * plain thread the address of a thread-local word. Never 0, never odd. */
+static uintptr_t holder_self(void)
+{
+	static __thread uintptr_t thread_anchor;
+	struct vs_task *t = vs_task_self();
+
+	return t ? (uintptr_t)t : (uintptr_t)&thread_anchor;
+}
+
+/* ------------------------------------------------------------- mutex */
+
+/*
+ * state: 0 free; else the holder | MUTEX_WAITERS if tasks are queued. The
+ * WAITERS bit only changes under the wait queue's lock, and is set exactly
+ * while the queue is not empty, so both fast paths (CAS 0 -> me, CAS me ->
+ * 0) fail whenever somebody waits, and the slow unlock passes the mutex
+ * to the oldest waiter by writing its identity: nobody can overtake it.
+ */
+
+void vs_mutex_init(struct vs_mutex *m)
+{
+	atomic_init(&m->state, 0);
+	vs_wq_init(&m->wq);
+}
+
+struct mutex_take {
+	struct vs_mutex *m;
+	uintptr_t me;
+};
+
+/* Under m->wq's lock: true once the caller holds the mutex, else the
+ * WAITERS bit is set and the caller is about to be queued. */
+static bool mutex_take(void *arg)
+{
+	struct mutex_take *mt = arg;
+	_Atomic uintptr_t *s = &mt->m->state;
+	uintptr_t v = atomic_load_explicit(s, memory_order_acquire);
+
+	for (;;) {
+		uintptr_t holder = v & ~MUTEX_WAITERS;
+
+		if (holder == mt->me)
+			return true; /* handed over by the unlocker */
+		if (holder == 0) {
+			if (atomic_compare_exchange_weak_explicit(s, &v, mt->me | (v & MUTEX_WAITERS),
+								  memory_order_acquire,
+								  memory_order_acquire))
+				return true;
+			continue;
+		}
+		if (v & MUTEX_WAITERS)
+			return false;
+		if (atomic_compare_exchange_weak_explicit(s, &v, v | MUTEX_WAITERS,
+							  memory_order_acquire,
+							  memory_order_acquire))
+			return false;
+	}
+}
+
+int vs_mutex_lock(struct vs_mutex *m)
+{
+	struct vs_task *me = stackful_self();
+	struct mutex_take mt;
+	uintptr_t v = 0;
+
+	if (!m)
+		return -EINVAL;
+	if (!me)
+		return -EPERM;
+	if (atomic_compare_exchange_strong_explicit(&m->state, &v, (uintptr_t)me,
+						    memory_order_acquire, memory_order_relaxed))
+		return 0;
+	if ((v & ~MUTEX_WAITERS) == (uintptr_t)me)
+		return -EDEADLK;
+	mt.m = m;
+	mt.me = (uintptr_t)me;
+	return vs_wq_wait_until(&m->wq, mutex_take, &mt);
+}
+
+int vs_mutex_trylock(struct vs_mutex *m)
+{
+	uintptr_t v = 0;
+
+	if (!m)
+		return -EINVAL;
+	if (atomic_compare_exchange_strong_explicit(&m->state, &v, holder_self(),
+						    memory_order_acquire, memory_order_relaxed))
+		return 0;
+	return -EBUSY;
+}
+
+int vs_mutex_unlock(struct vs_mutex *m)
+{
+	uintptr_t me = holder_self(), v = me, next = 0;
+	struct rt_waiter *w;
+
+	if (!m)
+		return -EINVAL;
+	if (atomic_compare_exchange_strong_explicit(&m->state, &v, 0, memory_order_release,
+						    memory_order_relaxed))
+		return 0;
+	if ((v & ~MUTEX_WAITERS) != me)
+		return -EPERM;
+
+	/* waiters: only their queue's lock changes the bit now, and only we
+	 * (the holder) change the holder, so a plain store will do */
+	rt_wq_lock(&m->wq);
+	w = m->wq.head;
+	if (w)
+		next = (uintptr_t)w->task | (w->next ? MUTEX_WAITERS : 0);
+	atomic_store_explicit(&m->state, next, memory_order_release);
+	rt_wq_unlock(&m->wq);
+	/* pops @w: it is still the head, as only its new holder (@w itself,
+	 * asleep until this pops it) may unlock, and newcomers queue behind */
+	if (w)
+		(void)vs_wq_notify_one(&m->wq);
+	return 0;
+}
+
+/* --------------------------------------------------------- condition */
+
+/*
+ * A waiter notes seq while holding the mutex and sleeps until it moves;
+ * a signaller bumps seq then notifies. The queue's lock orders the two:
+ * either the waiter was queued before the notify took the lock (and is
+ * woken), or its check runs after and sees the bump.
+ */
+
+void vs_cond_init(struct vs_cond *cv)
+{
+	atomic_init(&cv->seq, 0);
+	vs_wq_init(&cv->wq);
+}
+
+struct cond_wait {
+	struct vs_cond *cv;
+	unsigned seq;
+};
+
+static bool cond_moved(void *arg)
+{
+	struct cond_wait *cw = arg;
+
+	return atomic_load_explicit(&cw->cv->seq, memory_order_relaxed) != cw->seq;
+}
+
+int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m)
+{
+	struct vs_task *me = stackful_self();
+	struct cond_wait cw = { .cv = cv };
+	int r, r2;
+
+	if (!cv || !m)
+		return -EINVAL;
+	if (!me || (atomic_load_explicit(&m->state, memory_order_relaxed) & ~MUTEX_WAITERS) !=
+			   (uintptr_t)me)
+		return -EPERM;
+	/* read before the unlock (release): a signal after it bumps past this */
+	cw.seq = atomic_load_explicit(&cv->seq, memory_order_relaxed);
+	r = vs_mutex_unlock(m);
+	if (r < 0)
+		return r;
+	r = vs_wq_wait_until(&cv->wq, cond_moved, &cw);
+	r2 = vs_mutex_lock(m);
+	return r < 0 ? r : r2;
+}
+
+int vs_cond_signal(struct vs_cond *cv)
+{
+	if (!cv)
+		return -EINVAL;
+	atomic_fetch_add_explicit(&cv->seq, 1, memory_order_relaxed);
+	(void)vs_wq_notify_one(&cv->wq);
+	return 0;
+}
+
+int vs_cond_broadcast(struct vs_cond *cv)
+{
+	if (!cv)
+		return -EINVAL;
+	atomic_fetch_add_explicit(&cv->seq, 1, memory_order_relaxed);
+	(void)vs_wq_notify_all(&cv->wq);
+	return 0;
+}
+
+/* --------------------------------------------------------- semaphore */
+
+/*
+ * value and sleepers pair up Dekker-style (seq_cst on both sides): a
+ * sleeper counts itself before it checks value under the queue lock, a
+ * poster raises value before it reads sleepers, so either the poster sees
+ * the sleeper and notifies or the sleeper sees the unit.
+ */
+
+int vs_sem_init(struct vs_sem *sem, int value)
+{
+	if (!sem || value < 0)
+		return -EINVAL;
+	atomic_init(&sem->value, value);
+	atomic_init(&sem->sleepers, 0);
+	vs_wq_init(&sem->wq);
+	return 0;
+}
+
+static bool sem_take(void *arg)
+{
+	struct vs_sem *sem = arg;
+	int v = atomic_load(&sem->value);
+
+	while (v > 0)
+		if (atomic_compare_exchange_weak(&sem->value, &v, v - 1))
+			return true;
+	return false;
+}
+
+int vs_sem_wait(struct vs_sem *sem)
+{
+	int r;
+
+	if (!sem)
+		return -EINVAL;
+	if (!stackful_self())
+		return -EPERM;
+	if (sem_take(sem))
+		return 0;
+	atomic_fetch_add(&sem->sleepers, 1);
+	r = vs_wq_wait_until(&sem->wq, sem_take, sem);
+	atomic_fetch_sub(&sem->sleepers, 1);
+	return r;
+}
+
+int vs_sem_trywait(struct vs_sem *sem)
+{
+	if (!sem)
+		return -EINVAL;
+	return sem_take(sem) ? 0 : -EAGAIN;
+}
+
+int vs_sem_post(struct vs_sem *sem)
+{
+	int v;
+
+	if (!sem)
+		return -EINVAL;
+	v = atomic_load(&sem->value);
+	do {
+		if (v == INT_MAX)
+			return -EOVERFLOW;
+	} while (!atomic_compare_exchange_weak(&sem->value, &v, v + 1));
+	if (atomic_load(&sem->sleepers))
+		(void)vs_wq_notify_one(&sem->wq);
+	return 0;
+}
+
+int vs_sem_value(struct vs_sem *sem)
+{
+	if (!sem)
+		return -EINVAL;
+	return atomic_load_explicit(&sem->value, memory_order_relaxed);
+}
