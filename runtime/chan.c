@@ -164,8 +164,14 @@ static int try_op(vs_chan_t *ch, const void *src, void *dst)
 	return finish(&a);
 }
 
-/* A try first, which takes no queue lock; then sleep on the queue. */
-static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool poll)
+/*
+ * A try first, which takes no queue lock; then sleep on the queue, until
+ * @deadline if @timed. A waiter that times out leaves the sleeper count
+ * one too high: that only costs a spare notify later (too low would lose
+ * one).
+ */
+static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool poll, bool timed,
+		       uint64_t timeout_ns)
 {
 	struct vs_task *me = vs_task_self();
 	struct attempt a = { .ch = ch, .src = src, .dst = dst };
@@ -178,11 +184,18 @@ static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool poll)
 		return -EPERM;
 	if (attempt(&a))
 		return finish(&a);
+	if (timed && timeout_ns == 0)
+		return -ETIMEDOUT;
 	a.sleeping = true;
 	wq = src ? &ch->not_full : &ch->not_empty;
-	r = poll ? vs_wq_wait_until_poll(wq, attempt, &a) : vs_wq_wait_until(wq, attempt, &a);
+	if (poll)
+		r = vs_wq_wait_until_poll(wq, attempt, &a);
+	else if (timed)
+		r = vs_wq_wait_until_timeout(wq, attempt, &a, timeout_ns);
+	else
+		r = vs_wq_wait_until(wq, attempt, &a);
 	if (r < 0)
-		return r; /* -EAGAIN: registered, and counted (or -EBUSY) */
+		return r; /* -EAGAIN: registered, and counted (or -EBUSY), or -ETIMEDOUT */
 	return finish(&a);
 }
 
@@ -198,22 +211,32 @@ int vs_chan_try_recv(vs_chan_t *ch, void *elem)
 
 int vs_chan_send(vs_chan_t *ch, const void *elem)
 {
-	return blocking_op(ch, elem, NULL, false);
+	return blocking_op(ch, elem, NULL, false, false, 0);
 }
 
 int vs_chan_recv(vs_chan_t *ch, void *elem)
 {
-	return blocking_op(ch, NULL, elem, false);
+	return blocking_op(ch, NULL, elem, false, false, 0);
+}
+
+int vs_chan_send_timeout(vs_chan_t *ch, const void *elem, uint64_t timeout_ns)
+{
+	return blocking_op(ch, elem, NULL, false, true, timeout_ns);
+}
+
+int vs_chan_recv_timeout(vs_chan_t *ch, void *elem, uint64_t timeout_ns)
+{
+	return blocking_op(ch, NULL, elem, false, true, timeout_ns);
 }
 
 int vs_chan_send_poll(vs_chan_t *ch, const void *elem)
 {
-	return blocking_op(ch, elem, NULL, true);
+	return blocking_op(ch, elem, NULL, true, false, 0);
 }
 
 int vs_chan_recv_poll(vs_chan_t *ch, void *elem)
 {
-	return blocking_op(ch, NULL, elem, true);
+	return blocking_op(ch, NULL, elem, true, false, 0);
 }
 
 int vs_chan_close(vs_chan_t *ch)

@@ -165,6 +165,7 @@ static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_tas
 	int r;
 
 	d.affinity = attr ? attr->affinity : 0;
+	d.prio = attr ? attr->priority : 0;
 	if (!t->stackless) {
 		d.ctx_sp = vs_ctx_init(t->stack_lo, t->stack_len, task_entry, t);
 		if (!d.ctx_sp) {
@@ -209,6 +210,8 @@ static int attr_ok(const struct vs_task_attr *attr)
 	if (attr->affinity && !(attr->affinity & usable))
 		return 0;
 	if (attr->cpu >= 0 && !allows(attr->affinity, (unsigned)attr->cpu))
+		return 0;
+	if (attr->priority < -20 || attr->priority > 19)
 		return 0;
 	return 1;
 }

@@ -234,6 +234,24 @@ int vs_wq_notify_one(struct vs_wq *wq)
 	return 1;
 }
 
+int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t)
+{
+	struct rt_waiter *w;
+
+	if (!wq || !t)
+		return -EINVAL;
+	rt_wq_lock(wq);
+	for (w = wq->head; w && w->task != t; w = w->next)
+		;
+	if (w)
+		rt_wq_remove_locked(wq, w);
+	rt_wq_unlock(wq);
+	if (!w)
+		return 0;
+	rt_wake(t, true);
+	return 1;
+}
+
 int vs_wq_notify_all(struct vs_wq *wq)
 {
 	struct rt_waiter *w, *list = NULL, **tail = &list;

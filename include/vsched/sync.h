@@ -144,6 +144,13 @@ VS_WARN_UNUSED int vs_chan_send(vs_chan_t *ch, const void *elem);
  */
 VS_WARN_UNUSED int vs_chan_recv(vs_chan_t *ch, void *elem);
 
+/*
+ * As send and recv, but giving up with -ETIMEDOUT once @timeout_ns has
+ * passed (0: only if it can be done at once).
+ */
+VS_WARN_UNUSED int vs_chan_send_timeout(vs_chan_t *ch, const void *elem, uint64_t timeout_ns);
+VS_WARN_UNUSED int vs_chan_recv_timeout(vs_chan_t *ch, void *elem, uint64_t timeout_ns);
+
 /* As send and recv, from anywhere, but -EAGAIN where they would block. */
 VS_WARN_UNUSED int vs_chan_try_send(vs_chan_t *ch, const void *elem);
 VS_WARN_UNUSED int vs_chan_try_recv(vs_chan_t *ch, void *elem);

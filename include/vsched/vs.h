@@ -58,6 +58,7 @@ struct vs_task_attr {
 	uint64_t affinity; /* CPUs 0..63 it may ever run on; 0: any */
 	int balance;	   /* cpu == -1: start on the least-loaded allowed
 			    * CPU rather than the spawning one */
+	int priority;	   /* -20 (first) .. 19 (last); for CFS: nice */
 };
 
 typedef int (*vs_task_fn)(void *arg);
@@ -189,6 +190,12 @@ VS_WARN_UNUSED int vs_wq_wait_poll(struct vs_wq *wq);
  * polled). -EPERM outside a stackless task.
  */
 VS_WARN_UNUSED int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
+
+/*
+ * Wakes @t if it waits on @wq: 1 if it did, 0 if @t was not waiting there.
+ * Callable from tasks and from any other thread.
+ */
+int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t);
 
 /*
  * Wakes the oldest waiter / all waiters. Callable from tasks and from any

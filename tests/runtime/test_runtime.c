@@ -471,6 +471,114 @@ static void test_wake_while_parking(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
+/* notify_task wakes that task and only it; 0 when it is not waiting. */
+static struct vs_wq nt_wq = VS_WQ_INIT;
+static atomic_int nt_woke[3];
+
+static int nt_waiter(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+
+	if (vs_wq_wait(&nt_wq) != 0)
+		return -1;
+	atomic_store(&nt_woke[i], 1);
+	return 0;
+}
+
+static void test_notify_task(void **state)
+{
+	vs_task_t *t[3];
+	int code;
+
+	(void)state;
+	start(1, 0);
+	for (int i = 0; i < 3; i++) {
+		atomic_store(&nt_woke[i], 0);
+		assert_int_equal(vs_task_spawn(nt_waiter, (void *)(intptr_t)i, NULL, &t[i]), 0);
+	}
+	assert_int_equal(vs_task_yield(), 0); /* all three wait */
+	assert_int_equal(vs_wq_notify_task(NULL, t[0]), -EINVAL);
+	assert_int_equal(vs_wq_notify_task(&nt_wq, vs_task_self()), 0); /* not waiting */
+	assert_int_equal(vs_wq_notify_task(&nt_wq, t[1]), 1);
+	assert_int_equal(vs_task_join(t[1], &code), 0);
+	assert_true(!atomic_load(&nt_woke[0]) && atomic_load(&nt_woke[1]) && !atomic_load(&nt_woke[2]));
+	assert_int_equal(vs_wq_notify_task(&nt_wq, vs_task_self()), 0);
+	assert_int_equal(vs_wq_notify_all(&nt_wq), 2);
+	assert_int_equal(vs_task_join(t[0], &code), 0);
+	assert_int_equal(vs_task_join(t[2], &code), 0);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
+/*
+ * Placement: with CPU 0's queue full of tasks pinned there (so nobody can
+ * steal them), a task spawned with balance starts on CPU 1, the least
+ * loaded; one whose affinity allows only CPU 0 starts there all the same.
+ */
+static struct vs_wq pin_wq = VS_WQ_INIT;
+static atomic_int pin_release;
+
+static bool pins_released(void *arg)
+{
+	(void)arg;
+	return atomic_load(&pin_release) != 0;
+}
+
+static int pinned(void *arg)
+{
+	(void)arg;
+	return vs_wq_wait_until(&pin_wq, pins_released, NULL);
+}
+
+static atomic_int ran_cpu = -1;
+
+static int first_cpu(void *arg)
+{
+	(void)arg;
+	atomic_store(&ran_cpu, vs_cpu_self());
+	return vs_cpu_self();
+}
+
+/* Busy (not blocked) until first_cpu has run: CPU 0 stays occupied, so it
+ * cannot go idle and steal the task from where it was placed. */
+static int await_first_cpu(void)
+{
+	uint64_t give_up = vs_now() + 10000000000ull;
+
+	while (atomic_load(&ran_cpu) < 0 && vs_now() < give_up)
+		;
+	return atomic_exchange(&ran_cpu, -1);
+}
+
+static void test_balance(void **state)
+{
+	struct vs_task_attr pin0 = { .cpu = 0, .affinity = 1 };
+	struct vs_task_attr bal = { .cpu = -1, .balance = 1 };
+	struct vs_task_attr bal0 = { .cpu = -1, .balance = 1, .affinity = 1 };
+	struct vs_task_attr badprio = { .cpu = -1, .priority = 20 };
+	vs_task_t *p[10], *b, *b0, *x;
+	int code;
+
+	(void)state;
+	atomic_store(&pin_release, 0);
+	start(2, 0);
+	assert_int_equal(vs_task_spawn(first_cpu, NULL, &badprio, &x), -EINVAL);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(vs_task_spawn(pinned, NULL, &pin0, &p[i]), 0);
+	atomic_store(&ran_cpu, -1);
+	assert_int_equal(vs_task_spawn(first_cpu, NULL, &bal, &b), 0);
+	assert_int_equal(await_first_cpu(), 1);
+	assert_int_equal(vs_task_spawn(first_cpu, NULL, &bal0, &b0), 0);
+	assert_int_equal(vs_task_join(b, &code), 0);
+	assert_int_equal(code, 1);
+	atomic_store(&pin_release, 1);
+	vs_wq_notify_all(&pin_wq);
+	assert_int_equal(vs_task_join(b0, &code), 0);
+	assert_int_equal(code, 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(vs_task_join(p[i], &code), 0);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -481,6 +589,8 @@ int main(void)
 		cmocka_unit_test(test_notify_from_thread),
 		cmocka_unit_test(test_token_ring),
 		cmocka_unit_test(test_wake_while_parking),
+		cmocka_unit_test(test_notify_task),
+		cmocka_unit_test(test_balance),
 	};
 
 	return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include "vsched/sync.h"
 #include "vsched/vs.h"
 
 #define MS 1000000ull
@@ -336,6 +337,51 @@ static void test_idle_sleeps(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
+/* Channel operations with timeouts: they give up in time, and succeed
+ * when the other side comes first. */
+static vs_chan_t *tch;
+
+static int late_sender(void *arg)
+{
+	int v = 42;
+
+	(void)arg;
+	if (vs_sleep(5 * MS) != 0)
+		return -1;
+	return vs_chan_send(tch, &v);
+}
+
+static void test_chan_timeouts(void **state)
+{
+	uint64_t t0;
+	vs_task_t *t;
+	int v = 7, code;
+
+	(void)state;
+	start(2);
+	assert_int_equal(vs_chan_create(sizeof(int), 1, &tch), 0);
+	assert_int_equal(vs_chan_recv_timeout(tch, &v, 0), -ETIMEDOUT); /* empty */
+	t0 = vs_now();
+	assert_int_equal(vs_chan_recv_timeout(tch, &v, 5 * MS), -ETIMEDOUT);
+	assert_true(vs_now() - t0 >= 5 * MS);
+	assert_int_equal(vs_chan_send_timeout(tch, &v, 0), 0); /* room for one */
+	t0 = vs_now();
+	assert_int_equal(vs_chan_send_timeout(tch, &v, 5 * MS), -ETIMEDOUT); /* full */
+	assert_true(vs_now() - t0 >= 5 * MS);
+	assert_int_equal(vs_chan_recv_timeout(tch, &v, 0), 0);
+	assert_int_equal(v, 7);
+	/* nothing was left behind by the timed-out send */
+	assert_int_equal(vs_chan_try_recv(tch, &v), -EAGAIN);
+	/* a sender that comes within the timeout */
+	assert_int_equal(vs_task_spawn(late_sender, NULL, NULL, &t), 0);
+	assert_int_equal(vs_chan_recv_timeout(tch, &v, 10000 * MS), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(code, 0);
+	vs_chan_destroy(tch);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_stackless_sleep),
 		cmocka_unit_test(test_stale_timers),
 		cmocka_unit_test(test_idle_sleeps),
+		cmocka_unit_test(test_chan_timeouts),
 	};
 
 	return cmocka_run_group_tests_name("time", tests, NULL, NULL);
