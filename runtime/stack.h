@@ -35,6 +35,7 @@ struct rt_stack {
 	size_t map_len;
 	uint32_t slot; /* index in the slab */
 	bool guarded;  /* the page below lo is PROT_NONE */
+	unsigned vg_id; /* its valgrind stack id (when built with valgrind.h) */
 };
 
 /* A free slot of a slab. */
