@@ -38,6 +38,7 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 {
 	struct rt_cpu *c = rt_self();
 	vsched_ref_t prev = VSCHED_REF_NONE;
+	int st;
 
 #ifdef __SANITIZE_ADDRESS__
 	/* tell ASan which stack it is on now (the switch happened in the
@@ -54,19 +55,28 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 	rt_stack_check(&me->stack, me->name);
 	c->cur = me;
 	rt_drain_kicks(c);
-	rt_timers_poll(c);
-	rt_must(vsched_take_prev_task(c->id, &prev), "take_prev_task");
+	/* the state prev had as it left, not now: a task that left blocked
+	 * may already have been woken, run and exited on another CPU, which
+	 * then reclaims it; only one that left exited is ours to reclaim */
+	st = vsched_take_prev_task(c->id, &prev);
+	rt_must(st, "take_prev_task");
 	if (prev) {
 		struct vsched_task *pi = rt_inner(prev);
-		uint32_t st = atomic_load_explicit(&pi->state, memory_order_relaxed);
-		uint32_t to = atomic_load_explicit(&pi->cpu, memory_order_relaxed);
 
-		if (st == VSCHED_TASK_EXITED && pi->owner == rt_g->owner && pi->ext)
-			reclaim(c, (struct vs_task *)(uintptr_t)pi->ext);
-		else if (st == VSCHED_TASK_READY && to != c->id && to < rt_g->ncpus)
-			rt_kick(to); /* migrated: it could only be queued there, not
-				      * announced, before it was off this CPU */
+		if (st == VSCHED_TASK_EXITED) {
+			if (pi->owner == rt_g->owner && pi->ext)
+				reclaim(c, (struct vs_task *)(uintptr_t)pi->ext);
+		} else if (st == VSCHED_TASK_READY) {
+			uint32_t to = atomic_load_explicit(&pi->cpu, memory_order_relaxed);
+
+			if (to != c->id && to < rt_g->ncpus)
+				rt_kick(to); /* migrated: it could only be queued
+					      * there, not announced, until it was
+					      * off this CPU */
+		}
 	}
+	/* timers last: waking tasks is for after prev is off this CPU */
+	rt_timers_poll(c);
 	return c;
 }
 

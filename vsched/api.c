@@ -122,15 +122,22 @@ int vsched_current(uint32_t cpu_id, vsched_ref_t *out)
 	return 0;
 }
 
+/*
+ * Returns the state the previous task had when this CPU switched away from
+ * it (VSCHED_TASK_FREE if there is none): the task itself may since have
+ * been woken and run elsewhere, so its state now says nothing about who
+ * reclaims it. Only VSCHED_TASK_EXITED here means "yours to reclaim".
+ */
 int vsched_take_prev_task(uint32_t cpu_id, vsched_ref_t *out)
 {
 	vsched_ref_t p;
+	uint32_t st;
 
 	GET_CPU(h, c, cpu_id);
-	p = sched_take_prev(h, c);
+	p = sched_take_prev(h, c, &st);
 	if (out)
 		*out = p;
-	return 0;
+	return (int)st;
 }
 
 int vsched_set_priority(uint32_t cpu_id, vsched_ref_t task, int32_t prio)

@@ -61,7 +61,8 @@ HIDDEN int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c,
 HIDDEN int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref,
 			 uint32_t flags, uint32_t src);
 HIDDEN int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst);
-HIDDEN vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c);
+HIDDEN vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c,
+				   uint32_t *state);
 
 /* policy.c: the policy seam (enum dispatch, no pointers in data) */
 #define ENQ_PREEMPT 0x1u /* preempted with time left (RR: to the front) */

@@ -152,6 +152,10 @@ static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 	atomic_store_explicit(&next->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
 	atomic_store_explicit(&c->prev, task_ref(h, prev), memory_order_relaxed);
 	c->prev_settled = 0;
+	/* whether it leaves exited is settled now: only a task itself makes
+	 * itself EXITED, and nothing makes an exited task run again, so this
+	 * is the only CPU that may reclaim it */
+	c->prev_state = atomic_load_explicit(&prev->state, memory_order_relaxed);
 	atomic_store_explicit(&c->current, task_ref(h, next), memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->nr_switches, 1, memory_order_relaxed);
 
@@ -441,11 +445,12 @@ int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst)
 	return 0;
 }
 
-vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c)
+vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t *state)
 {
 	vsched_ref_t p;
 
 	settle_prev(h, c); /* a new task's first resume: not settled yet */
 	p = atomic_exchange_explicit(&c->prev, VSCHED_REF_NONE, memory_order_relaxed);
+	*state = p ? c->prev_state : VSCHED_TASK_FREE;
 	return p;
 }

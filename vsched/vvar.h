@@ -143,7 +143,7 @@ struct vsched_cpu {
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t rq_deq;
 	/* a task just woken, run next: index + 1, 0 = empty */
 	alignas(VSCHED_CACHELINE) _Atomic uint32_t runnext;
-	uint32_t pad2;
+	uint32_t prev_state; /* prev's state as it left (owner only) */
 	/*
 	 * CPUs this one put work back on (a stolen task it may not run): bit
 	 * n for CPU n, bit 63 for CPUs 63 and up. The core cannot wake a CPU

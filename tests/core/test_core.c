@@ -107,6 +107,7 @@ static int norder;
 
 /* the take_prev-after-claim check, armed by test_prev_cleared_once */
 static bool claim_check, claim_seen, claim_kept;
+static int claim_state;
 
 /* chain[i] is woken (to runnext) when chain[i - 1] is polled */
 static vsched_ref_t chain[16];
@@ -137,10 +138,15 @@ static void idle_body(void *arg)
 			 * is already clear; another CPU may claim it at once */
 			vsched_ref_t p = vsched_vvar_cpus(F->img.vvar)[0].prev;
 
+			uint32_t left = atomic_load(&slot(F, p)->state);
+
 			claim_seen = slot(F, p)->on_cpu == 0;
 			atomic_store(&slot(F, p)->on_cpu, 1);
-			(void)F->a->vsched_take_prev_task(0, NULL);
+			/* ...and even runs it to its end before we take it */
+			atomic_store(&slot(F, p)->state, VSCHED_TASK_EXITED);
+			claim_state = F->a->vsched_take_prev_task(0, NULL);
 			claim_kept = slot(F, p)->on_cpu == 1;
+			atomic_store(&slot(F, p)->state, left);
 			atomic_store(&slot(F, p)->on_cpu, 0);
 			claim_check = false;
 		}
@@ -383,7 +389,7 @@ static void test_fifo_switches(void **state)
 	}
 	/* boot->t0, t0->t1, t1->t2, t2->boot: four changes of current */
 	assert_int_equal(vsched_vvar_cpus(f->img.vvar)[0].nr_switches - sw, 4);
-	assert_int_equal(a->vsched_take_prev_task(0, &prev), 0);
+	assert_int_equal(a->vsched_take_prev_task(0, &prev), VSCHED_TASK_EXITED);
 	assert_int_equal(prev, t[2]);
 	assert_int_equal(slot(f, prev)->on_cpu, 0);
 	assert_int_equal(a->vsched_take_prev_task(0, &prev), 0);
@@ -583,8 +589,9 @@ static void test_affinity(void **state)
 /*
  * A task's on_cpu is cleared once per switch away from it. Here, after the
  * idle context is resumed by a real switch, boot's on_cpu is already clear;
- * "another CPU" then claims boot (as a thief would), and take_prev must
- * not clear that claim.
+ * "another CPU" then claims boot (as a thief would) and even runs it to
+ * its exit: take_prev must neither clear that claim nor report the exit
+ * (which would make two CPUs reclaim one task).
  */
 static void test_prev_cleared_once(void **state)
 {
@@ -604,6 +611,9 @@ static void test_prev_cleared_once(void **state)
 	assert_false(claim_check);
 	assert_true(claim_seen);
 	assert_true(claim_kept);
+	/* the state it left in (it yielded), not the exit it reached since:
+	 * the other CPU reclaims it, not this one */
+	assert_int_equal(claim_state, VSCHED_TASK_READY);
 	expect_order((vsched_ref_t[]){ s1, s2 }, 2);
 }
 
