@@ -30,15 +30,6 @@ struct vs_chan {
 	unsigned char buf[];
 };
 
-static inline void relax(void)
-{
-#if defined(__x86_64__)
-	__asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#endif
-}
-
 /* Held for a copy of one element; the holder's thread may have been
  * preempted by the OS if it takes longer: let it run then. */
 static void chan_lock(vs_chan_t *ch)
@@ -46,7 +37,7 @@ static void chan_lock(vs_chan_t *ch)
 	for (unsigned n = 0;
 	     atomic_flag_test_and_set_explicit(&ch->lock, memory_order_acquire); n++) {
 		if (n < 128)
-			relax();
+			rt_relax();
 		else
 			sched_yield();
 	}

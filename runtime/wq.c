@@ -11,15 +11,6 @@
 
 #include "rt.h"
 
-static inline void relax(void)
-{
-#if defined(__x86_64__)
-	__asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#endif
-}
-
 void vs_wq_init(struct vs_wq *wq)
 {
 	atomic_flag_clear(&wq->lock);
@@ -33,7 +24,7 @@ void rt_wq_lock(struct vs_wq *wq)
 	for (unsigned n = 0;
 	     atomic_flag_test_and_set_explicit(&wq->lock, memory_order_acquire); n++) {
 		if (n < 128)
-			relax();
+			rt_relax();
 		else
 			sched_yield();
 	}
