@@ -149,16 +149,18 @@ static int least_loaded(uint64_t affinity)
 	return best;
 }
 
-/* Where a new task starts: the CPU asked for; else the least-loaded one
- * if asked; else the spawning CPU if the affinity allows it. */
+/* Where a new task starts: the least-loaded allowed CPU if asked; else the
+ * CPU asked for; else the spawning CPU if the affinity allows it. */
 static int place(const struct vs_task_attr *attr, struct rt_cpu *c)
 {
 	uint64_t aff = attr ? attr->affinity : 0;
 	int self = c ? (int)c->id : 0;
 
+	if (attr && attr->balance)
+		return least_loaded(aff); /* wins over cpu: { .balance = 1 } works */
 	if (attr && attr->cpu >= 0)
 		return attr->cpu;
-	if ((attr && attr->balance) || !allows(aff, (unsigned)self))
+	if (!allows(aff, (unsigned)self))
 		return least_loaded(aff);
 	return self;
 }

@@ -54,10 +54,10 @@ VS_WARN_UNUSED int vs_runtime_stop(void);
 struct vs_task_attr {
 	const char *name;  /* copied; at most 15 characters are kept */
 	size_t stack_size; /* 0: the runtime's default */
-	int cpu;	   /* CPU to start on; -1: see below */
+	int cpu;	   /* CPU to start on; -1: the spawning one */
 	uint64_t affinity; /* CPUs 0..63 it may ever run on; 0: any */
-	int balance;	   /* cpu == -1: start on the least-loaded allowed
-			    * CPU rather than the spawning one */
+	int balance;	   /* start on the least-loaded allowed CPU (cpu is
+			    * then ignored) */
 	int priority;	   /* -20 (first) .. 19 (last); for CFS: nice */
 };
 

@@ -552,8 +552,8 @@ static int await_first_cpu(void)
 static void test_balance(void **state)
 {
 	struct vs_task_attr pin0 = { .cpu = 0, .affinity = 1 };
-	struct vs_task_attr bal = { .cpu = -1, .balance = 1 };
-	struct vs_task_attr bal0 = { .cpu = -1, .balance = 1, .affinity = 1 };
+	struct vs_task_attr bal = { .balance = 1 }; /* cpu 0 is ignored */
+	struct vs_task_attr bal0 = { .balance = 1, .affinity = 1 };
 	struct vs_task_attr badprio = { .cpu = -1, .priority = 20 };
 	vs_task_t *p[10], *b, *b0, *x;
 	int code;
