@@ -94,19 +94,11 @@ struct rt {
 
 extern struct rt *rt_g;
 
-/* A spin-wait hint, as the core's cpu_relax(). */
+/* A spin-wait hint (the core's, from vvar.h). */
 static inline void rt_relax(void)
 {
-#if defined(__x86_64__)
-	__asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#elif defined(__riscv)
-	/* Zihintpause "pause"; a harmless fence on cores without it */
-	__asm__ volatile(".insn i 0x0f, 0, x0, x0, 0x010" ::: "memory");
-#endif
+	vsched_cpu_relax();
 }
-
 /* The CPU of the calling thread; never cached across a switch (a task may
  * resume on another thread): always call it again after one. */
 struct rt_cpu *rt_self(void);

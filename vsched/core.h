@@ -29,14 +29,7 @@ static inline struct vsched_vvar *vvar(void)
 
 static inline void cpu_relax(void)
 {
-#if defined(__x86_64__)
-	__asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#elif defined(__riscv)
-	/* Zihintpause "pause"; a harmless fence on cores without it. */
-	__asm__ volatile(".insn i 0x0f, 0, x0, x0, 0x010" ::: "memory");
-#endif
+	vsched_cpu_relax();
 }
 
 /* task.c: the task table */

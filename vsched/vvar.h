@@ -120,6 +120,19 @@ struct vsched_task {
 	uint64_t vruntime;	   /* policy private */
 };
 
+/* A spin-wait hint, for the core and the runtime alike. */
+static inline void vsched_cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#elif defined(__riscv)
+	/* Zihintpause "pause"; a harmless fence on cores without it */
+	__asm__ volatile(".insn i 0x0f, 0, x0, x0, 0x010" ::: "memory");
+#endif
+}
+
 /* May a task with @affinity run on @cpu? (CPUs past 63 only if "any".) */
 static inline int vsched_affinity_allows(uint64_t affinity, uint32_t cpu)
 {
