@@ -228,16 +228,26 @@ static int attr_ok(const struct vs_task_attr *attr)
 	return 1;
 }
 
+/* The checks and allocation both spawn forms share; NULL with *err set. */
+static struct vs_task *spawn_new(bool stackless, bool has_body, const struct vs_task_attr *attr,
+				 vs_task_t **out, int *err)
+{
+	if (!rt_g) {
+		*err = -EPERM;
+		return NULL;
+	}
+	if (!has_body || !out || !attr_ok(attr)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	return rt_task_new(stackless, attr, err);
+}
+
 int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *attr, vs_task_t **out)
 {
-	struct vs_task *t;
 	int err = 0;
+	struct vs_task *t = spawn_new(false, fn != NULL, attr, out, &err);
 
-	if (!rt_g)
-		return -EPERM;
-	if (!fn || !out || !attr_ok(attr))
-		return -EINVAL;
-	t = rt_task_new(false, attr, &err);
 	if (!t)
 		return err;
 	t->fn = fn;
@@ -248,14 +258,9 @@ int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *attr, vs_
 int vs_task_spawn_poll(vs_poll_fn poll, void *state, const struct vs_task_attr *attr,
 		       vs_task_t **out)
 {
-	struct vs_task *t;
 	int err = 0;
+	struct vs_task *t = spawn_new(true, poll != NULL, attr, out, &err);
 
-	if (!rt_g)
-		return -EPERM;
-	if (!poll || !out || !attr_ok(attr))
-		return -EINVAL;
-	t = rt_task_new(true, attr, &err);
 	if (!t)
 		return err;
 	t->poll = poll;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "proc.h"
 #include "vsched/vs.h"
 #include "vvar.h"
 
@@ -122,25 +123,6 @@ static void wait_for(bool (*pred)(void *), _Atomic long *progress, const char *w
 			fail_msg("stackless: %s stalled at %ld of %ld tasks", what, p, S.n);
 		}
 	}
-}
-
-/* A "Key:  N kB" line of a /proc file, in KiB (-1 if missing). */
-static long proc_kib(const char *path, const char *key)
-{
-	FILE *f = fopen(path, "r");
-	char line[256];
-	long v = -1;
-	size_t kl = strlen(key);
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, kl) && line[kl] == ':') {
-			v = strtol(line + kl + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
 }
 
 /* Resident KiB of the mapping of exactly @size bytes (the vvar area), or -1. */

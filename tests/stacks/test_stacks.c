@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "rt.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -70,20 +71,7 @@ static long maps_lines(void)
 /* A "Vm...:" line of /proc/self/status, in KiB. */
 static long status_kib(const char *key)
 {
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-	size_t kl = strlen(key);
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, kl) && line[kl] == ':') {
-			v = strtol(line + kl + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
+	return proc_kib("/proc/self/status", key);
 }
 
 static double now_s(void)
