@@ -47,9 +47,9 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	struct vs_task *t = c ? c->cur : NULL;
 	uintptr_t a = (uintptr_t)si->si_addr;
 
-	if (t && t->stack.lo && a < (uintptr_t)t->stack.lo &&
-	    (uintptr_t)t->stack.lo - a <= OVERFLOW_REACH) {
-		say_overflow(t->name, t->stack.guarded ? "guard page hit" : "fault below its stack");
+	if (t && t->stk && t->stk->lo && a < (uintptr_t)t->stk->lo &&
+	    (uintptr_t)t->stk->lo - a <= OVERFLOW_REACH) {
+		say_overflow(t->name, t->stk->guarded ? "guard page hit" : "fault below its stack");
 		abort();
 	}
 	/* not ours: whoever handled it before, else the default action */

@@ -18,45 +18,62 @@
 
 enum { HANDLE_HELD = 0, HANDLE_DETACHED = 1, HANDLE_JOINING = 2 };
 
-/* A waiter in a wait queue: on the waiter's stack, or in a stackless task. */
+/* How a wait ended, when not by a notify. */
+enum { RT_WHY_NOTIFIED = 0, RT_WHY_TIMEDOUT = 1, RT_WHY_CANCELED = 2 };
+
+/* A task's place in a wait queue: one per task, as it waits on one queue
+ * at a time. */
 struct rt_waiter {
 	struct rt_waiter *next, *prev;
-	struct vs_task *task;
-	bool queued; /* in a queue: only changed under that queue's lock */
 };
 
-/* The task extension (TaskInner.ext): private to this process. */
+/*
+ * The task record, private to this process: records sit in an array
+ * parallel to the task table (rt->recs[slot index]), so their memory is
+ * never given back while the runtime runs and a stale pointer still names
+ * a record (timers and the canceller rely on that). A stackful task's stack
+ * descriptor lives at the top of its own stack, so a stackless task pays
+ * for none of it.
+ */
 struct vs_task {
 	vsched_ref_t ref;
-	struct vsched_task *inner; /* the slot in the vvar area */
-	bool stackless, boot, idle;
-	vs_task_fn fn;
-	void *arg;
-	vs_poll_fn poll;
-	void *state;
-	struct rt_stack stack; /* zero for thread stacks and stackless tasks */
-	void *stack_lo; /* usable range, for the sanitizer */
+	union {
+		struct {
+			vs_task_fn fn;
+			void *arg;
+		};
+		struct {
+			vs_poll_fn poll;
+			void *state;
+		};
+	};
+	struct rt_stack *stk;	/* stackful: at the top of its stack; else NULL */
+	void *stack_lo;		/* the usable range, for the sanitizer */
 	size_t stack_len;
-	int exit_code;
-	bool done;	/* exited; under join_wq.lock */
-	int handle;	/* HANDLE_*; under join_wq.lock */
-	struct vs_task *joiner; /* the one joining; under join_wq.lock */
-	_Atomic int refs; /* the task itself + the handle */
-	struct vs_wq join_wq;
-	struct rt_waiter waiter; /* a stackless task's waiter */
-	/* timed waits: wait_lock guards these against the timer firing */
-	atomic_flag wait_lock;
-	_Atomic uint64_t wait_seq; /* bumped when a timed wait begins or ends */
-	struct vs_wq *timed_wq;	   /* the queue of the current timed wait */
-	struct rt_waiter *timed_w; /* its waiter in that queue */
-	bool timed_out;
+	struct vs_task *joiner; /* the one joining; under jlock */
+	struct rt_waiter waiter;
+	struct vs_wq *wwq; /* the queue of the current wait; NULL for a direct
+			    * wait (sleep, join) */
+	/* the wait protocol (wait.c): the number of the current wait << 32 |
+	 * how many timers or cancellers are inside it */
+	_Atomic uint64_t wword;
+	_Atomic uint32_t refs;	 /* the task itself + the handle + timers */
+	_Atomic uint32_t direct; /* 1 while a direct wait is not yet claimed */
+	int exit_code;		 /* under jlock */
+	uint8_t why;		 /* how the last wait ended: RT_WHY_* */
+	uint8_t handle;		 /* HANDLE_*; under jlock */
+	bool queued;		 /* waiter is in wwq: under wwq's lock */
+	bool in_wait;		 /* stackless: a wait not yet ended */
+	bool done;		 /* exited; under jlock */
+	bool stackless, boot, idle, started;
+	atomic_flag jlock;
 	char name[16];
-};
+} __attribute__((aligned(64)));
 
 /* A timer: wakes @task from the timed wait numbered @seq, if still in it. */
 struct rt_timer {
 	uint64_t deadline;
-	uint64_t seq;
+	uint32_t seq;
 	struct vs_task *task; /* holds a reference until the timer is popped */
 };
 
@@ -85,7 +102,10 @@ struct rt {
 	unsigned ncpus;
 	struct rt_cpu *cpus;
 	struct vs_task *boot;
+	struct vs_task *recs; /* the task records, one per table slot */
+	size_t recs_len;      /* bytes mapped for them */
 	_Atomic int stopping;
+	_Atomic int cancel;   /* stop is cancelling: blocking calls fail */
 	_Atomic long live; /* tasks spawned and not yet reclaimed */
 	struct vs_wq live_wq; /* the stopper waits here for live == 0 */
 	_Atomic int online; /* CPUs that have come up */
@@ -109,6 +129,27 @@ static inline struct vsched_task *rt_inner(vsched_ref_t ref)
 	return vsched_vvar_tasks(rt_g->vvar) + VSCHED_REF_IDX(ref);
 }
 
+/* A task's slot in the shared table. */
+static inline struct vsched_task *rt_slot(const struct vs_task *t)
+{
+	return rt_inner(t->ref);
+}
+
+static inline struct vs_task *rt_rec(vsched_ref_t ref)
+{
+	return rt_g->recs + VSCHED_REF_IDX(ref);
+}
+
+static inline struct vs_task *rt_waiter_task(struct rt_waiter *w)
+{
+	return (struct vs_task *)((char *)w - __builtin_offsetof(struct vs_task, waiter));
+}
+
+static inline bool rt_cancelled(void)
+{
+	return atomic_load_explicit(&rt_g->cancel, memory_order_relaxed);
+}
+
 /* Aborts with a message when a call that cannot fail did: a runtime bug. */
 void rt_must(int r, const char *what);
 
@@ -125,8 +166,18 @@ void rt_idle_loop(struct rt_cpu *c);
 
 /* task.c */
 struct rt_cpu *rt_after_switch(struct vs_task *me);
-struct vs_task *rt_task_new(bool stackless, const struct vs_task_attr *attr, int *err);
+/* A new task, not yet spawned: its slot, its record and (stackful) its
+ * stack with a context entering entry(arg). NULL with *err set. */
+struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr *attr,
+			       void (*entry)(void *), void *arg, int *err);
+/* The record of a task standing for a thread's own stack. */
+struct vs_task *rt_task_create_thread(bool boot, int *err);
+/* Undoes rt_task_create of a task never spawned. */
+void rt_task_destroy(struct vs_task *t);
+/* Drops a reference; the last one frees the slot (and so the record). */
 void rt_task_put(struct vs_task *t);
+/* Takes a reference on a record that may be free: false if it was. */
+bool rt_task_tryget(struct vs_task *t);
 void rt_dispatch(struct rt_cpu *c);
 
 /* timer.c */
@@ -135,24 +186,53 @@ uint64_t rt_now(void);
 void rt_timers_poll(struct rt_cpu *c);
 /* The earliest deadline on @c, or 0 if none. */
 uint64_t rt_timers_next(struct rt_cpu *c);
-/* Arms a timer on @c for @t's timed wait @seq (takes a reference on @t). */
-int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t seq, uint64_t deadline);
+/* Arms a timer on @c that ends @t's current wait at @deadline, if @t is
+ * still in it then (takes a reference on @t). */
+int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline);
 /* Drops @c's timers (at stop). */
 void rt_timers_fini(struct rt_cpu *c);
-void rt_wait_lock(struct vs_task *t);
-void rt_wait_unlock(struct vs_task *t);
+
+/* wait.c: the one protocol every blocking call follows */
+/* The number of @me's current (or next) wait. */
+static inline uint32_t rt_wait_seq(struct vs_task *me)
+{
+	return (uint32_t)(atomic_load_explicit(&me->wword, memory_order_relaxed) >> 32);
+}
+/* Begins a wait of @me on @wq (locked): queued, blocked. */
+void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq);
+/* Begins a direct wait of @me (sleep, join): blocked, claimed by whoever
+ * ends it with rt_wait_claim. */
+void rt_wait_direct(struct vs_task *me);
+/* Claims @t's direct wait: true if the caller must wake @t. */
+bool rt_wait_claim(struct vs_task *t);
+/* Ends the wait of @me once it runs again: 0 if notified, -ETIMEDOUT or
+ * -ECANCELED. */
+int rt_wait_end(struct vs_task *me);
+/* Ends @t's wait number @seq for @why (a timer, the canceller), if @t is
+ * still blocked in it. The caller holds a reference on @t. */
+void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why);
+/* Cancels every blocked task's wait (stop with VS_STOP_CANCEL). */
+void rt_wait_cancel_all(void);
 
 /* wq.c */
+/* A short spinlock (held for a few instructions). */
+void rt_lock_flag(atomic_flag *f);
+void rt_unlock_flag(atomic_flag *f);
 void rt_wq_lock(struct vs_wq *wq);
 void rt_wq_unlock(struct vs_wq *wq);
-/* With wq locked: queue the current task, mark it blocked, unlock, switch. */
-int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c);
-/* Queues @w for @me and marks @me blocked (wq locked). */
-void rt_wq_park_locked(struct vs_wq *wq, struct rt_waiter *w, struct vs_task *me);
-/* Removes a queued waiter (wq locked). */
-void rt_wq_remove_locked(struct vs_wq *wq, struct rt_waiter *w);
-/* With wq locked: queue stackless @me and mark it blocked (lock kept). */
-int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me);
+/* Removes @t's queued waiter (wq locked). */
+void rt_wq_remove_locked(struct vs_wq *wq, struct vs_task *t);
+/* Appends @t's waiter (wq locked). */
+void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t);
+/*
+ * With @wq locked: blocks the calling stackful task until notified, until
+ * @deadline (0: none) or, if @cancelable, until the runtime cancels; the
+ * lock is dropped. 0, -ETIMEDOUT or -ECANCELED.
+ */
+int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable);
+/* The stackless form: registers @me (lock kept); -EAGAIN when registered,
+ * -EBUSY if it already waits, -ETIMEDOUT, -ECANCELED. */
+int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline);
 /* Makes a blocked @t ready: on the caller's CPU to run next (@handoff,
  * for notify_one), else on the CPU it last ran on. */
 void rt_wake(struct vs_task *t, bool handoff);

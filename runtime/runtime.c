@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -213,45 +214,6 @@ void vs_config_default(struct vs_config *cfg)
 	cfg->policy = VS_POLICY_FIFO;
 }
 
-/* A task standing for a thread's own stack (the boot task, a CPU's idle). */
-static struct vs_task *thread_task(bool boot, int *err)
-{
-	struct vs_task *t = calloc(1, sizeof(*t));
-	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKFUL, .owner = rt_g->owner };
-	pthread_attr_t a;
-	void *lo;
-	size_t len;
-
-	if (!t) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	t->boot = boot;
-	t->idle = !boot;
-	atomic_init(&t->refs, 1);
-	vs_wq_init(&t->join_wq);
-	snprintf(t->name, sizeof(t->name), "%s", boot ? "main" : "idle");
-	if (pthread_getattr_np(pthread_self(), &a) == 0) {
-		if (pthread_attr_getstack(&a, &lo, &len) == 0) {
-			t->stack_lo = lo;
-			t->stack_len = len;
-		}
-		pthread_attr_destroy(&a);
-	}
-	d.ext = (uint64_t)(uintptr_t)t;
-	/* the first task is the process's main thread: it stays on CPU 0,
-	 * whose thread it is, so stop (and main's return) happen there */
-	if (boot)
-		d.affinity = 1;
-	*err = vsched_task_alloc(VSCHED_CPU_NONE, &d, &t->ref);
-	if (*err < 0) {
-		free(t);
-		return NULL;
-	}
-	t->inner = rt_inner(t->ref);
-	return t;
-}
-
 static void pin(unsigned id)
 {
 	cpu_set_t set;
@@ -271,7 +233,7 @@ static void *cpu_thread(void *arg)
 	rt_stack_cpu_init(c);
 	if (rt_g->cfg.pin)
 		pin(c->id);
-	c->idle = thread_task(false, &err);
+	c->idle = rt_task_create_thread(false, &err);
 	if (!c->idle || vsched_init_secondary(c->id, c->idle->ref) < 0) {
 		fprintf(stderr, "vsched: CPU %u failed to come up (%d)\n", c->id, err);
 		abort();
@@ -279,13 +241,14 @@ static void *cpu_thread(void *arg)
 	c->cur = c->idle;
 	atomic_fetch_add(&rt_g->online, 1);
 	rt_idle_loop(c);
-	free(c->idle);
 	rt_stack_cpu_fini(c);
 	return NULL;
 }
 
 static void rt_free(struct rt *rt)
 {
+	if (rt->recs)
+		munmap(rt->recs, rt->recs_len);
 	vsa_image_unmap(&rt->img);
 	free(rt->cpus);
 	free(rt);
@@ -343,33 +306,30 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	}
 	vsa_install(&rt->img);
 	rt->vvar = rt->img.vvar;
+	/* reserved, not committed: pages come as slots are first used */
+	rt->recs_len = (size_t)cfg.max_tasks * sizeof(struct vs_task);
+	rt->recs = mmap(NULL, rt->recs_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (rt->recs == MAP_FAILED) {
+		rt->recs = NULL;
+		rt_free(rt);
+		return -ENOMEM;
+	}
 	for (unsigned i = 0; i < cfg.ncpus; i++)
 		rt->cpus[i].id = i;
 	rt_g = rt;
 
 	/* CPU 0: this thread becomes the boot task; its idle gets a stack */
 	c0 = &rt->cpus[0];
-	rt->boot = thread_task(true, &r);
+	rt->boot = rt_task_create_thread(true, &r);
 	if (!rt->boot)
 		goto fail;
-	c0->idle = rt_task_new(false, NULL, &r);
+	c0->idle = rt_task_create(false, NULL, idle_entry, c0, &r);
 	if (!c0->idle)
 		goto fail;
 	c0->idle->idle = true;
-	atomic_init(&c0->idle->refs, 1);
-	{
-		struct vsched_task_desc d = {
-			.kind = VSCHED_KIND_STACKFUL,
-			.owner = rt->owner,
-			.ctx_sp = vs_ctx_init(c0->idle->stack_lo, c0->idle->stack_len,
-					      idle_entry, c0),
-			.ext = (uint64_t)(uintptr_t)c0->idle,
-		};
-		r = vsched_task_alloc(VSCHED_CPU_NONE, &d, &c0->idle->ref);
-		if (r < 0)
-			goto fail;
-		c0->idle->inner = rt_inner(c0->idle->ref);
-	}
+	strcpy(c0->idle->name, "idle");
+	atomic_store_explicit(&c0->idle->refs, 1, memory_order_relaxed);
 	r = vsched_init(0, c0->idle->ref, rt->boot->ref);
 	if (r < 0)
 		goto fail;
@@ -392,32 +352,47 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	return 0;
 
 fail:
-	if (c0->idle) {
-		rt_stack_put(NULL, &c0->idle->stack);
-		free(c0->idle);
-	}
+	if (c0->idle)
+		rt_task_destroy(c0->idle);
 	rt_stack_fini();
-	free(rt->boot);
 	rt_set_self(NULL);
 	rt_g = NULL;
 	rt_free(rt);
 	return r;
 }
 
-int vs_runtime_stop(void)
+/* Waits (on the boot task) until every spawned task has been reclaimed;
+ * when cancelling, ends every blocked wait each millisecond meanwhile. */
+static void wait_for_tasks(struct rt *rt, bool cancel)
+{
+	struct rt_cpu *c = rt_self();
+
+	for (;;) {
+		if (cancel)
+			rt_wait_cancel_all();
+		rt_wq_lock(&rt->live_wq);
+		if (atomic_load(&rt->live) == 0) {
+			rt_wq_unlock(&rt->live_wq);
+			return;
+		}
+		/* not cancelable: this is the canceller */
+		(void)rt_wq_block_locked(&rt->live_wq, c, cancel ? rt_now() + 1000000 : 0, false);
+		c = rt_self();
+	}
+}
+
+int vs_runtime_shutdown(enum vs_stop how)
 {
 	struct rt *rt = rt_g;
 	struct rt_cpu *c = rt_self();
 
 	if (!rt || !c || c->cur != rt->boot)
 		return -EPERM;
-	rt_wq_lock(&rt->live_wq);
-	while (atomic_load(&rt->live) > 0) {
-		rt_wq_block_locked(&rt->live_wq, c);
-		c = rt_self();
-		rt_wq_lock(&rt->live_wq);
-	}
-	rt_wq_unlock(&rt->live_wq);
+	if (how != VS_STOP_WAIT && how != VS_STOP_CANCEL)
+		return -EINVAL;
+	if (how == VS_STOP_CANCEL)
+		atomic_store(&rt->cancel, 1);
+	wait_for_tasks(rt, how == VS_STOP_CANCEL);
 
 	atomic_store(&rt->stopping, 1);
 	for (unsigned i = 1; i < rt->ncpus; i++)
@@ -429,12 +404,24 @@ int vs_runtime_stop(void)
 
 	/* CPU 0's idle task is parked in its loop, off the CPU: drop it */
 	rt_stack_cpu_fini(&rt->cpus[0]);
-	rt_stack_put(NULL, &rt->cpus[0].idle->stack);
-	free(rt->cpus[0].idle);
+	{
+		struct rt_stack st = *rt->cpus[0].idle->stk;
+
+		rt_stack_put(NULL, &st);
+	}
 	rt_stack_fini();
-	free(rt->boot);
 	rt_set_self(NULL);
 	rt_g = NULL;
 	rt_free(rt);
 	return 0;
+}
+
+int vs_runtime_stop(void)
+{
+	return vs_runtime_shutdown(VS_STOP_WAIT);
+}
+
+bool vs_runtime_cancelled(void)
+{
+	return rt_g && rt_cancelled();
 }

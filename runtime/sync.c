@@ -80,7 +80,15 @@ static bool mutex_take(void *arg)
 	}
 }
 
-int vs_mutex_lock(struct vs_mutex *m)
+/* A relative timeout, or none (timed false). */
+static int wait_pred(struct vs_wq *wq, bool (*pred)(void *), void *arg, bool timed,
+		     uint64_t timeout_ns)
+{
+	return timed ? vs_wq_wait_until_timeout(wq, pred, arg, timeout_ns)
+		     : vs_wq_wait_until(wq, pred, arg);
+}
+
+static int mutex_lock(struct vs_mutex *m, bool timed, uint64_t timeout_ns)
 {
 	struct vs_task *me = stackful_self();
 	struct mutex_take mt;
@@ -97,7 +105,20 @@ int vs_mutex_lock(struct vs_mutex *m)
 		return -EDEADLK;
 	mt.m = m;
 	mt.me = (uintptr_t)me;
-	return vs_wq_wait_until(&m->wq, mutex_take, &mt);
+	/* on a timeout or a cancel the WAITERS bit may stay set with nobody
+	 * queued: that only sends the next unlock down the slow path, which
+	 * clears it */
+	return wait_pred(&m->wq, mutex_take, &mt, timed, timeout_ns);
+}
+
+int vs_mutex_lock(struct vs_mutex *m)
+{
+	return mutex_lock(m, false, 0);
+}
+
+int vs_mutex_lock_timeout(struct vs_mutex *m, uint64_t timeout_ns)
+{
+	return mutex_lock(m, true, timeout_ns);
 }
 
 int vs_mutex_trylock(struct vs_mutex *m)
@@ -130,7 +151,7 @@ int vs_mutex_unlock(struct vs_mutex *m)
 	rt_wq_lock(&m->wq);
 	w = m->wq.head;
 	if (w)
-		next = (uintptr_t)w->task | (w->next ? MUTEX_WAITERS : 0);
+		next = (uintptr_t)rt_waiter_task(w) | (w->next ? MUTEX_WAITERS : 0);
 	atomic_store_explicit(&m->state, next, memory_order_release);
 	rt_wq_unlock(&m->wq);
 	/* pops @w: it is still the head, as only its new holder (@w itself,
@@ -167,7 +188,7 @@ static bool cond_moved(void *arg)
 	return atomic_load_explicit(&cw->cv->seq, memory_order_relaxed) != cw->seq;
 }
 
-int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m)
+static int cond_wait(struct vs_cond *cv, struct vs_mutex *m, bool timed, uint64_t timeout_ns)
 {
 	struct vs_task *me = stackful_self();
 	struct cond_wait cw = { .cv = cv };
@@ -183,9 +204,24 @@ int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m)
 	r = vs_mutex_unlock(m);
 	if (r < 0)
 		return r;
-	r = vs_wq_wait_until(&cv->wq, cond_moved, &cw);
-	r2 = vs_mutex_lock(m);
-	return r < 0 ? r : r2;
+	r = wait_pred(&cv->wq, cond_moved, &cw, timed, timeout_ns);
+	/* as pthreads: back with the mutex held, whatever ended the wait;
+	 * when cancelling, the lock cannot sleep, but its holder's blocking
+	 * calls fail too, so it lets go soon */
+	while ((r2 = vs_mutex_lock(m)) == -ECANCELED)
+		if (vs_task_yield() < 0)
+			break;
+	return r2 < 0 ? r2 : r;
+}
+
+int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m)
+{
+	return cond_wait(cv, m, false, 0);
+}
+
+int vs_cond_wait_timeout(struct vs_cond *cv, struct vs_mutex *m, uint64_t timeout_ns)
+{
+	return cond_wait(cv, m, true, timeout_ns);
 }
 
 int vs_cond_signal(struct vs_cond *cv)
@@ -236,7 +272,7 @@ static bool sem_take(void *arg)
 	return false;
 }
 
-int vs_sem_wait(struct vs_sem *sem)
+static int sem_wait(struct vs_sem *sem, bool timed, uint64_t timeout_ns)
 {
 	int r;
 
@@ -247,9 +283,19 @@ int vs_sem_wait(struct vs_sem *sem)
 	if (sem_take(sem))
 		return 0;
 	atomic_fetch_add(&sem->sleepers, 1);
-	r = vs_wq_wait_until(&sem->wq, sem_take, sem);
+	r = wait_pred(&sem->wq, sem_take, sem, timed, timeout_ns);
 	atomic_fetch_sub(&sem->sleepers, 1);
 	return r;
+}
+
+int vs_sem_wait(struct vs_sem *sem)
+{
+	return sem_wait(sem, false, 0);
+}
+
+int vs_sem_wait_timeout(struct vs_sem *sem, uint64_t timeout_ns)
+{
+	return sem_wait(sem, true, timeout_ns);
 }
 
 int vs_sem_trywait(struct vs_sem *sem)

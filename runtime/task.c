@@ -20,15 +20,44 @@
 void rt_task_put(struct vs_task *t)
 {
 	/* acq_rel: the last one out sees every write of the others */
-	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
-		free(t);
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
+		struct rt_cpu *c = rt_self();
+
+		/* the slot frees the record with it: a new task may take both */
+		rt_must(vsched_task_free(c ? c->id : VSCHED_CPU_NONE, t->ref), "freeing a task");
+	}
+}
+
+bool rt_task_tryget(struct vs_task *t)
+{
+	uint32_t r = atomic_load_explicit(&t->refs, memory_order_relaxed);
+
+	/* acquire: pairs with the release that publishes a new record */
+	do {
+		if (!r)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&t->refs, &r, r + 1, memory_order_acquire,
+							memory_order_relaxed));
+	return true;
+}
+
+/* Gives back the stack of @t (its descriptor lives on it: copy it out). */
+static void stack_release(struct rt_cpu *c, struct vs_task *t)
+{
+	struct rt_stack st;
+
+	if (!t->stk)
+		return;
+	st = *t->stk;
+	t->stk = NULL;
+	rt_stack_put(c, &st);
 }
 
 static void reclaim(struct rt_cpu *c, struct vs_task *t)
 {
-	rt_stack_check(&t->stack, t->name); /* its last run: it never resumes */
-	rt_stack_put(c, &t->stack);
-	rt_must(vsched_task_free(c->id, t->ref), "freeing an exited task");
+	if (t->stk)
+		rt_stack_check(t->stk, t->name); /* its last run: it never resumes */
+	stack_release(c, t);
 	rt_task_put(t);
 	if (atomic_fetch_sub_explicit(&rt_g->live, 1, memory_order_acq_rel) == 1)
 		vs_wq_notify_all(&rt_g->live_wq);
@@ -52,7 +81,8 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 #endif
 	/* the run that just ended, checked here rather than through prev:
 	 * prev may already be running, or freed, on another CPU */
-	rt_stack_check(&me->stack, me->name);
+	if (me->stk)
+		rt_stack_check(me->stk, me->name);
 	c->cur = me;
 	rt_drain_kicks(c);
 	/* the state prev had as it left, not now: a task that left blocked
@@ -64,8 +94,8 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 		struct vsched_task *pi = rt_inner(prev);
 
 		if (st == VSCHED_TASK_EXITED) {
-			if (pi->owner == rt_g->owner && pi->ext)
-				reclaim(c, (struct vs_task *)(uintptr_t)pi->ext);
+			if (pi->owner == rt_g->owner)
+				reclaim(c, rt_rec(prev));
 		} else if (st == VSCHED_TASK_READY) {
 			uint32_t to = atomic_load_explicit(&pi->cpu, memory_order_relaxed);
 
@@ -80,48 +110,139 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 	return c;
 }
 
+/* Records the exit and wakes the joiner; the caller then leaves the CPU. */
+static void task_finish(struct vs_task *t, int code)
+{
+	struct vs_task *j;
+	bool wake = false;
+
+	rt_lock_flag(&t->jlock);
+	t->exit_code = code;
+	t->done = true;
+	j = t->joiner;
+	/* under jlock: a joiner that gave up (cancelled) is unregistered
+	 * under it too, so this never claims a later wait of its */
+	if (j)
+		wake = rt_wait_claim(j);
+	rt_unlock_flag(&t->jlock);
+	if (wake)
+		rt_wake(j, true);
+	atomic_store_explicit(&rt_slot(t)->state, VSCHED_TASK_EXITED, memory_order_release);
+}
+
 static void task_entry(void *arg)
 {
-	struct vs_task *t = arg;
+	struct rt_cpu *c = rt_self();
+	vsched_ref_t ref = VSCHED_REF_NONE;
+	struct vs_task *t;
 
+	(void)arg;
+	rt_must(vsched_current(c->id, &ref), "current");
+	t = rt_rec(ref);
 	rt_after_switch(t);
-	(void)vs_task_exit(t->fn(t->arg));
+	t->started = true;
+	/* a task that never ran before its runtime began cancelling never
+	 * runs: it exits as if it had returned -ECANCELED */
+	(void)vs_task_exit(rt_cancelled() ? -ECANCELED : t->fn(t->arg));
 	abort(); /* only the boot task cannot exit, and it never starts here */
 }
 
-struct vs_task *rt_task_new(bool stackless, const struct vs_task_attr *attr, int *err)
+/* Fills a fresh record for slot @ref. */
+static struct vs_task *rec_init(vsched_ref_t ref, bool stackless, const char *name, uint32_t refs)
+{
+	struct vs_task *t = rt_rec(ref);
+
+	memset(t, 0, sizeof(*t));
+	t->ref = ref;
+	t->stackless = stackless;
+	atomic_flag_clear(&t->jlock);
+	if (name)
+		snprintf(t->name, sizeof(t->name), "%s", name);
+	/* release: a tryget that sees the count sees the record */
+	atomic_store_explicit(&t->refs, refs, memory_order_release);
+	return t;
+}
+
+struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr *attr,
+			       void (*entry)(void *), void *arg, int *err)
 {
 	struct rt_cpu *c = rt_self();
-	struct vs_task *t = calloc(1, sizeof(*t));
 	size_t size = attr && attr->stack_size ? attr->stack_size : rt_g->cfg.stack_size;
+	struct vsched_task_desc d = {
+		.kind = stackless ? VSCHED_KIND_STACKLESS : VSCHED_KIND_STACKFUL,
+		.owner = rt_g->owner,
+		.affinity = attr ? attr->affinity : 0,
+		.prio = attr ? attr->priority : 0,
+	};
+	struct rt_stack st = { 0 }, *stk = NULL;
+	struct vs_task *t;
+	vsched_ref_t ref;
+	size_t len = 0;
 
-	if (!t) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	t->stackless = stackless;
-	atomic_init(&t->refs, 2);
-	vs_wq_init(&t->join_wq);
-	if (attr && attr->name)
-		snprintf(t->name, sizeof(t->name), "%s", attr->name);
 	if (!stackless) {
-		int r = rt_stack_get(c, size, &t->stack);
-
-		if (r < 0) {
-			free(t);
-			*err = r;
+		*err = rt_stack_get(c, size, &st);
+		if (*err < 0)
+			return NULL;
+		/* the descriptor at the top, the usable stack below it */
+		stk = (struct rt_stack *)(((uintptr_t)st.lo + st.size - sizeof(*stk)) & ~(uintptr_t)63);
+		len = (size_t)((char *)stk - (char *)st.lo);
+		*stk = st;
+		d.ctx_sp = vs_ctx_init(st.lo, len, entry, arg);
+		if (!d.ctx_sp) {
+			rt_stack_put(c, &st);
+			*err = -EINVAL;
 			return NULL;
 		}
-		t->stack_lo = t->stack.lo;
-		t->stack_len = t->stack.size;
+	}
+	*err = vsched_task_alloc(c ? c->id : VSCHED_CPU_NONE, &d, &ref);
+	if (*err < 0) {
+		if (stk)
+			rt_stack_put(c, &st);
+		return NULL;
+	}
+	t = rec_init(ref, stackless, attr ? attr->name : NULL, 2);
+	t->stk = stk;
+	t->stack_lo = st.lo;
+	t->stack_len = len;
+	return t;
+}
+
+struct vs_task *rt_task_create_thread(bool boot, int *err)
+{
+	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKFUL, .owner = rt_g->owner };
+	struct vs_task *t;
+	vsched_ref_t ref;
+	pthread_attr_t a;
+	void *lo = NULL;
+	size_t len = 0;
+
+	/* the first task is the process's main thread: it stays on CPU 0,
+	 * whose thread it is, so stop (and main's return) happen there */
+	if (boot)
+		d.affinity = 1;
+	*err = vsched_task_alloc(VSCHED_CPU_NONE, &d, &ref);
+	if (*err < 0)
+		return NULL;
+	t = rec_init(ref, false, boot ? "main" : "idle", 1);
+	t->boot = boot;
+	t->idle = !boot;
+	t->started = true;
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &lo, &len) == 0) {
+			t->stack_lo = lo;
+			t->stack_len = len;
+		}
+		pthread_attr_destroy(&a);
 	}
 	return t;
 }
 
-static void task_destroy(struct vs_task *t)
+void rt_task_destroy(struct vs_task *t)
 {
-	rt_stack_put(rt_self(), &t->stack);
-	free(t);
+	stack_release(rt_self(), t);
+	atomic_store_explicit(&t->refs, 0, memory_order_relaxed);
+	rt_must(vsched_task_free(rt_self() ? rt_self()->id : VSCHED_CPU_NONE, t->ref),
+		"freeing a task never spawned");
 }
 
 static bool allows(uint64_t affinity, unsigned cpu)
@@ -168,37 +289,16 @@ static int place(const struct vs_task_attr *attr, struct rt_cpu *c)
 static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_task_t **out)
 {
 	struct rt_cpu *c = rt_self();
-	struct vsched_task_desc d = {
-		.kind = t->stackless ? VSCHED_KIND_STACKLESS : VSCHED_KIND_STACKFUL,
-		.owner = rt_g->owner,
-		.ext = (uint64_t)(uintptr_t)t,
-	};
 	int cpu = place(attr, c);
 	int r;
 
-	d.affinity = attr ? attr->affinity : 0;
-	d.prio = attr ? attr->priority : 0;
-	if (!t->stackless) {
-		d.ctx_sp = vs_ctx_init(t->stack_lo, t->stack_len, task_entry, t);
-		if (!d.ctx_sp) {
-			task_destroy(t);
-			return -EINVAL;
-		}
-	}
-	r = vsched_task_alloc(c ? c->id : VSCHED_CPU_NONE, &d, &t->ref);
-	if (r < 0) {
-		task_destroy(t);
-		return r;
-	}
-	t->inner = rt_inner(t->ref);
 	atomic_fetch_add_explicit(&rt_g->live, 1, memory_order_relaxed);
 	*out = t; /* before spawn: the task may run (and look itself up) at once */
 	r = vsched_spawn((uint32_t)cpu, t->ref);
 	if (r < 0) {
 		*out = NULL;
-		rt_must(vsched_task_free(c ? c->id : VSCHED_CPU_NONE, t->ref), "task_free");
 		atomic_fetch_sub_explicit(&rt_g->live, 1, memory_order_relaxed);
-		task_destroy(t);
+		rt_task_destroy(t);
 		return r;
 	}
 	if (!c || (uint32_t)cpu != c->id)
@@ -240,7 +340,11 @@ static struct vs_task *spawn_new(bool stackless, bool has_body, const struct vs_
 		*err = -EINVAL;
 		return NULL;
 	}
-	return rt_task_new(stackless, attr, err);
+	if (rt_cancelled()) {
+		*err = -ECANCELED;
+		return NULL;
+	}
+	return rt_task_create(stackless, attr, task_entry, NULL, err);
 }
 
 int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *attr, vs_task_t **out)
@@ -315,17 +419,6 @@ int vs_task_migrate(int cpu)
 	return r;
 }
 
-/* Records the exit and wakes the joiners; the caller then leaves the CPU. */
-static void task_finish(struct vs_task *t, int code)
-{
-	rt_wq_lock(&t->join_wq);
-	t->exit_code = code;
-	t->done = true;
-	rt_wq_unlock(&t->join_wq);
-	vs_wq_notify_all(&t->join_wq);
-	atomic_store_explicit(&t->inner->state, VSCHED_TASK_EXITED, memory_order_release);
-}
-
 int vs_task_exit(int code)
 {
 	struct rt_cpu *c = rt_self();
@@ -350,6 +443,13 @@ static int claim(struct vs_task *t, struct vs_task *me)
 	return 0;
 }
 
+/* Gives the handle back after a join that was cancelled (jlock held). */
+static void unclaim(struct vs_task *t)
+{
+	t->joiner = NULL;
+	t->handle = HANDLE_HELD;
+}
+
 int vs_task_join(vs_task_t *t, int *code)
 {
 	struct rt_cpu *c = rt_self();
@@ -364,18 +464,28 @@ int vs_task_join(vs_task_t *t, int *code)
 		return -EDEADLK;
 	if (t->boot)
 		return -EINVAL;
-	rt_wq_lock(&t->join_wq);
+	rt_lock_flag(&t->jlock);
 	r = claim(t, me);
 	if (r < 0) {
-		rt_wq_unlock(&t->join_wq);
+		rt_unlock_flag(&t->jlock);
 		return r;
 	}
 	while (!t->done) {
-		rt_wq_block_locked(&t->join_wq, c);
+		if (rt_cancelled()) {
+			unclaim(t);
+			rt_unlock_flag(&t->jlock);
+			return -ECANCELED;
+		}
+		/* blocked under the lock task_finish claims us under */
+		rt_wait_direct(me);
+		rt_unlock_flag(&t->jlock);
+		rt_must(vsched_resched(c->id), "resched of a joining task");
+		rt_after_switch(me);
+		(void)rt_wait_end(me); /* done or cancelled: the loop decides */
 		c = rt_self();
-		rt_wq_lock(&t->join_wq);
+		rt_lock_flag(&t->jlock);
 	}
-	rt_wq_unlock(&t->join_wq);
+	rt_unlock_flag(&t->jlock);
 	*code = t->exit_code;
 	rt_task_put(t);
 	return 0;
@@ -395,37 +505,66 @@ int vs_task_join_poll(vs_task_t *t, int *code)
 		return -EDEADLK;
 	if (t->boot)
 		return -EINVAL;
-	rt_wq_lock(&t->join_wq);
+	if (me->in_wait)
+		return -EBUSY;
+	rt_lock_flag(&t->jlock);
 	r = claim(t, me);
-	if (r < 0) {
-		rt_wq_unlock(&t->join_wq);
-		return r;
-	}
-	if (t->done) {
-		rt_wq_unlock(&t->join_wq);
+	if (r == 0 && t->done) {
+		rt_unlock_flag(&t->jlock);
 		*code = t->exit_code;
 		rt_task_put(t);
 		return 0;
 	}
-	/* queued under the lock task_finish sets done under: not missed */
-	r = rt_wq_park_poll_locked(&t->join_wq, me);
-	rt_wq_unlock(&t->join_wq);
-	return r < 0 ? r : -EAGAIN;
+	if (r == 0 && rt_cancelled()) {
+		unclaim(t);
+		r = -ECANCELED;
+	} else if (r == 0) {
+		me->in_wait = true;
+		rt_wait_direct(me);
+		r = -EAGAIN;
+	}
+	rt_unlock_flag(&t->jlock);
+	return r;
 }
 
 int vs_task_detach(vs_task_t *t)
 {
 	if (!t || t->boot)
 		return -EINVAL;
-	rt_wq_lock(&t->join_wq);
+	rt_lock_flag(&t->jlock);
 	if (t->handle != HANDLE_HELD) {
-		rt_wq_unlock(&t->join_wq);
+		rt_unlock_flag(&t->jlock);
 		return -EINVAL;
 	}
 	t->handle = HANDLE_DETACHED;
-	rt_wq_unlock(&t->join_wq);
+	rt_unlock_flag(&t->jlock);
 	rt_task_put(t);
 	return 0;
+}
+
+/* Polls stackless @t once; returns the core's verdict of the switch. */
+static int poll_once(struct rt_cpu *c, struct vs_task *t)
+{
+	int code = 0;
+
+	if (t->in_wait) {
+		t->in_wait = false;
+		(void)rt_wait_end(t); /* the next wait call tells the task */
+	}
+	if (!t->started) {
+		t->started = true;
+		if (rt_cancelled()) {
+			task_finish(t, -ECANCELED); /* never polled */
+			return vsched_resched_f(c->id);
+		}
+	}
+	if (t->poll(t->state, &code) == VS_READY) {
+		task_finish(t, code);
+		return vsched_resched_f(c->id);
+	}
+	if (atomic_load_explicit(&rt_slot(t)->state, memory_order_relaxed) == VSCHED_TASK_RUNNING)
+		return vsched_yield_f(c->id);
+	return vsched_resched_f(c->id); /* blocked, or already woken */
 }
 
 /* Runs stackless tasks while one is current; returns when idle is. */
@@ -433,26 +572,14 @@ void rt_dispatch(struct rt_cpu *c)
 {
 	for (;;) {
 		vsched_ref_t cur = VSCHED_REF_NONE;
-		struct vsched_task *ti;
 		struct vs_task *t;
-		int code = 0, r;
 
 		rt_must(vsched_current(c->id, &cur), "current");
-		ti = rt_inner(cur);
-		if (ti->flags & VSCHED_TF_IDLE)
+		if (rt_inner(cur)->flags & VSCHED_TF_IDLE)
 			return;
-		t = (struct vs_task *)(uintptr_t)ti->ext;
+		t = rt_rec(cur);
 		c->cur = t;
-		if (t->poll(t->state, &code) == VS_READY) {
-			task_finish(t, code);
-			r = vsched_resched_f(c->id);
-		} else if (atomic_load_explicit(&ti->state, memory_order_relaxed) ==
-			   VSCHED_TASK_RUNNING) {
-			r = vsched_yield_f(c->id);
-		} else {
-			r = vsched_resched_f(c->id); /* blocked, or already woken */
-		}
-		rt_must(r, "stackless dispatch");
+		rt_must(poll_once(c, t), "stackless dispatch");
 		c = rt_after_switch(c->idle);
 	}
 }

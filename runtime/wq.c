@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Wait queues: a short spinlock over an intrusive list of waiters. A waiter
- * marks itself blocked before the lock is dropped, so a notifier that finds
- * it can always hand it to vsched_unblock_task: no wake-up is lost.
+ * Wait queues: a short spinlock over an intrusive list of waiting tasks. A
+ * waiter marks itself blocked before the lock is dropped, so a notifier
+ * that finds it can always hand it to vsched_unblock_task: no wake-up is
+ * lost. How a wait begins and ends is wait.c's protocol.
  */
 #include <errno.h>
 #include <sched.h>
@@ -17,12 +18,11 @@ void vs_wq_init(struct vs_wq *wq)
 	wq->head = wq->tail = NULL;
 }
 
-void rt_wq_lock(struct vs_wq *wq)
+void rt_lock_flag(atomic_flag *f)
 {
 	/* held for a few instructions; past a short spin the holder's thread
 	 * was likely preempted by the OS: let it run */
-	for (unsigned n = 0;
-	     atomic_flag_test_and_set_explicit(&wq->lock, memory_order_acquire); n++) {
+	for (unsigned n = 0; atomic_flag_test_and_set_explicit(f, memory_order_acquire); n++) {
 		if (n < 128)
 			rt_relax();
 		else
@@ -30,13 +30,25 @@ void rt_wq_lock(struct vs_wq *wq)
 	}
 }
 
-void rt_wq_unlock(struct vs_wq *wq)
+void rt_unlock_flag(atomic_flag *f)
 {
-	atomic_flag_clear_explicit(&wq->lock, memory_order_release);
+	atomic_flag_clear_explicit(f, memory_order_release);
 }
 
-static void wq_append(struct vs_wq *wq, struct rt_waiter *w)
+void rt_wq_lock(struct vs_wq *wq)
 {
+	rt_lock_flag(&wq->lock);
+}
+
+void rt_wq_unlock(struct vs_wq *wq)
+{
+	rt_unlock_flag(&wq->lock);
+}
+
+void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t)
+{
+	struct rt_waiter *w = &t->waiter;
+
 	w->next = NULL;
 	w->prev = wq->tail;
 	if (wq->tail)
@@ -44,33 +56,13 @@ static void wq_append(struct vs_wq *wq, struct rt_waiter *w)
 	else
 		wq->head = w;
 	wq->tail = w;
-	w->queued = true;
+	t->queued = true;
 }
 
-static struct rt_waiter *wq_pop(struct vs_wq *wq)
+void rt_wq_remove_locked(struct vs_wq *wq, struct vs_task *t)
 {
-	struct rt_waiter *w = wq->head;
+	struct rt_waiter *w = &t->waiter;
 
-	if (!w)
-		return NULL;
-	wq->head = w->next;
-	if (wq->head)
-		((struct rt_waiter *)wq->head)->prev = NULL;
-	else
-		wq->tail = NULL;
-	w->queued = false;
-	return w;
-}
-
-static void mark_blocked(struct vs_task *t)
-{
-	/* relaxed: the unlock that follows (release) publishes it to the
-	 * notifier, whose lock acquire precedes its unblock */
-	atomic_store_explicit(&t->inner->state, VSCHED_TASK_BLOCKED, memory_order_relaxed);
-}
-
-void rt_wq_remove_locked(struct vs_wq *wq, struct rt_waiter *w)
-{
 	if (w->prev)
 		w->prev->next = w->next;
 	else
@@ -79,32 +71,63 @@ void rt_wq_remove_locked(struct vs_wq *wq, struct rt_waiter *w)
 		w->next->prev = w->prev;
 	else
 		wq->tail = w->prev;
-	w->queued = false;
+	t->queued = false;
 }
 
-void rt_wq_park_locked(struct vs_wq *wq, struct rt_waiter *w, struct vs_task *me)
+static struct vs_task *wq_pop(struct vs_wq *wq)
 {
-	wq_append(wq, w);
-	mark_blocked(me);
+	struct rt_waiter *w = wq->head;
+
+	if (!w)
+		return NULL;
+	rt_wq_remove_locked(wq, rt_waiter_task(w));
+	return rt_waiter_task(w);
 }
 
-int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c)
+int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable)
 {
 	struct vs_task *me = c->cur;
-	struct rt_waiter w = { .task = me };
 
-	rt_wq_park_locked(wq, &w, me);
+	if (cancelable && rt_cancelled()) {
+		rt_wq_unlock(wq);
+		return -ECANCELED;
+	}
+	if (deadline) {
+		if (rt_now() >= deadline) {
+			rt_wq_unlock(wq);
+			return -ETIMEDOUT;
+		}
+		/* armed on this CPU: it only fires once we are off it */
+		rt_must(rt_timer_arm(c, me, deadline), "arming a timer");
+	}
+	rt_wait_queue_locked(me, wq);
 	rt_wq_unlock(wq);
 	rt_must(vsched_resched(c->id), "resched of a blocked task");
 	rt_after_switch(me);
-	return 0;
+	return rt_wait_end(me);
+}
+
+int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline)
+{
+	if (me->in_wait)
+		return -EBUSY;
+	if (rt_cancelled())
+		return -ECANCELED;
+	if (deadline) {
+		if (rt_now() >= deadline)
+			return -ETIMEDOUT;
+		rt_must(rt_timer_arm(rt_self(), me, deadline), "arming a timer");
+	}
+	me->in_wait = true;
+	rt_wait_queue_locked(me, wq);
+	return -EAGAIN;
 }
 
 void rt_wake(struct vs_task *t, bool handoff)
 {
 	struct rt_cpu *c = rt_self();
 	uint32_t src = c ? c->id : VSCHED_CPU_NONE;
-	uint32_t dst = atomic_load_explicit(&t->inner->cpu, memory_order_relaxed);
+	uint32_t dst = atomic_load_explicit(&rt_slot(t)->cpu, memory_order_relaxed);
 	uint32_t flags = 0;
 	vsched_ref_t ref = t->ref;
 	int r;
@@ -117,7 +140,7 @@ void rt_wake(struct vs_task *t, bool handoff)
 	}
 	if (dst >= rt_g->ncpus)
 		dst = 0;
-	/* from here on @t may run, exit and be freed: use only copies */
+	/* from here on @t may run, exit and be reclaimed: use only copies */
 	r = vsched_unblock_task(dst, ref, flags, src);
 	rt_must(r, "unblock");
 	if (r != 1)
@@ -132,92 +155,138 @@ void rt_wake(struct vs_task *t, bool handoff)
 		rt_wake_idle(src);
 }
 
-int vs_wq_wait(struct vs_wq *wq)
+/* The calling stackful task's CPU, or NULL. */
+static struct rt_cpu *stackful_cpu(void)
 {
 	struct rt_cpu *c = rt_self();
 
-	if (!wq)
-		return -EINVAL;
-	if (!c || !c->cur || c->cur->stackless || c->cur->idle)
-		return -EPERM;
-	rt_wq_lock(wq);
-	return rt_wq_block_locked(wq, c);
+	return c && c->cur && !c->cur->stackless && !c->cur->idle ? c : NULL;
 }
 
-int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
+/*
+ * Waits until notified, or until pred (if any) holds, checked under the
+ * queue's lock before each sleep; until @deadline if not 0.
+ */
+static int wait_stackful(struct vs_wq *wq, bool (*pred)(void *), void *arg, uint64_t deadline)
 {
-	struct rt_cpu *c = rt_self();
-
-	if (!wq || !pred)
-		return -EINVAL;
-	if (!c || !c->cur || c->cur->stackless || c->cur->idle)
-		return -EPERM;
-	rt_wq_lock(wq);
-	while (!pred(arg)) {
-		rt_wq_block_locked(wq, c);
-		c = rt_self();
-		rt_wq_lock(wq);
-	}
-	rt_wq_unlock(wq);
-	return 0;
-}
-
-int vs_wq_wait_poll(struct vs_wq *wq)
-{
-	struct rt_cpu *c = rt_self();
-	struct vs_task *me = c ? c->cur : NULL;
+	struct rt_cpu *c = stackful_cpu();
 	int r;
 
 	if (!wq)
 		return -EINVAL;
-	if (!me || !me->stackless)
+	if (!c)
+		return -EPERM;
+	for (;;) {
+		rt_wq_lock(wq);
+		if (pred && pred(arg)) {
+			rt_wq_unlock(wq);
+			return 0;
+		}
+		r = rt_wq_block_locked(wq, c, deadline, true);
+		if (!pred)
+			return r;
+		if (r < 0) {
+			bool held;
+
+			/* the predicate decides, not the timer or the
+			 * canceller: it may have become true meanwhile (a
+			 * mutex handed over, an element taken) */
+			rt_wq_lock(wq);
+			held = pred(arg);
+			rt_wq_unlock(wq);
+			return held ? 0 : r;
+		}
+		c = rt_self();
+	}
+}
+
+/* Deadline from a relative timeout, saturating. */
+static uint64_t deadline_in(uint64_t timeout_ns)
+{
+	uint64_t now = rt_now();
+
+	return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
+int vs_wq_wait(struct vs_wq *wq)
+{
+	return wait_stackful(wq, NULL, NULL, 0);
+}
+
+int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
+{
+	if (!pred)
+		return -EINVAL;
+	return wait_stackful(wq, pred, arg, 0);
+}
+
+int vs_wq_wait_timeout(struct vs_wq *wq, uint64_t timeout_ns)
+{
+	return wait_stackful(wq, NULL, NULL, deadline_in(timeout_ns));
+}
+
+int vs_wq_wait_until_timeout(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
+			     uint64_t timeout_ns)
+{
+	if (!pred)
+		return -EINVAL;
+	return wait_stackful(wq, pred, arg, deadline_in(timeout_ns));
+}
+
+/* The calling stackless task, or NULL. */
+static struct vs_task *stackless_self(void)
+{
+	struct rt_cpu *c = rt_self();
+	struct vs_task *me = c ? c->cur : NULL;
+
+	return me && me->stackless ? me : NULL;
+}
+
+int vs_wq_wait_poll(struct vs_wq *wq)
+{
+	struct vs_task *me = stackless_self();
+	int r;
+
+	if (!wq)
+		return -EINVAL;
+	if (!me)
 		return -EPERM;
 	rt_wq_lock(wq);
-	r = rt_wq_park_poll_locked(wq, me);
+	r = rt_wq_park_poll_locked(wq, me, 0);
+	rt_wq_unlock(wq);
+	return r == -EAGAIN ? 0 : r;
+}
+
+int vs_wq_wait_until_deadline_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
+				   uint64_t deadline_ns)
+{
+	struct vs_task *me = stackless_self();
+	int r = 0;
+
+	if (!wq || !pred)
+		return -EINVAL;
+	if (!me)
+		return -EPERM;
+	rt_wq_lock(wq);
+	if (!pred(arg))
+		r = rt_wq_park_poll_locked(wq, me, deadline_ns);
 	rt_wq_unlock(wq);
 	return r;
 }
 
 int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
 {
-	struct rt_cpu *c = rt_self();
-	struct vs_task *me = c ? c->cur : NULL;
-	int r = 0;
-
-	if (!wq || !pred)
-		return -EINVAL;
-	if (!me || !me->stackless)
-		return -EPERM;
-	rt_wq_lock(wq);
-	if (!pred(arg)) {
-		r = rt_wq_park_poll_locked(wq, me);
-		if (r == 0)
-			r = -EAGAIN;
-	}
-	rt_wq_unlock(wq);
-	return r;
-}
-
-int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me)
-{
-	if (me->waiter.queued)
-		return -EBUSY;
-	me->waiter.task = me;
-	wq_append(wq, &me->waiter);
-	mark_blocked(me);
-	return 0;
+	return vs_wq_wait_until_deadline_poll(wq, pred, arg, 0);
 }
 
 int vs_wq_notify_one(struct vs_wq *wq)
 {
-	struct rt_waiter *w;
 	struct vs_task *t;
 
 	if (!wq)
 		return -EINVAL;
 	rt_wq_lock(wq);
-	w = wq_pop(wq);
-	t = w ? w->task : NULL;
+	t = wq_pop(wq);
 	rt_wq_unlock(wq);
 	if (!t)
 		return 0;
@@ -227,17 +296,17 @@ int vs_wq_notify_one(struct vs_wq *wq)
 
 int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t)
 {
-	struct rt_waiter *w;
+	bool found;
 
 	if (!wq || !t)
 		return -EINVAL;
 	rt_wq_lock(wq);
-	for (w = wq->head; w && w->task != t; w = w->next)
-		;
-	if (w)
-		rt_wq_remove_locked(wq, w);
+	/* a task waits on one queue at a time: its own fields say which */
+	found = t->queued && t->wwq == wq;
+	if (found)
+		rt_wq_remove_locked(wq, t);
 	rt_wq_unlock(wq);
-	if (!w)
+	if (!found)
 		return 0;
 	rt_wake(t, true);
 	return 1;
@@ -245,23 +314,22 @@ int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t)
 
 int vs_wq_notify_all(struct vs_wq *wq)
 {
-	struct rt_waiter *w, *list = NULL, **tail = &list;
+	struct rt_waiter *w, *list;
 	int n = 0;
 
 	if (!wq)
 		return -EINVAL;
 	rt_wq_lock(wq);
-	while ((w = wq_pop(wq))) {
-		*tail = w;
-		tail = &w->next;
-	}
-	*tail = NULL;
+	list = wq->head;
+	for (w = list; w; w = w->next)
+		rt_waiter_task(w)->queued = false;
+	wq->head = wq->tail = NULL;
 	rt_wq_unlock(wq);
-	/* each waiter stays blocked, so its node stays valid, until woken */
+	/* each waiter stays blocked, so its links stay put, until woken */
 	while (list) {
 		w = list;
 		list = w->next;
-		rt_wake(w->task, false);
+		rt_wake(rt_waiter_task(w), false);
 		n++;
 	}
 	return n;

@@ -39,6 +39,9 @@ void vs_mutex_init(struct vs_mutex *m);
  */
 VS_WARN_UNUSED int vs_mutex_lock(struct vs_mutex *m);
 
+/* vs_mutex_lock giving up with -ETIMEDOUT after @timeout_ns. */
+VS_WARN_UNUSED int vs_mutex_lock_timeout(struct vs_mutex *m, uint64_t timeout_ns);
+
 /*
  * Takes @m if it is free and nobody waits for it; callable from any
  * thread or task. -EBUSY otherwise (the caller's own hold included).
@@ -74,6 +77,11 @@ void vs_cond_init(struct vs_cond *cv);
  */
 VS_WARN_UNUSED int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m);
 
+/* vs_cond_wait giving up with -ETIMEDOUT after @timeout_ns (holding @m
+ * again, as always). */
+VS_WARN_UNUSED int vs_cond_wait_timeout(struct vs_cond *cv, struct vs_mutex *m,
+					uint64_t timeout_ns);
+
 /*
  * Wakes one waiter / every waiter of @cv. Callable from any thread, with
  * or without the mutex held. -EINVAL for a NULL @cv.
@@ -101,6 +109,9 @@ VS_WARN_UNUSED int vs_sem_init(struct vs_sem *sem, int value);
  * -EPERM from a thread that is not a stackful task (use vs_sem_trywait).
  */
 VS_WARN_UNUSED int vs_sem_wait(struct vs_sem *sem);
+
+/* vs_sem_wait giving up with -ETIMEDOUT after @timeout_ns. */
+VS_WARN_UNUSED int vs_sem_wait_timeout(struct vs_sem *sem, uint64_t timeout_ns);
 
 /* Takes one unit if there is one; from anywhere. -EAGAIN if there is none. */
 VS_WARN_UNUSED int vs_sem_trywait(struct vs_sem *sem);

@@ -44,11 +44,29 @@ void vs_config_default(struct vs_config *cfg);
  */
 VS_WARN_UNUSED int vs_runtime_start(const struct vs_config *cfg);
 
+/* How vs_runtime_shutdown treats the tasks still there. */
+enum vs_stop {
+	VS_STOP_WAIT = 0,   /* wait until every task has exited */
+	VS_STOP_CANCEL = 1, /* cancel them, then wait until they have exited */
+};
+
 /*
- * Waits until every other task has exited, stops the CPUs and frees
- * everything. Only the first task may call it (-EPERM otherwise).
+ * Stops the runtime once every other task has exited, stops the CPUs and
+ * frees everything. With VS_STOP_CANCEL, it first cancels: tasks that have
+ * not started yet never run (a join gives -ECANCELED as their code), every
+ * blocking call (waits, sleeps, joins, locks, channels, their _poll forms)
+ * returns -ECANCELED from then on, including those already blocked, and
+ * spawning does too. A task that never blocks must check
+ * vs_runtime_cancelled() itself. Only the first task may call it (-EPERM
+ * otherwise); -EINVAL for an unknown @how.
  */
+VS_WARN_UNUSED int vs_runtime_shutdown(enum vs_stop how);
+
+/* vs_runtime_shutdown(VS_STOP_WAIT). */
 VS_WARN_UNUSED int vs_runtime_stop(void);
+
+/* True once a shutdown with VS_STOP_CANCEL has begun. */
+bool vs_runtime_cancelled(void);
 
 /* Attributes of a new task; NULL means all defaults. */
 struct vs_task_attr {
@@ -147,7 +165,9 @@ VS_WARN_UNUSED int vs_sleep_until_poll(uint64_t deadline_ns);
 
 /*
  * A wait queue. Embed it and initialise it with VS_WQ_INIT or vs_wq_init;
- * the fields are private.
+ * the fields are private. It may be freed once no task waits on it and
+ * every task woken from it has returned from its wait call. Every wait
+ * returns -ECANCELED once the runtime is cancelling (vs_runtime_shutdown).
  */
 struct vs_wq {
 	atomic_flag lock;
@@ -190,6 +210,14 @@ VS_WARN_UNUSED int vs_wq_wait_poll(struct vs_wq *wq);
  * polled). -EPERM outside a stackless task.
  */
 VS_WARN_UNUSED int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
+
+/*
+ * vs_wq_wait_until_poll with a deadline (vs_now() time): -ETIMEDOUT once
+ * @deadline_ns has passed and pred still does not hold. Keep the deadline
+ * in the task's state and pass the same one on every poll.
+ */
+VS_WARN_UNUSED int vs_wq_wait_until_deadline_poll(struct vs_wq *wq, bool (*pred)(void *arg),
+						  void *arg, uint64_t deadline_ns);
 
 /*
  * Wakes @t if it waits on @wq: 1 if it did, 0 if @t was not waiting there.

@@ -188,7 +188,7 @@ static int live_task(void *arg)
 	struct vs_task *me = vs_task_self();
 	char here;
 
-	L.st[i] = me->stack;
+	L.st[i] = *me->stk;
 	L.local[i] = &here;
 	atomic_fetch_add(&L.arrived, 1);
 	return vs_wq_wait_until(&L.wq, live_go, NULL);
@@ -343,7 +343,7 @@ static void child_guard(int cpu)
 		_exit(10);
 	if (vs_task_spawn(deep_task, NULL, &a, &t))
 		_exit(11);
-	if (!t->stack.guarded)
+	if (!t->stk->guarded)
 		_exit(12);
 	if (vs_task_join(t, &code) == 0)
 		_exit(13);
@@ -381,12 +381,12 @@ static int smash_task(void *arg)
 	struct vs_task *me = vs_task_self();
 	int how = (int)(intptr_t)arg;
 
-	if (!me->stack.canary)
+	if (!me->stk->canary)
 		_exit(20);
 	if (how == SMASH_DIG)
-		dig(me->stack.lo); /* a real overflow, into the page below */
+		dig(me->stk->lo); /* a real overflow, into the page below */
 	else
-		((volatile uint64_t *)me->stack.lo)[-1] = 0; /* as a push at lo */
+		((volatile uint64_t *)me->stk->lo)[-1] = 0; /* as a push at lo */
 	if (how == SMASH_EXIT)
 		return 0; /* caught when it is reclaimed */
 	if (vs_task_yield() == 0) /* caught when it resumes */

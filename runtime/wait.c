@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The wait protocol every blocking call follows, so that a wait can end in
+ * three ways (a notify, a timer, the canceller of a stopping runtime) and
+ * the last two never touch a queue the wait has already left.
+ */
+#include <errno.h>
+
+#include "rt.h"
+
+/*
+ * wword = the number of the task's current wait << 32 | pins. The task
+ * bumps the number when a wait ends; a timer or canceller pins the word
+ * (one RMW) and goes on only if the number is still the one it was given.
+ * Both sides are read-modify-writes of one word, so they are totally
+ * ordered: either the pin came first, and the task, seeing it, waits for
+ * the unpin before it leaves (so the queue stays alive while the firer
+ * uses it), or the bump came first, and the firer sees a new number and
+ * touches nothing.
+ */
+#define WAIT_NUMBER ((uint64_t)1 << 32)
+#define WAIT_PINS 0xffffffffu
+
+static void mark_blocked(struct vs_task *me)
+{
+	/* release: a firer that reads BLOCKED (acquire) also sees wwq and
+	 * direct, stored just before */
+	atomic_store_explicit(&rt_slot(me)->state, VSCHED_TASK_BLOCKED, memory_order_release);
+}
+
+void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
+{
+	me->why = RT_WHY_NOTIFIED;
+	me->wwq = wq;
+	rt_wq_append_locked(wq, me);
+	mark_blocked(me);
+}
+
+void rt_wait_direct(struct vs_task *me)
+{
+	me->why = RT_WHY_NOTIFIED;
+	me->wwq = NULL;
+	atomic_store_explicit(&me->direct, 1, memory_order_relaxed);
+	mark_blocked(me);
+}
+
+bool rt_wait_claim(struct vs_task *t)
+{
+	/* one claimer wins: the task is woken exactly once */
+	return atomic_exchange_explicit(&t->direct, 0, memory_order_acquire) != 0;
+}
+
+int rt_wait_end(struct vs_task *me)
+{
+	/* acq_rel: the unpin of a firer that was inside (release) is seen,
+	 * and so is the why it wrote */
+	uint64_t w = atomic_fetch_add_explicit(&me->wword, WAIT_NUMBER, memory_order_acq_rel);
+
+	while (w & WAIT_PINS) {
+		rt_relax();
+		w = atomic_load_explicit(&me->wword, memory_order_acquire);
+	}
+	me->wwq = NULL;
+	if (me->why == RT_WHY_TIMEDOUT)
+		return -ETIMEDOUT;
+	if (me->why == RT_WHY_CANCELED)
+		return -ECANCELED;
+	return 0;
+}
+
+void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
+{
+	uint64_t w = atomic_fetch_add_explicit(&t->wword, 1, memory_order_acquire);
+	bool wake = false;
+
+	/* the number still matches: the task has not left wait @seq, and
+	 * cannot until we unpin. BLOCKED (acquire) makes its wwq visible; a
+	 * task not blocked yet will find the cancel flag or its timer later */
+	if ((uint32_t)(w >> 32) == seq &&
+	    atomic_load_explicit(&rt_slot(t)->state, memory_order_acquire) ==
+		    VSCHED_TASK_BLOCKED) {
+		struct vs_wq *wq = t->wwq;
+
+		if (wq) {
+			rt_wq_lock(wq);
+			if (t->queued) {
+				rt_wq_remove_locked(wq, t);
+				t->why = why;
+				wake = true;
+			}
+			rt_wq_unlock(wq);
+		} else if (rt_wait_claim(t)) {
+			t->why = why;
+			wake = true;
+		}
+	}
+	atomic_fetch_sub_explicit(&t->wword, 1, memory_order_release);
+	/* still blocked (we took it off its queue, or claimed it): alive */
+	if (wake)
+		rt_wake(t, false);
+}
+
+void rt_wait_cancel_all(void)
+{
+	uint32_t n = atomic_load_explicit(&rt_g->vvar->bump, memory_order_acquire);
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct vs_task *t = &rt_g->recs[i];
+
+		if (!rt_task_tryget(t))
+			continue;
+		if (!t->idle && !t->boot)
+			rt_wait_fire(t, rt_wait_seq(t), RT_WHY_CANCELED);
+		rt_task_put(t);
+	}
+}
