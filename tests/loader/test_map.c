@@ -23,7 +23,7 @@ static unsigned nbuilt;
 static void check_mapped(const struct vsa_image *img)
 {
 	const char *lo = img->text, *hi = lo + img->text_size;
-	char perms[5];
+	char perms[5] = "";
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
 	assert_non_null(img->map_base);
@@ -141,7 +141,7 @@ static void test_map_memfd_shared(void **state)
 	struct vsa_map_opts oa = priv_opts, ob = {.geom = {1, 4, 2, 0}};
 	struct vsa_image a, b;
 	vsched_ref_t r1, r2;
-	char perms[5];
+	char perms[5] = "";
 	int fd = memfd();
 
 	(void)state;
