@@ -18,17 +18,10 @@
 #include "vsched/sync.h"
 #include "vsched/vs.h"
 
+#include "start.h"
+
 #define MS 1000000ull
 #define LONG_NS (60000 * MS)
-
-static void start(unsigned ncpus)
-{
-	struct vs_config cfg;
-
-	vs_config_default(&cfg);
-	cfg.ncpus = ncpus;
-	assert_int_equal(vs_runtime_start(&cfg), 0);
-}
 
 /* Busy for @ns without letting this CPU run anything else. */
 static void spin_for(uint64_t ns)

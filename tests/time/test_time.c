@@ -20,20 +20,13 @@
 #include "vsched/sync.h"
 #include "vsched/vs.h"
 
+#include "start.h"
+
 #define MS 1000000ull
 
 static bool emulated(void)
 {
 	return getenv("VSCHED_EMULATED") != NULL;
-}
-
-static void start(unsigned ncpus)
-{
-	struct vs_config cfg;
-
-	vs_config_default(&cfg);
-	cfg.ncpus = ncpus;
-	assert_int_equal(vs_runtime_start(&cfg), 0);
 }
 
 static void test_misuse(void **state)

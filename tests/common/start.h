@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Starting the runtime in a test: the defaults with @ncpus CPUs, asserted
+ * to succeed (include cmocka.h first).
+ */
+#ifndef VS_TEST_START_H
+#define VS_TEST_START_H
+
+#include "vsched/vs.h"
+
+static inline void start(unsigned ncpus)
+{
+	struct vs_config cfg;
+
+	vs_config_default(&cfg);
+	cfg.ncpus = ncpus;
+	assert_int_equal(vs_runtime_start(&cfg), 0);
+}
+
+#endif
