@@ -65,6 +65,32 @@ HIDDEN int policy_enqueue(struct vsched_vvar *h, struct vsched_cpu *c,
 			  struct vsched_task *t, uint32_t flags);
 HIDDEN struct vsched_task *policy_pick(struct vsched_vvar *h, struct vsched_cpu *c);
 HIDDEN int policy_set_prio(struct vsched_vvar *h, struct vsched_task *t, int32_t prio);
-HIDDEN int policy_tick(struct vsched_vvar *h, struct vsched_cpu *c, uint64_t now_ns);
+/* Any thread, for any CPU: 1 if it set the current task's need_resched. */
+HIDDEN int policy_tick(struct vsched_vvar *h, struct vsched_cpu *c, uint64_t now);
+/* Charges the time since the last switch to @cur (owner, at every switch). */
+HIDDEN void policy_account(struct vsched_vvar *h, struct vsched_cpu *c,
+			   struct vsched_task *cur);
+HIDDEN uint64_t core_clock(struct vsched_vvar *h);
+
+/* policy.c: run-queue helpers the policies share */
+#define RQ_GLOBAL_CHECK_EVERY 61
+HIDDEN int rq_put(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val, uint32_t flags);
+HIDDEN uint32_t rq_pop_raw(struct vsched_vvar *h, struct vsched_cpu *c);
+HIDDEN uint64_t rq_len(struct vsched_vvar *h, struct vsched_cpu *c);
+HIDDEN struct vsched_task *rq_checked(struct vsched_vvar *h, uint32_t val);
+HIDDEN bool rq_may_run(const struct vsched_task *t, const struct vsched_cpu *c);
+HIDDEN void rq_want_kick(struct vsched_cpu *c, uint32_t cpu);
+HIDDEN struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu *c);
+HIDDEN struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c);
+
+/* cfs.c */
+HIDDEN int cfs_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t,
+		       uint32_t flags);
+HIDDEN struct vsched_task *cfs_pick(struct vsched_vvar *h, struct vsched_cpu *c);
+HIDDEN void cfs_account(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *cur,
+			uint64_t delta);
+HIDDEN int cfs_set_prio(struct vsched_vvar *h, struct vsched_task *t, int32_t prio);
+/* Anything waiting on @c (any thread). */
+HIDDEN bool cfs_busy(struct vsched_vvar *h, struct vsched_cpu *c);
 
 #endif

@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The policy seam: enqueue_task / pick_next_task / set_prio / task_tick,
- * dispatched on the policy enum in the header (no function pointers in
- * data). FIFO: a runnext slot and a per-CPU ring, spilling to the global
- * ring when full; the global ring is drained when the local one is empty,
- * and looked at first every 61st pick so it cannot starve; an empty CPU
- * steals half of another's ring (all as Go's scheduler does).
- * Each hook is called by the owning CPU, except enqueue, which any CPU or
- * foreign thread may call (remote wake-ups).
+ * The policy seam: enqueue_task / pick_next_task / set_prio / task_tick /
+ * account, dispatched on the policy enum in the header (no function
+ * pointers in data), and the run-queue helpers the policies share.
+ * FIFO: a runnext slot and a per-CPU ring, spilling to the global ring when
+ * full; the global ring is drained when the local one is empty, and looked
+ * at first every 61st pick so it cannot starve; an empty CPU steals half of
+ * another's ring (all as Go's scheduler does). RR: FIFO with a time slice.
+ * CFS: cfs.c. Each hook is called by the owning CPU, except enqueue and
+ * set_prio, which any CPU or foreign thread may call (remote wake-ups),
+ * and tick, which a ticking thread calls for any CPU.
  */
 #include "core.h"
 #include "queue.h"
 
-#define GLOBAL_CHECK_EVERY 61
 #define RUNNEXT_STREAK 8
 /* A push to the global ring can only find it full while a consumer is
  * between claiming and releasing a cell: wait for it, within reason. */
@@ -51,7 +52,7 @@ static int global_push(struct vsched_vvar *h, uint32_t val)
 }
 
 /* Onto @c's ring, or the global one if it is full (unless ENQ_LOCAL). */
-static int ring_put(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val,
+int rq_put(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val,
 		    uint32_t flags)
 {
 	struct vs_ring lr = local_ring(h, c);
@@ -74,13 +75,13 @@ static int fifo_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t va
 			return 0;
 		/* the displaced task goes to the tail, as Go does */
 	}
-	return ring_put(h, c, val, flags);
+	return rq_put(h, c, val, flags);
 }
 
 /* A popped value names a ready task, or it is skipped (never followed). */
-static struct vsched_task *checked(struct vsched_vvar *h, uint32_t val)
+struct vsched_task *rq_checked(struct vsched_vvar *h, uint32_t val)
 {
-	struct vsched_task *t = val ? task_at(h, val - 1) : 0;
+	struct vsched_task *t = val && !(val & VSCHED_RQ_MSG) ? task_at(h, val - 1) : 0;
 
 	/* acquire: the ring's release published the state with the value */
 	if (t && atomic_load_explicit(&t->state, memory_order_acquire) == VSCHED_TASK_READY &&
@@ -89,14 +90,14 @@ static struct vsched_task *checked(struct vsched_vvar *h, uint32_t val)
 	return 0;
 }
 
-static bool may_run(const struct vsched_task *t, const struct vsched_cpu *c)
+bool rq_may_run(const struct vsched_task *t, const struct vsched_cpu *c)
 {
 	return vsched_affinity_allows(t->affinity, c->cpu_id);
 }
 
 /* Asks the runtime to wake @cpu: work went back onto a queue it may
  * have found empty before parking. */
-static void want_kick(struct vsched_cpu *c, uint32_t cpu)
+void rq_want_kick(struct vsched_cpu *c, uint32_t cpu)
 {
 	/* relaxed: read by this CPU's own runtime, after the call returns */
 	atomic_fetch_or_explicit(&c->kick, 1ull << (cpu < 63 ? cpu : 63),
@@ -116,23 +117,23 @@ static uint32_t a_cpu_for(const struct vsched_task *t)
 
 /* The global ring holds tasks of any affinity: one this CPU may not run
  * goes back to the tail, for a CPU that may. */
-static struct vsched_task *global_take(struct vsched_vvar *h, struct vsched_cpu *c)
+struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	struct vs_ring gr = global_ring(h);
 
 	for (int tries = 0; tries < 2; tries++) {
 		uint32_t val = vs_ring_pop(&gr);
-		struct vsched_task *t = checked(h, val);
+		struct vsched_task *t = rq_checked(h, val);
 
 		if (!val)
 			return 0;
 		if (!t)
 			continue;
-		if (may_run(t, c))
+		if (rq_may_run(t, c))
 			return t;
 		if (global_push(h, val) < 0)
 			return t; /* cannot put it back: run it rather than lose it */
-		want_kick(c, a_cpu_for(t));
+		rq_want_kick(c, a_cpu_for(t));
 	}
 	return 0;
 }
@@ -142,7 +143,7 @@ static struct vsched_task *global_take(struct vsched_vvar *h, struct vsched_cpu 
  * leaving what this CPU may not run. Returns one to run now; the rest go
  * to this CPU's ring.
  */
-static struct vsched_task *steal(struct vsched_vvar *h, struct vsched_cpu *c)
+struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	struct vsched_cpu *cpus = vsched_vvar_cpus(h);
 	uint32_t n = h->ncpus;
@@ -162,23 +163,23 @@ static struct vsched_task *steal(struct vsched_vvar *h, struct vsched_cpu *c)
 		/* look at up to all of it, to get past tasks we may not run */
 		for (uint64_t i = 0; i < len && got < take; i++) {
 			uint32_t val = vs_ring_pop(&vr);
-			struct vsched_task *t = checked(h, val);
+			struct vsched_task *t = rq_checked(h, val);
 
 			if (!val)
 				break;
 			if (!t)
 				continue;
-			if (!may_run(t, c)) {
-				if (ring_put(h, vc, val, 0) < 0)
+			if (!rq_may_run(t, c)) {
+				if (rq_put(h, vc, val, 0) < 0)
 					return t; /* nowhere to put it: run it */
-				want_kick(c, v);
+				rq_want_kick(c, v);
 				continue;
 			}
 			atomic_store_explicit(&t->cpu, c->cpu_id, memory_order_relaxed);
 			got++;
 			if (!first)
 				first = t;
-			else if (ring_put(h, c, val, 0) < 0)
+			else if (rq_put(h, c, val, 0) < 0)
 				return t; /* cannot happen: the global ring fits all */
 		}
 		if (first) {
@@ -193,7 +194,7 @@ static struct vsched_task *steal(struct vsched_vvar *h, struct vsched_cpu *c)
 static struct vsched_task *take_runnext(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	/* acquire: pairs with the waker's exchange */
-	return checked(h, atomic_exchange_explicit(&c->runnext, 0, memory_order_acquire));
+	return rq_checked(h, atomic_exchange_explicit(&c->runnext, 0, memory_order_acquire));
 }
 
 /*
@@ -214,31 +215,84 @@ static struct vsched_task *fifo_pick(struct vsched_vvar *h, struct vsched_cpu *c
 		}
 	}
 	c->next_streak = 0;
-	if (++c->schedtick % GLOBAL_CHECK_EVERY == 0) {
-		t = global_take(h, c);
+	if (++c->schedtick % RQ_GLOBAL_CHECK_EVERY == 0) {
+		t = rq_global_take(h, c);
 		if (t)
 			return t;
 	}
-	t = checked(h, vs_ring_pop(&lr));
+	t = rq_checked(h, vs_ring_pop(&lr));
 	if (t)
 		return t;
 	t = take_runnext(h, c); /* it had its share, but nothing else waits */
 	if (t)
 		return t;
-	t = global_take(h, c);
+	t = rq_global_take(h, c);
 	if (t)
 		return t;
-	return steal(h, c);
+	return rq_steal(h, c);
 }
+
+uint64_t rq_len(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	struct vs_ring lr = local_ring(h, c);
+
+	return vs_ring_len(&lr);
+}
+
+uint32_t rq_pop_raw(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	struct vs_ring lr = local_ring(h, c);
+
+	return vs_ring_pop(&lr);
+}
+
+/* ------------------------------------------------------------- RR */
+
+static uint32_t slice_left(const struct vsched_task *t)
+{
+	/* relaxed: a ticking thread reads it while the owner writes it */
+	return __atomic_load_n(&t->pol_aux, __ATOMIC_RELAXED);
+}
+
+static void set_slice_left(struct vsched_task *t, uint32_t v)
+{
+	__atomic_store_n(&t->pol_aux, v, __ATOMIC_RELAXED);
+}
+
+static uint32_t rr_slice(struct vsched_vvar *h)
+{
+	return h->slice > 0xffffffffu ? 0xffffffffu : (uint32_t)h->slice;
+}
+
+/*
+ * A task whose slice is used up goes to the back with a new one; one
+ * preempted with some left goes to the front (the runnext slot, whose
+ * occupant goes to the back), to finish it.
+ */
+static int rr_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t,
+		      uint32_t flags)
+{
+	if (!slice_left(t)) {
+		set_slice_left(t, rr_slice(h));
+		flags &= ~(uint32_t)ENQ_PREEMPT;
+	}
+	if (flags & ENQ_PREEMPT)
+		flags |= ENQ_NEXT;
+	return fifo_enqueue(h, c, (uint32_t)(t - vsched_vvar_tasks(h)) + 1, flags);
+}
+
+/* ------------------------------------------------------- the seam */
 
 int policy_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t,
 		   uint32_t flags)
 {
-	uint32_t val = (uint32_t)(t - vsched_vvar_tasks(h)) + 1;
-
 	switch (h->policy) {
 	case VSCHED_POLICY_FIFO:
-		return fifo_enqueue(h, c, val, flags);
+		return fifo_enqueue(h, c, (uint32_t)(t - vsched_vvar_tasks(h)) + 1, flags);
+	case VSCHED_POLICY_RR:
+		return rr_enqueue(h, c, t, flags);
+	case VSCHED_POLICY_CFS:
+		return cfs_enqueue(h, c, t, flags);
 	default:
 		return -VSCHED_EOPNOTSUPP;
 	}
@@ -248,7 +302,10 @@ struct vsched_task *policy_pick(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	switch (h->policy) {
 	case VSCHED_POLICY_FIFO:
+	case VSCHED_POLICY_RR:
 		return fifo_pick(h, c);
+	case VSCHED_POLICY_CFS:
+		return cfs_pick(h, c);
 	default:
 		return 0;
 	}
@@ -258,24 +315,63 @@ int policy_set_prio(struct vsched_vvar *h, struct vsched_task *t, int32_t prio)
 {
 	if (prio < -20 || prio > 19)
 		return -VSCHED_EINVAL;
-	switch (h->policy) {
-	case VSCHED_POLICY_FIFO:
-		/* kept for the task's record; FIFO order does not use it */
-		atomic_store_explicit(&t->prio, (int8_t)prio, memory_order_relaxed);
-		return 0;
-	default:
-		return -VSCHED_EOPNOTSUPP;
-	}
+	if (h->policy == VSCHED_POLICY_CFS)
+		return cfs_set_prio(h, t, prio);
+	/* kept for the task's record; FIFO and RR order do not use it */
+	atomic_store_explicit(&t->prio, (int8_t)prio, memory_order_relaxed);
+	return 0;
 }
 
-int policy_tick(struct vsched_vvar *h, struct vsched_cpu *c, uint64_t now_ns)
+uint64_t core_clock(struct vsched_vvar *h)
 {
-	(void)c;
-	(void)now_ns;
-	switch (h->policy) {
-	case VSCHED_POLICY_FIFO:
+	uint64_t v = atomic_load_explicit(&h->clock_override, memory_order_relaxed);
+
+	return v ? v : vsched_clock_read();
+}
+
+void policy_account(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *cur)
+{
+	uint64_t now, start, delta;
+
+	if (h->policy == VSCHED_POLICY_FIFO)
+		return; /* FIFO never looks at the time */
+	now = core_clock(h);
+	start = atomic_load_explicit(&c->exec_start, memory_order_relaxed);
+	delta = start && now > start ? now - start : 0;
+	/* relaxed: a ticking thread only compares it with the clock */
+	atomic_store_explicit(&c->exec_start, now, memory_order_relaxed);
+	if (!cur || (cur->flags & VSCHED_TF_IDLE))
+		return;
+	if (h->policy == VSCHED_POLICY_RR)
+		set_slice_left(cur, delta >= slice_left(cur) ? 0 : slice_left(cur) - (uint32_t)delta);
+	else
+		cfs_account(h, c, cur, delta);
+}
+
+int policy_tick(struct vsched_vvar *h, struct vsched_cpu *c, uint64_t now)
+{
+	struct vsched_task *cur;
+	uint64_t start, ran;
+	vsched_ref_t ref;
+	bool due;
+
+	if (h->policy == VSCHED_POLICY_FIFO)
 		return 0; /* FIFO never preempts */
-	default:
-		return -VSCHED_EOPNOTSUPP;
-	}
+	ref = atomic_load_explicit(&c->current, memory_order_acquire);
+	cur = task_get(h, ref);
+	if (!cur || (cur->flags & VSCHED_TF_IDLE))
+		return 0;
+	if (!now)
+		now = core_clock(h);
+	start = atomic_load_explicit(&c->exec_start, memory_order_relaxed);
+	ran = now > start ? now - start : 0;
+	if (h->policy == VSCHED_POLICY_RR)
+		due = ran >= slice_left(cur) &&
+		      (rq_len(h, c) || atomic_load_explicit(&c->runnext, memory_order_relaxed));
+	else
+		due = ran >= h->slice && cfs_busy(h, c);
+	if (!due)
+		return 0;
+	atomic_store_explicit(&cur->need_resched, 1, memory_order_relaxed);
+	return 1;
 }

@@ -201,8 +201,6 @@ int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref
 
 	if (!vvar_geometry_ok(h))
 		return -VSCHED_ENODEV;
-	if (h->policy != VSCHED_POLICY_FIFO)
-		return -VSCHED_EOPNOTSUPP;
 	if (cpu_id >= h->ncpus)
 		return -VSCHED_EINVAL;
 	idle = task_get(h, idle_ref);
@@ -235,6 +233,8 @@ int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref
 	c->cpu_id = cpu_id;
 	c->idle = idle_ref;
 	c->schedtick = 0;
+	if (h->policy != VSCHED_POLICY_FIFO)
+		atomic_store_explicit(&c->exec_start, core_clock(h), memory_order_relaxed);
 	atomic_store_explicit(&c->prev, VSCHED_REF_NONE, memory_order_relaxed);
 	c->prev_settled = 1;
 	idle->flags |= VSCHED_TF_IDLE;
@@ -294,6 +294,7 @@ int sched_yield(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless, boo
 		if ((cur->kind == VSCHED_KIND_STACKLESS) != stackless ||
 		    atomic_load_explicit(&cur->state, memory_order_relaxed) != VSCHED_TASK_RUNNING)
 			return -VSCHED_EINVAL;
+		policy_account(h, c, cur);
 		atomic_store_explicit(&cur->state, VSCHED_TASK_READY, memory_order_relaxed);
 		r = policy_enqueue(h, c, cur, preempt ? ENQ_PREEMPT : 0);
 		if (r < 0) {
@@ -301,6 +302,8 @@ int sched_yield(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless, boo
 					      memory_order_relaxed);
 			return r;
 		}
+	} else {
+		policy_account(h, c, cur);
 	}
 	schedule(h, c, cur);
 	return 0;
@@ -323,6 +326,7 @@ int sched_resched(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless)
 		    st != VSCHED_TASK_READY)
 			return -VSCHED_EINVAL;
 	}
+	policy_account(h, c, cur);
 	schedule(h, c, cur);
 	return 0;
 }
@@ -349,6 +353,7 @@ int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t pr
 						     memory_order_acquire,
 						     memory_order_relaxed))
 		return -VSCHED_EINVAL;
+	policy_account(h, c, cur);
 	if (!is_idle(cur) &&
 	    atomic_load_explicit(&cur->state, memory_order_relaxed) == VSCHED_TASK_RUNNING) {
 		atomic_store_explicit(&cur->state, VSCHED_TASK_READY, memory_order_relaxed);
@@ -431,6 +436,7 @@ int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst)
 		return -VSCHED_EINVAL;
 	if (dc == c)
 		return 0;
+	policy_account(h, c, cur);
 	atomic_store_explicit(&cur->state, VSCHED_TASK_READY, memory_order_relaxed);
 	atomic_store_explicit(&cur->cpu, dst, memory_order_relaxed);
 	/* queued on dst right away: dst waits on on_cpu until we are off; never

@@ -148,7 +148,7 @@ int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
 	t->affinity = d->affinity;
 	t->ctx_sp = d->ctx_sp;
 	t->ext = d->ext;
-	t->vruntime = 0;
+	t->vruntime = VSCHED_VRUNTIME_NEW; /* CFS places it when it first queues */
 	atomic_store_explicit(&t->state, VSCHED_TASK_NEW, memory_order_relaxed);
 	/* release: publishes the fields above with the generation */
 	atomic_store_explicit(&t->gen, gen, memory_order_release);

@@ -17,7 +17,7 @@
 #define VSCHED_VVAR_H
 
 #define VSCHED_VVAR_MAGIC 0x48435356u /* "VSCH" */
-#define VSCHED_VVAR_VERSION 1u
+#define VSCHED_VVAR_VERSION 2u
 #define VSCHED_VVAR_HDR_SIZE 4096 /* the linker script places it there */
 
 #define VSCHED_MAX_CPUS 1024u
@@ -113,11 +113,13 @@ struct vsched_task {
 	uint32_t owner;		   /* id of the owning address space */
 	_Atomic uint32_t cpu;	   /* CPU it last ran on or was queued to */
 	_Atomic uint32_t next_free; /* free-list link: index + 1, 0 = end */
-	uint32_t pol_aux;	   /* policy private (slice, heap slot) */
+	uint32_t pol_aux;	   /* policy private (RR: slice left; CFS: heap
+				    * position + 1 while in the heap) */
 	uint64_t affinity;	   /* CPUs 0..63 it may run on; 0: any CPU */
 	uint64_t ctx_sp;	   /* (owner) saved stack pointer */
 	uint64_t ext;		   /* (owner) runtime extension pointer */
-	uint64_t vruntime;	   /* policy private */
+	uint64_t vruntime;	   /* CFS: virtual runtime while queued or running,
+				    * lag behind min_vruntime (signed) while not */
 };
 
 /* A spin-wait hint, for the core and the runtime alike. */
@@ -164,7 +166,16 @@ struct vsched_cpu {
 	 * that may pick, and wakes them.
 	 */
 	_Atomic uint64_t kick;
-	uint64_t pad3[6];
+	/* time: the core's clock when current was switched in (read by a
+	 * ticking thread), CFS's floor of virtual runtimes (read by anyone) */
+	_Atomic uint64_t exec_start;
+	_Atomic uint64_t min_vruntime;
+	uint32_t cfs_nr; /* tasks in the CFS heap (owner only) */
+	uint32_t pad2;
+	/* CPUs that found nothing to steal and ask this one (CFS) to give
+	 * them its tasks that would run last: bit n for CPU n, 63 for 63+ */
+	_Atomic uint64_t steal_req;
+	uint64_t pad3[2];
 };
 
 /* The header: geometry written by the mapper, then global state. */
@@ -188,6 +199,11 @@ struct vsched_vvar {
 	uint64_t gq_off;
 	uint64_t rq_off;
 	uint64_t tasks_off;
+	uint64_t cfs_off; /* CFS heaps (0 for other policies) */
+	uint64_t slice;	  /* RR slice, CFS granularity: core clock units */
+	/* a test's clock: when not 0, the core reads this instead of the CPU's
+	 * counter */
+	alignas(VSCHED_CACHELINE) _Atomic uint64_t clock_override;
 	/* line: task-slot allocator */
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t free_head; /* tag<<32 | idx+1 */
 	_Atomic uint32_t bump; /* slots [0, bump) have been handed out once */
@@ -211,6 +227,21 @@ struct vsched_geometry {
 	uint32_t queue_cap; /* rounded up to a power of two */
 	uint32_t ntasks;
 	uint32_t policy;
+	uint64_t slice; /* core clock units; 0: VSCHED_DEFAULT_SLICE */
+};
+
+#define VSCHED_DEFAULT_SLICE (1ull << 23)
+
+/* A run-queue value with this bit is a message, not a task (CFS: weigh
+ * the task again); a task's vruntime of all ones: not placed yet. */
+#define VSCHED_RQ_MSG 0x80000000u
+#define VSCHED_VRUNTIME_NEW UINT64_MAX
+
+/* One entry of a CPU's CFS heap (a binary min-heap on key, then idx). */
+struct vsched_cfs_ent {
+	uint64_t key; /* the task's vruntime */
+	uint32_t idx; /* its slot */
+	int32_t nice; /* the nice its key was last weighed with */
 };
 
 static inline uint64_t vsched_align_up(uint64_t v, uint64_t a)
@@ -262,6 +293,14 @@ static inline uint64_t vsched_vvar_layout(const struct vsched_geometry *g,
 	h->rq_off = off;
 	off += vsched_align_up((uint64_t)g->ntasks * sizeof(struct vsched_task), 4096);
 	h->tasks_off = off;
+	h->slice = g->slice ? g->slice : VSCHED_DEFAULT_SLICE;
+	h->cfs_off = 0;
+	if (g->policy == VSCHED_POLICY_CFS) {
+		/* a task is in one heap at a time, but any heap may hold all */
+		off += vsched_align_up((uint64_t)g->ncpus * g->ntasks *
+					       sizeof(struct vsched_cfs_ent), 4096);
+		h->cfs_off = off;
+	}
 	h->area_size = off + VSCHED_VVAR_HDR_SIZE;
 	return h->area_size;
 }
@@ -279,6 +318,38 @@ static inline struct vsched_cpu *vsched_vvar_cpus(struct vsched_vvar *h)
 static inline vsched_cell_t *vsched_vvar_rq(struct vsched_vvar *h, uint32_t cpu)
 {
 	return (vsched_cell_t *)((char *)h - h->rq_off) + (uint64_t)cpu * h->queue_cap;
+}
+
+static inline struct vsched_cfs_ent *vsched_vvar_cfs(struct vsched_vvar *h, uint32_t cpu)
+{
+	return (struct vsched_cfs_ent *)((char *)h - h->cfs_off) + (uint64_t)cpu * h->ntasks;
+}
+
+/*
+ * The core's clock: the CPU's own counter, read without a system call
+ * (TSC, the generic timer's virtual count, the time CSR). Its units are
+ * the counter's; the runtime measures them against CLOCK_MONOTONIC.
+ */
+static inline uint64_t vsched_clock_read(void)
+{
+#if defined(__x86_64__)
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+#elif defined(__aarch64__)
+	uint64_t v;
+
+	__asm__ volatile("isb\n\tmrs %0, cntvct_el0" : "=r"(v) :: "memory");
+	return v;
+#elif defined(__riscv)
+	uint64_t v;
+
+	__asm__ volatile("rdtime %0" : "=r"(v));
+	return v;
+#else
+#error "no clock for this architecture"
+#endif
 }
 
 static inline vsched_cell_t *vsched_vvar_gq(struct vsched_vvar *h)

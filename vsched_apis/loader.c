@@ -92,7 +92,8 @@ static int area_of_fd(struct vsa_image *img, const struct vsa_map_opts *opts, si
 	    hdr.magic != VSCHED_VVAR_MAGIC)
 		return fail(img, EINVAL, "vvar_fd holds something other than a vvar area");
 	{
-		struct vsched_geometry g = {hdr.ncpus, hdr.queue_cap, hdr.ntasks, hdr.policy};
+		struct vsched_geometry g = { hdr.ncpus, hdr.queue_cap, hdr.ntasks, hdr.policy,
+					     hdr.slice };
 
 		need = vsched_vvar_layout(&g, &want);
 	}
