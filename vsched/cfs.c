@@ -23,10 +23,13 @@ static uint32_t weight_of(int nice)
 	return nice_weight[nice + 20];
 }
 
-/* @delta of real time as virtual time for a task of @nice. */
+/* @delta of real time as virtual time for a task of @nice, rounded up:
+ * a heavy task that runs at all moves on, however little. */
 static uint64_t to_virtual(uint64_t delta, int nice)
 {
-	return delta * NICE_0_WEIGHT / weight_of(nice);
+	uint32_t w = weight_of(nice);
+
+	return (delta * NICE_0_WEIGHT + w - 1) / w;
 }
 
 static int nice_of(struct vsched_task *t)
