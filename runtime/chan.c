@@ -32,7 +32,7 @@ struct vs_chan {
 
 /* Held for a copy of one element; the holder's thread may have been
  * preempted by the OS if it takes longer: let it run then. */
-static void chan_lock(vs_chan_t *ch)
+RT_TEXT static void chan_lock(vs_chan_t *ch)
 {
 	for (unsigned n = 0;
 	     atomic_flag_test_and_set_explicit(&ch->lock, memory_order_acquire); n++) {
@@ -43,12 +43,12 @@ static void chan_lock(vs_chan_t *ch)
 	}
 }
 
-static void chan_unlock(vs_chan_t *ch)
+RT_TEXT static void chan_unlock(vs_chan_t *ch)
 {
 	atomic_flag_clear_explicit(&ch->lock, memory_order_release);
 }
 
-int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out)
+RT_TEXT int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out)
 {
 	vs_chan_t *ch;
 	size_t bytes;
@@ -69,14 +69,14 @@ int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out)
 	return 0;
 }
 
-void vs_chan_destroy(vs_chan_t *ch)
+RT_TEXT void vs_chan_destroy(vs_chan_t *ch)
 {
 	free(ch);
 }
 
 /* With @lock held: 0, -EPIPE or -EAGAIN; *wake if a receiver is owed a
  * notify. */
-static int put_locked(vs_chan_t *ch, const void *elem, bool *wake)
+RT_TEXT static int put_locked(vs_chan_t *ch, const void *elem, bool *wake)
 {
 	size_t tail;
 
@@ -96,7 +96,7 @@ static int put_locked(vs_chan_t *ch, const void *elem, bool *wake)
 	return 0;
 }
 
-static int get_locked(vs_chan_t *ch, void *elem, bool *wake)
+RT_TEXT static int get_locked(vs_chan_t *ch, void *elem, bool *wake)
 {
 	if (!ch->count)
 		return ch->closed ? -EPIPE : -EAGAIN;
@@ -121,7 +121,7 @@ struct attempt {
 	int r;
 };
 
-static bool attempt(void *arg)
+RT_TEXT static bool attempt(void *arg)
 {
 	struct attempt *a = arg;
 	vs_chan_t *ch = a->ch;
@@ -138,14 +138,14 @@ static bool attempt(void *arg)
 	return a->r != -EAGAIN;
 }
 
-static int finish(struct attempt *a)
+RT_TEXT static int finish(struct attempt *a)
 {
 	if (a->wake)
 		(void)vs_wq_notify_one(a->src ? &a->ch->not_empty : &a->ch->not_full);
 	return a->r;
 }
 
-static int try_op(vs_chan_t *ch, const void *src, void *dst)
+RT_TEXT static int try_op(vs_chan_t *ch, const void *src, void *dst)
 {
 	struct attempt a = { .ch = ch, .src = src, .dst = dst };
 
@@ -161,7 +161,7 @@ static int try_op(vs_chan_t *ch, const void *src, void *dst)
  * one too high: that only costs a spare notify later (too low would lose
  * one).
  */
-static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool poll, bool timed,
+RT_TEXT static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool poll, bool timed,
 		       uint64_t timeout_ns)
 {
 	struct vs_task *me = vs_task_self();
@@ -190,47 +190,47 @@ static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool poll, boo
 	return finish(&a);
 }
 
-int vs_chan_try_send(vs_chan_t *ch, const void *elem)
+RT_TEXT int vs_chan_try_send(vs_chan_t *ch, const void *elem)
 {
 	return try_op(ch, elem, NULL);
 }
 
-int vs_chan_try_recv(vs_chan_t *ch, void *elem)
+RT_TEXT int vs_chan_try_recv(vs_chan_t *ch, void *elem)
 {
 	return try_op(ch, NULL, elem);
 }
 
-int vs_chan_send(vs_chan_t *ch, const void *elem)
+RT_TEXT int vs_chan_send(vs_chan_t *ch, const void *elem)
 {
 	return blocking_op(ch, elem, NULL, false, false, 0);
 }
 
-int vs_chan_recv(vs_chan_t *ch, void *elem)
+RT_TEXT int vs_chan_recv(vs_chan_t *ch, void *elem)
 {
 	return blocking_op(ch, NULL, elem, false, false, 0);
 }
 
-int vs_chan_send_timeout(vs_chan_t *ch, const void *elem, uint64_t timeout_ns)
+RT_TEXT int vs_chan_send_timeout(vs_chan_t *ch, const void *elem, uint64_t timeout_ns)
 {
 	return blocking_op(ch, elem, NULL, false, true, timeout_ns);
 }
 
-int vs_chan_recv_timeout(vs_chan_t *ch, void *elem, uint64_t timeout_ns)
+RT_TEXT int vs_chan_recv_timeout(vs_chan_t *ch, void *elem, uint64_t timeout_ns)
 {
 	return blocking_op(ch, NULL, elem, false, true, timeout_ns);
 }
 
-int vs_chan_send_poll(vs_chan_t *ch, const void *elem)
+RT_TEXT int vs_chan_send_poll(vs_chan_t *ch, const void *elem)
 {
 	return blocking_op(ch, elem, NULL, true, false, 0);
 }
 
-int vs_chan_recv_poll(vs_chan_t *ch, void *elem)
+RT_TEXT int vs_chan_recv_poll(vs_chan_t *ch, void *elem)
 {
 	return blocking_op(ch, NULL, elem, true, false, 0);
 }
 
-int vs_chan_close(vs_chan_t *ch)
+RT_TEXT int vs_chan_close(vs_chan_t *ch)
 {
 	if (!ch)
 		return -EINVAL;

@@ -4,6 +4,7 @@
  * whose resume address is vs_arch_task_start (runtime/arch/<arch>/start.S).
  */
 #include "ctx.h"
+#include "text.h"
 
 #include <string.h>
 
@@ -34,12 +35,12 @@ _Static_assert(VS_FRAME_ENTRY != VS_FRAME_ARG &&
 void vs_arch_task_start(void) __attribute__((visibility("hidden")));
 
 /* The stack may be any object, so slots are written bytewise. */
-static void slot_put64(unsigned char *frame, unsigned off, uint64_t v)
+RT_TEXT static void slot_put64(unsigned char *frame, unsigned off, uint64_t v)
 {
 	memcpy(frame + off, &v, sizeof(v));
 }
 
-uint64_t vs_ctx_init(void *stack_lo, size_t stack_size, void (*entry)(void *),
+RT_TEXT uint64_t vs_ctx_init(void *stack_lo, size_t stack_size, void (*entry)(void *),
 		     void *arg)
 {
 	uintptr_t lo = (uintptr_t)stack_lo;

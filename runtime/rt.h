@@ -49,7 +49,6 @@ struct vs_task {
 	};
 	struct rt_stack *stk;	/* stackful: at the top of its stack; else NULL */
 	void *stack_lo;		/* the usable range, for the sanitizer */
-	size_t stack_len;
 	struct vs_task *joiner; /* the one joining; under jlock */
 	struct rt_waiter waiter;
 	struct vs_wq *wwq; /* the queue of the current wait; NULL for a direct
@@ -60,15 +59,20 @@ struct vs_task {
 	_Atomic uint32_t refs;	 /* the task itself + the handle + timers */
 	_Atomic uint32_t direct; /* 1 while a direct wait is not yet claimed */
 	int exit_code;		 /* under jlock */
+	uint32_t stack_len;	 /* with stack_lo */
 	uint8_t why;		 /* how the last wait ended: RT_WHY_* */
 	uint8_t handle;		 /* HANDLE_*; under jlock */
 	bool queued;		 /* waiter is in wwq: under wwq's lock */
 	bool in_wait;		 /* stackless: a wait not yet ended */
 	bool done;		 /* exited; under jlock */
 	bool stackless, boot, idle, started;
+	bool preemptible;     /* may be switched out by the preemption signal */
+	uint16_t preempt_off; /* vs_preempt_disable depth */
 	atomic_flag jlock;
 	char name[16];
 } __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct vs_task) <= 128, "a task record is two lines");
 
 /* A timer: wakes @task from the timed wait numbered @seq, if still in it. */
 struct rt_timer {
@@ -109,6 +113,9 @@ struct rt {
 	_Atomic long live; /* tasks spawned and not yet reclaimed */
 	struct vs_wq live_wq; /* the stopper waits here for live == 0 */
 	_Atomic int online; /* CPUs that have come up */
+	pthread_t sysmon;   /* the ticking thread (RR, CFS) */
+	bool has_sysmon;
+	uint64_t clk_per_ms; /* the core's clock units in a millisecond */
 	_Atomic int nr_parked; /* CPUs asleep on their futex */
 };
 
@@ -179,6 +186,13 @@ void rt_task_put(struct vs_task *t);
 /* Takes a reference on a record that may be free: false if it was. */
 bool rt_task_tryget(struct vs_task *t);
 void rt_dispatch(struct rt_cpu *c);
+
+/* preempt.c */
+/* The core clock's units in a millisecond, measured (policies with time). */
+uint64_t rt_clock_calibrate(void);
+/* Starts the ticking thread and the preemption signal; stops them. */
+int rt_preempt_start(void);
+void rt_preempt_stop(void);
 
 /* timer.c */
 uint64_t rt_now(void);

@@ -25,7 +25,7 @@ static __thread struct rt_cpu *tls_self;
 
 /* noinline: a task may move between threads across a switch, and the
  * compiler must not reuse one thread's TLS address on another */
-__attribute__((noinline)) struct rt_cpu *rt_self(void)
+RT_TEXT __attribute__((noinline)) struct rt_cpu *rt_self(void)
 {
 	struct rt_cpu *c = tls_self;
 
@@ -33,12 +33,12 @@ __attribute__((noinline)) struct rt_cpu *rt_self(void)
 	return c;
 }
 
-void rt_set_self(struct rt_cpu *c)
+RT_TEXT void rt_set_self(struct rt_cpu *c)
 {
 	tls_self = c;
 }
 
-void rt_must(int r, const char *what)
+RT_TEXT void rt_must(int r, const char *what)
 {
 	if (r < 0) {
 		fprintf(stderr, "vsched: %s failed: %s\n", what, strerror(-r));
@@ -46,13 +46,13 @@ void rt_must(int r, const char *what)
 	}
 }
 
-static long futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
+RT_TEXT static long futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
 {
 	return syscall(SYS_futex, (uint32_t *)uaddr, op, val, NULL, NULL, 0);
 }
 
 /* Sleeps on @uaddr while it holds @val, until @deadline (0: no limit). */
-static void futex_wait_until(_Atomic uint32_t *uaddr, uint32_t val, uint64_t deadline)
+RT_TEXT static void futex_wait_until(_Atomic uint32_t *uaddr, uint32_t val, uint64_t deadline)
 {
 	struct timespec ts, *tp = NULL;
 
@@ -69,7 +69,7 @@ static void futex_wait_until(_Atomic uint32_t *uaddr, uint32_t val, uint64_t dea
 	syscall(SYS_futex, (uint32_t *)uaddr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
 }
 
-uint64_t rt_cpu_load(uint32_t cpu)
+RT_TEXT uint64_t rt_cpu_load(uint32_t cpu)
 {
 	struct vsched_cpu *vc = vsched_vvar_cpus(rt_g->vvar) + cpu;
 	struct vs_ring lr = { .enq = &vc->rq_enq, .deq = &vc->rq_deq };
@@ -78,7 +78,7 @@ uint64_t rt_cpu_load(uint32_t cpu)
 	       (atomic_load_explicit(&vc->runnext, memory_order_relaxed) != 0);
 }
 
-bool rt_cpu_has_work(uint32_t cpu)
+RT_TEXT bool rt_cpu_has_work(uint32_t cpu)
 {
 	struct vsched_vvar *h = rt_g->vvar;
 	struct vs_ring gr = { .enq = &h->gq_enq, .deq = &h->gq_deq };
@@ -87,7 +87,7 @@ bool rt_cpu_has_work(uint32_t cpu)
 }
 
 /* Work queued on some other CPU, which this one might steal. */
-static bool others_have_work(uint32_t self)
+RT_TEXT static bool others_have_work(uint32_t self)
 {
 	for (uint32_t i = 0; i < rt_g->ncpus; i++)
 		if (i != self && rt_cpu_load(i) > 1)
@@ -95,7 +95,7 @@ static bool others_have_work(uint32_t self)
 	return false;
 }
 
-void rt_kick(uint32_t cpu)
+RT_TEXT void rt_kick(uint32_t cpu)
 {
 	struct rt_cpu *d = &rt_g->cpus[cpu];
 
@@ -108,7 +108,7 @@ void rt_kick(uint32_t cpu)
 	}
 }
 
-void rt_drain_kicks(struct rt_cpu *c)
+RT_TEXT void rt_drain_kicks(struct rt_cpu *c)
 {
 	_Atomic uint64_t *k = &vsched_vvar_cpus(rt_g->vvar)[c->id].kick;
 	uint64_t m;
@@ -121,7 +121,7 @@ void rt_drain_kicks(struct rt_cpu *c)
 			rt_kick(i);
 }
 
-void rt_wake_idle(uint32_t self)
+RT_TEXT void rt_wake_idle(uint32_t self)
 {
 	/* seq_cst fence: our enqueue before the parked check (Dekker with
 	 * park(), which announces itself before looking at the rings) */
@@ -141,7 +141,7 @@ void rt_wake_idle(uint32_t self)
  * more); without, only its own ring and the global one do, so a CPU that
  * cannot take what others hold (affinity) does not spin.
  */
-static void park(struct rt_cpu *c, bool look_around)
+RT_TEXT static void park(struct rt_cpu *c, bool look_around)
 {
 	uint32_t seq = atomic_load_explicit(&c->futex, memory_order_acquire);
 
@@ -159,7 +159,7 @@ static void park(struct rt_cpu *c, bool look_around)
 #define IDLE_SPINS 64	   /* rounds of looking for work before parking */
 #define IDLE_LOOK_AROUND 3 /* parks that still wake for others' work */
 
-void rt_idle_loop(struct rt_cpu *c)
+RT_TEXT void rt_idle_loop(struct rt_cpu *c)
 {
 	unsigned spins = 0, parks = 0;
 
@@ -194,7 +194,7 @@ void rt_idle_loop(struct rt_cpu *c)
 	}
 }
 
-static void idle_entry(void *arg)
+RT_TEXT static void idle_entry(void *arg)
 {
 	struct rt_cpu *c = arg;
 
@@ -202,7 +202,7 @@ static void idle_entry(void *arg)
 	abort(); /* CPU 0's idle never stops: stop runs on the boot task */
 }
 
-void vs_config_default(struct vs_config *cfg)
+RT_TEXT void vs_config_default(struct vs_config *cfg)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -214,7 +214,7 @@ void vs_config_default(struct vs_config *cfg)
 	cfg->policy = VS_POLICY_FIFO;
 }
 
-static void pin(unsigned id)
+RT_TEXT static void pin(unsigned id)
 {
 	cpu_set_t set;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -224,7 +224,7 @@ static void pin(unsigned id)
 	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
-static void *cpu_thread(void *arg)
+RT_TEXT static void *cpu_thread(void *arg)
 {
 	struct rt_cpu *c = arg;
 	int err = 0;
@@ -245,7 +245,7 @@ static void *cpu_thread(void *arg)
 	return NULL;
 }
 
-static void rt_free(struct rt *rt)
+RT_TEXT static void rt_free(struct rt *rt)
 {
 	if (rt->recs)
 		munmap(rt->recs, rt->recs_len);
@@ -254,7 +254,7 @@ static void rt_free(struct rt *rt)
 	free(rt);
 }
 
-int vs_runtime_start(const struct vs_config *cfg_in)
+RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 {
 	struct vs_config cfg;
 	struct vsa_map_opts mo = { .vvar_fd = -1 };
@@ -279,8 +279,8 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	    cfg.max_tasks < cfg.ncpus + 2 || cfg.max_tasks > VSCHED_MAX_TASKS ||
 	    (unsigned)cfg.policy > VS_POLICY_CFS)
 		return -EINVAL;
-	if (cfg.policy != VS_POLICY_FIFO)
-		return -EOPNOTSUPP;
+	if (!cfg.slice_ns)
+		cfg.slice_ns = 3000000;
 
 	rt = calloc(1, sizeof(*rt));
 	if (!rt)
@@ -297,6 +297,13 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	memset(rt->cpus, 0, sizeof(*rt->cpus) * cfg.ncpus);
 	mo.geom = (struct vsched_geometry){ .ncpus = cfg.ncpus, .queue_cap = cfg.queue_cap,
 					    .ntasks = cfg.max_tasks, .policy = cfg.policy };
+	if (cfg.policy != VS_POLICY_FIFO) {
+		/* slices in the core's own clock, measured against ours */
+		rt->clk_per_ms = rt_clock_calibrate();
+		mo.geom.slice = cfg.slice_ns / 1000 * rt->clk_per_ms / 1000;
+		if (!mo.geom.slice)
+			mo.geom.slice = 1;
+	}
 	r = vsa_image_map_embedded(&rt->img, &mo);
 	if (r < 0) {
 		fprintf(stderr, "vsched: %s\n", rt->img.err);
@@ -335,6 +342,7 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 		goto fail;
 	rt_set_self(c0);
 	rt_stack_cpu_init(c0);
+	c0->thread = pthread_self(); /* for the preemption signal */
 	c0->cur = rt->boot;
 	if (cfg.pin)
 		pin(0);
@@ -349,6 +357,11 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	}
 	while (atomic_load(&rt->online) < (int)cfg.ncpus)
 		sched_yield();
+	r = rt_preempt_start();
+	if (r < 0) {
+		fprintf(stderr, "vsched: cannot start the tick: %s\n", strerror(-r));
+		abort(); /* CPUs already up cannot be taken back down yet */
+	}
 	return 0;
 
 fail:
@@ -363,7 +376,7 @@ fail:
 
 /* Waits (on the boot task) until every spawned task has been reclaimed;
  * when cancelling, ends every blocked wait each millisecond meanwhile. */
-static void wait_for_tasks(struct rt *rt, bool cancel)
+RT_TEXT static void wait_for_tasks(struct rt *rt, bool cancel)
 {
 	struct rt_cpu *c = rt_self();
 
@@ -381,7 +394,7 @@ static void wait_for_tasks(struct rt *rt, bool cancel)
 	}
 }
 
-int vs_runtime_shutdown(enum vs_stop how)
+RT_TEXT int vs_runtime_shutdown(enum vs_stop how)
 {
 	struct rt *rt = rt_g;
 	struct rt_cpu *c = rt_self();
@@ -395,6 +408,7 @@ int vs_runtime_shutdown(enum vs_stop how)
 	wait_for_tasks(rt, how == VS_STOP_CANCEL);
 
 	atomic_store(&rt->stopping, 1);
+	rt_preempt_stop(); /* before the CPU threads it signals are gone */
 	for (unsigned i = 1; i < rt->ncpus; i++)
 		rt_kick(i);
 	for (unsigned i = 1; i < rt->ncpus; i++)
@@ -416,12 +430,12 @@ int vs_runtime_shutdown(enum vs_stop how)
 	return 0;
 }
 
-int vs_runtime_stop(void)
+RT_TEXT int vs_runtime_stop(void)
 {
 	return vs_runtime_shutdown(VS_STOP_WAIT);
 }
 
-bool vs_runtime_cancelled(void)
+RT_TEXT bool vs_runtime_cancelled(void)
 {
 	return rt_g && rt_cancelled();
 }

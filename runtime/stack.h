@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "text.h"
+
 /*
  * VSCHED_GUARD_PAGES (read when the runtime starts): the most guard pages
  * the stacks may have at once; 0 gives canary-only stacks. Unset, it is a

@@ -13,7 +13,7 @@
 #define MUTEX_WAITERS ((uintptr_t)1)
 
 /* The calling stackful task, or NULL from anything else. */
-static struct vs_task *stackful_self(void)
+RT_TEXT static struct vs_task *stackful_self(void)
 {
 	struct vs_task *t = vs_task_self();
 
@@ -22,7 +22,7 @@ static struct vs_task *stackful_self(void)
 
 /* Who holds a mutex: the task (it may move between threads), or for a
  * plain thread the address of a thread-local word. Never 0, never odd. */
-static uintptr_t holder_self(void)
+RT_TEXT static uintptr_t holder_self(void)
 {
 	static __thread uintptr_t thread_anchor;
 	struct vs_task *t = vs_task_self();
@@ -40,7 +40,7 @@ static uintptr_t holder_self(void)
  * to the oldest waiter by writing its identity: nobody can overtake it.
  */
 
-void vs_mutex_init(struct vs_mutex *m)
+RT_TEXT void vs_mutex_init(struct vs_mutex *m)
 {
 	atomic_init(&m->state, 0);
 	vs_wq_init(&m->wq);
@@ -53,7 +53,7 @@ struct mutex_take {
 
 /* Under m->wq's lock: true once the caller holds the mutex, else the
  * WAITERS bit is set and the caller is about to be queued. */
-static bool mutex_take(void *arg)
+RT_TEXT static bool mutex_take(void *arg)
 {
 	struct mutex_take *mt = arg;
 	_Atomic uintptr_t *s = &mt->m->state;
@@ -81,14 +81,14 @@ static bool mutex_take(void *arg)
 }
 
 /* A relative timeout, or none (timed false). */
-static int wait_pred(struct vs_wq *wq, bool (*pred)(void *), void *arg, bool timed,
+RT_TEXT static int wait_pred(struct vs_wq *wq, bool (*pred)(void *), void *arg, bool timed,
 		     uint64_t timeout_ns)
 {
 	return timed ? vs_wq_wait_until_timeout(wq, pred, arg, timeout_ns)
 		     : vs_wq_wait_until(wq, pred, arg);
 }
 
-static int mutex_lock(struct vs_mutex *m, bool timed, uint64_t timeout_ns)
+RT_TEXT static int mutex_lock(struct vs_mutex *m, bool timed, uint64_t timeout_ns)
 {
 	struct vs_task *me = stackful_self();
 	struct mutex_take mt;
@@ -111,17 +111,17 @@ static int mutex_lock(struct vs_mutex *m, bool timed, uint64_t timeout_ns)
 	return wait_pred(&m->wq, mutex_take, &mt, timed, timeout_ns);
 }
 
-int vs_mutex_lock(struct vs_mutex *m)
+RT_TEXT int vs_mutex_lock(struct vs_mutex *m)
 {
 	return mutex_lock(m, false, 0);
 }
 
-int vs_mutex_lock_timeout(struct vs_mutex *m, uint64_t timeout_ns)
+RT_TEXT int vs_mutex_lock_timeout(struct vs_mutex *m, uint64_t timeout_ns)
 {
 	return mutex_lock(m, true, timeout_ns);
 }
 
-int vs_mutex_trylock(struct vs_mutex *m)
+RT_TEXT int vs_mutex_trylock(struct vs_mutex *m)
 {
 	uintptr_t v = 0;
 
@@ -133,7 +133,7 @@ int vs_mutex_trylock(struct vs_mutex *m)
 	return -EBUSY;
 }
 
-int vs_mutex_unlock(struct vs_mutex *m)
+RT_TEXT int vs_mutex_unlock(struct vs_mutex *m)
 {
 	uintptr_t me = holder_self(), v = me, next = 0;
 	struct rt_waiter *w;
@@ -170,7 +170,7 @@ int vs_mutex_unlock(struct vs_mutex *m)
  * woken), or its check runs after and sees the bump.
  */
 
-void vs_cond_init(struct vs_cond *cv)
+RT_TEXT void vs_cond_init(struct vs_cond *cv)
 {
 	atomic_init(&cv->seq, 0);
 	vs_wq_init(&cv->wq);
@@ -181,14 +181,14 @@ struct cond_wait {
 	unsigned seq;
 };
 
-static bool cond_moved(void *arg)
+RT_TEXT static bool cond_moved(void *arg)
 {
 	struct cond_wait *cw = arg;
 
 	return atomic_load_explicit(&cw->cv->seq, memory_order_relaxed) != cw->seq;
 }
 
-static int cond_wait(struct vs_cond *cv, struct vs_mutex *m, bool timed, uint64_t timeout_ns)
+RT_TEXT static int cond_wait(struct vs_cond *cv, struct vs_mutex *m, bool timed, uint64_t timeout_ns)
 {
 	struct vs_task *me = stackful_self();
 	struct cond_wait cw = { .cv = cv };
@@ -214,17 +214,17 @@ static int cond_wait(struct vs_cond *cv, struct vs_mutex *m, bool timed, uint64_
 	return r2 < 0 ? r2 : r;
 }
 
-int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m)
+RT_TEXT int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m)
 {
 	return cond_wait(cv, m, false, 0);
 }
 
-int vs_cond_wait_timeout(struct vs_cond *cv, struct vs_mutex *m, uint64_t timeout_ns)
+RT_TEXT int vs_cond_wait_timeout(struct vs_cond *cv, struct vs_mutex *m, uint64_t timeout_ns)
 {
 	return cond_wait(cv, m, true, timeout_ns);
 }
 
-int vs_cond_signal(struct vs_cond *cv)
+RT_TEXT int vs_cond_signal(struct vs_cond *cv)
 {
 	if (!cv)
 		return -EINVAL;
@@ -233,7 +233,7 @@ int vs_cond_signal(struct vs_cond *cv)
 	return 0;
 }
 
-int vs_cond_broadcast(struct vs_cond *cv)
+RT_TEXT int vs_cond_broadcast(struct vs_cond *cv)
 {
 	if (!cv)
 		return -EINVAL;
@@ -251,7 +251,7 @@ int vs_cond_broadcast(struct vs_cond *cv)
  * the sleeper and notifies or the sleeper sees the unit.
  */
 
-int vs_sem_init(struct vs_sem *sem, int value)
+RT_TEXT int vs_sem_init(struct vs_sem *sem, int value)
 {
 	if (!sem || value < 0)
 		return -EINVAL;
@@ -261,7 +261,7 @@ int vs_sem_init(struct vs_sem *sem, int value)
 	return 0;
 }
 
-static bool sem_take(void *arg)
+RT_TEXT static bool sem_take(void *arg)
 {
 	struct vs_sem *sem = arg;
 	int v = atomic_load(&sem->value);
@@ -272,7 +272,7 @@ static bool sem_take(void *arg)
 	return false;
 }
 
-static int sem_wait(struct vs_sem *sem, bool timed, uint64_t timeout_ns)
+RT_TEXT static int sem_wait(struct vs_sem *sem, bool timed, uint64_t timeout_ns)
 {
 	int r;
 
@@ -288,24 +288,24 @@ static int sem_wait(struct vs_sem *sem, bool timed, uint64_t timeout_ns)
 	return r;
 }
 
-int vs_sem_wait(struct vs_sem *sem)
+RT_TEXT int vs_sem_wait(struct vs_sem *sem)
 {
 	return sem_wait(sem, false, 0);
 }
 
-int vs_sem_wait_timeout(struct vs_sem *sem, uint64_t timeout_ns)
+RT_TEXT int vs_sem_wait_timeout(struct vs_sem *sem, uint64_t timeout_ns)
 {
 	return sem_wait(sem, true, timeout_ns);
 }
 
-int vs_sem_trywait(struct vs_sem *sem)
+RT_TEXT int vs_sem_trywait(struct vs_sem *sem)
 {
 	if (!sem)
 		return -EINVAL;
 	return sem_take(sem) ? 0 : -EAGAIN;
 }
 
-int vs_sem_post(struct vs_sem *sem)
+RT_TEXT int vs_sem_post(struct vs_sem *sem)
 {
 	int v;
 
@@ -321,7 +321,7 @@ int vs_sem_post(struct vs_sem *sem)
 	return 0;
 }
 
-int vs_sem_value(struct vs_sem *sem)
+RT_TEXT int vs_sem_value(struct vs_sem *sem)
 {
 	if (!sem)
 		return -EINVAL;

@@ -17,7 +17,7 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-void rt_task_put(struct vs_task *t)
+RT_TEXT void rt_task_put(struct vs_task *t)
 {
 	/* acq_rel: the last one out sees every write of the others */
 	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
@@ -28,7 +28,7 @@ void rt_task_put(struct vs_task *t)
 	}
 }
 
-bool rt_task_tryget(struct vs_task *t)
+RT_TEXT bool rt_task_tryget(struct vs_task *t)
 {
 	uint32_t r = atomic_load_explicit(&t->refs, memory_order_relaxed);
 
@@ -42,7 +42,7 @@ bool rt_task_tryget(struct vs_task *t)
 }
 
 /* Gives back the stack of @t (its descriptor lives on it: copy it out). */
-static void stack_release(struct rt_cpu *c, struct vs_task *t)
+RT_TEXT static void stack_release(struct rt_cpu *c, struct vs_task *t)
 {
 	struct rt_stack st;
 
@@ -53,7 +53,7 @@ static void stack_release(struct rt_cpu *c, struct vs_task *t)
 	rt_stack_put(c, &st);
 }
 
-static void reclaim(struct rt_cpu *c, struct vs_task *t)
+RT_TEXT static void reclaim(struct rt_cpu *c, struct vs_task *t)
 {
 	if (t->stk)
 		rt_stack_check(t->stk, t->name); /* its last run: it never resumes */
@@ -63,7 +63,7 @@ static void reclaim(struct rt_cpu *c, struct vs_task *t)
 		vs_wq_notify_all(&rt_g->live_wq);
 }
 
-struct rt_cpu *rt_after_switch(struct vs_task *me)
+RT_TEXT struct rt_cpu *rt_after_switch(struct vs_task *me)
 {
 	struct rt_cpu *c = rt_self();
 	vsched_ref_t prev = VSCHED_REF_NONE;
@@ -111,7 +111,7 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 }
 
 /* Records the exit and wakes the joiner; the caller then leaves the CPU. */
-static void task_finish(struct vs_task *t, int code)
+RT_TEXT static void task_finish(struct vs_task *t, int code)
 {
 	struct vs_task *j;
 	bool wake = false;
@@ -130,7 +130,7 @@ static void task_finish(struct vs_task *t, int code)
 	atomic_store_explicit(&rt_slot(t)->state, VSCHED_TASK_EXITED, memory_order_release);
 }
 
-static void task_entry(void *arg)
+RT_TEXT static void task_entry(void *arg)
 {
 	struct rt_cpu *c = rt_self();
 	vsched_ref_t ref = VSCHED_REF_NONE;
@@ -148,7 +148,7 @@ static void task_entry(void *arg)
 }
 
 /* Fills a fresh record for slot @ref. */
-static struct vs_task *rec_init(vsched_ref_t ref, bool stackless, const char *name, uint32_t refs)
+RT_TEXT static struct vs_task *rec_init(vsched_ref_t ref, bool stackless, const char *name, uint32_t refs)
 {
 	struct vs_task *t = rt_rec(ref);
 
@@ -163,7 +163,7 @@ static struct vs_task *rec_init(vsched_ref_t ref, bool stackless, const char *na
 	return t;
 }
 
-struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr *attr,
+RT_TEXT struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr *attr,
 			       void (*entry)(void *), void *arg, int *err)
 {
 	struct rt_cpu *c = rt_self();
@@ -201,13 +201,14 @@ struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr *attr,
 		return NULL;
 	}
 	t = rec_init(ref, stackless, attr ? attr->name : NULL, 2);
+	t->preemptible = !stackless && attr && attr->preemptible;
 	t->stk = stk;
 	t->stack_lo = st.lo;
 	t->stack_len = len;
 	return t;
 }
 
-struct vs_task *rt_task_create_thread(bool boot, int *err)
+RT_TEXT struct vs_task *rt_task_create_thread(bool boot, int *err)
 {
 	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKFUL, .owner = rt_g->owner };
 	struct vs_task *t;
@@ -230,14 +231,14 @@ struct vs_task *rt_task_create_thread(bool boot, int *err)
 	if (pthread_getattr_np(pthread_self(), &a) == 0) {
 		if (pthread_attr_getstack(&a, &lo, &len) == 0) {
 			t->stack_lo = lo;
-			t->stack_len = len;
+			t->stack_len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
 		}
 		pthread_attr_destroy(&a);
 	}
 	return t;
 }
 
-void rt_task_destroy(struct vs_task *t)
+RT_TEXT void rt_task_destroy(struct vs_task *t)
 {
 	stack_release(rt_self(), t);
 	atomic_store_explicit(&t->refs, 0, memory_order_relaxed);
@@ -245,13 +246,13 @@ void rt_task_destroy(struct vs_task *t)
 		"freeing a task never spawned");
 }
 
-static bool allows(uint64_t affinity, unsigned cpu)
+RT_TEXT static bool allows(uint64_t affinity, unsigned cpu)
 {
 	return vsched_affinity_allows(affinity, cpu);
 }
 
 /* The least-loaded CPU @affinity allows (there is one: attr_ok checked). */
-static int least_loaded(uint64_t affinity)
+RT_TEXT static int least_loaded(uint64_t affinity)
 {
 	uint64_t best_load = UINT64_MAX;
 	int best = 0;
@@ -272,7 +273,7 @@ static int least_loaded(uint64_t affinity)
 
 /* Where a new task starts: the least-loaded allowed CPU if asked; else the
  * CPU asked for; else the spawning CPU if the affinity allows it. */
-static int place(const struct vs_task_attr *attr, struct rt_cpu *c)
+RT_TEXT static int place(const struct vs_task_attr *attr, struct rt_cpu *c)
 {
 	uint64_t aff = attr ? attr->affinity : 0;
 	int self = c ? (int)c->id : 0;
@@ -286,7 +287,7 @@ static int place(const struct vs_task_attr *attr, struct rt_cpu *c)
 	return self;
 }
 
-static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_task_t **out)
+RT_TEXT static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_task_t **out)
 {
 	struct rt_cpu *c = rt_self();
 	int cpu = place(attr, c);
@@ -308,7 +309,7 @@ static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_tas
 	return 0;
 }
 
-static int attr_ok(const struct vs_task_attr *attr)
+RT_TEXT static int attr_ok(const struct vs_task_attr *attr)
 {
 	if (!attr)
 		return 1;
@@ -329,7 +330,7 @@ static int attr_ok(const struct vs_task_attr *attr)
 }
 
 /* The checks and allocation both spawn forms share; NULL with *err set. */
-static struct vs_task *spawn_new(bool stackless, bool has_body, const struct vs_task_attr *attr,
+RT_TEXT static struct vs_task *spawn_new(bool stackless, bool has_body, const struct vs_task_attr *attr,
 				 vs_task_t **out, int *err)
 {
 	if (!rt_g) {
@@ -347,7 +348,7 @@ static struct vs_task *spawn_new(bool stackless, bool has_body, const struct vs_
 	return rt_task_create(stackless, attr, task_entry, NULL, err);
 }
 
-int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *attr, vs_task_t **out)
+RT_TEXT int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *attr, vs_task_t **out)
 {
 	int err = 0;
 	struct vs_task *t = spawn_new(false, fn != NULL, attr, out, &err);
@@ -359,7 +360,7 @@ int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *attr, vs_
 	return task_start(t, attr, out);
 }
 
-int vs_task_spawn_poll(vs_poll_fn poll, void *state, const struct vs_task_attr *attr,
+RT_TEXT int vs_task_spawn_poll(vs_poll_fn poll, void *state, const struct vs_task_attr *attr,
 		       vs_task_t **out)
 {
 	int err = 0;
@@ -372,26 +373,37 @@ int vs_task_spawn_poll(vs_poll_fn poll, void *state, const struct vs_task_attr *
 	return task_start(t, attr, out);
 }
 
-vs_task_t *vs_task_self(void)
+RT_TEXT vs_task_t *vs_task_self(void)
 {
 	struct rt_cpu *c = rt_self();
 
 	return c && c->cur && !c->cur->idle ? c->cur : NULL;
 }
 
-int vs_cpu_self(void)
+RT_TEXT int vs_cpu_self(void)
 {
 	struct rt_cpu *c = rt_self();
 
 	return c ? (int)c->id : -1;
 }
 
-const char *vs_task_name(const vs_task_t *t)
+RT_TEXT int vs_task_set_priority(vs_task_t *t, int priority)
+{
+	struct rt_cpu *c = rt_self();
+
+	if (!rt_g)
+		return -EPERM;
+	if (!t || priority < -20 || priority > 19)
+		return -EINVAL;
+	return vsched_set_priority(c ? c->id : 0, t->ref, priority);
+}
+
+RT_TEXT const char *vs_task_name(const vs_task_t *t)
 {
 	return t ? t->name : "";
 }
 
-int vs_task_yield(void)
+RT_TEXT int vs_task_yield(void)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -404,7 +416,7 @@ int vs_task_yield(void)
 	return r;
 }
 
-int vs_task_migrate(int cpu)
+RT_TEXT int vs_task_migrate(int cpu)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -419,7 +431,7 @@ int vs_task_migrate(int cpu)
 	return r;
 }
 
-int vs_task_exit(int code)
+RT_TEXT int vs_task_exit(int code)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -433,7 +445,7 @@ int vs_task_exit(int code)
 }
 
 /* Takes the handle of @t for joiner @me; -EINVAL if it was given up. */
-static int claim(struct vs_task *t, struct vs_task *me)
+RT_TEXT static int claim(struct vs_task *t, struct vs_task *me)
 {
 	if (t->handle == HANDLE_DETACHED ||
 	    (t->handle == HANDLE_JOINING && t->joiner != me))
@@ -444,13 +456,13 @@ static int claim(struct vs_task *t, struct vs_task *me)
 }
 
 /* Gives the handle back after a join that was cancelled (jlock held). */
-static void unclaim(struct vs_task *t)
+RT_TEXT static void unclaim(struct vs_task *t)
 {
 	t->joiner = NULL;
 	t->handle = HANDLE_HELD;
 }
 
-int vs_task_join(vs_task_t *t, int *code)
+RT_TEXT int vs_task_join(vs_task_t *t, int *code)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -491,7 +503,7 @@ int vs_task_join(vs_task_t *t, int *code)
 	return 0;
 }
 
-int vs_task_join_poll(vs_task_t *t, int *code)
+RT_TEXT int vs_task_join_poll(vs_task_t *t, int *code)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -527,7 +539,7 @@ int vs_task_join_poll(vs_task_t *t, int *code)
 	return r;
 }
 
-int vs_task_detach(vs_task_t *t)
+RT_TEXT int vs_task_detach(vs_task_t *t)
 {
 	if (!t || t->boot)
 		return -EINVAL;
@@ -543,7 +555,7 @@ int vs_task_detach(vs_task_t *t)
 }
 
 /* Polls stackless @t once; returns the core's verdict of the switch. */
-static int poll_once(struct rt_cpu *c, struct vs_task *t)
+RT_TEXT static int poll_once(struct rt_cpu *c, struct vs_task *t)
 {
 	int code = 0;
 
@@ -568,7 +580,7 @@ static int poll_once(struct rt_cpu *c, struct vs_task *t)
 }
 
 /* Runs stackless tasks while one is current; returns when idle is. */
-void rt_dispatch(struct rt_cpu *c)
+RT_TEXT void rt_dispatch(struct rt_cpu *c)
 {
 	for (;;) {
 		vsched_ref_t cur = VSCHED_REF_NONE;

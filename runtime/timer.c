@@ -13,7 +13,7 @@
 
 #include "rt.h"
 
-uint64_t rt_now(void)
+RT_TEXT uint64_t rt_now(void)
 {
 	struct timespec ts;
 
@@ -21,12 +21,12 @@ uint64_t rt_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t vs_now(void)
+RT_TEXT uint64_t vs_now(void)
 {
 	return rt_now();
 }
 
-static void heap_swap(struct rt_timer *h, unsigned a, unsigned b)
+RT_TEXT static void heap_swap(struct rt_timer *h, unsigned a, unsigned b)
 {
 	struct rt_timer x = h[a];
 
@@ -34,7 +34,7 @@ static void heap_swap(struct rt_timer *h, unsigned a, unsigned b)
 	h[b] = x;
 }
 
-static void heap_up(struct rt_timer *h, unsigned i)
+RT_TEXT static void heap_up(struct rt_timer *h, unsigned i)
 {
 	while (i && h[(i - 1) / 2].deadline > h[i].deadline) {
 		heap_swap(h, i, (i - 1) / 2);
@@ -42,7 +42,7 @@ static void heap_up(struct rt_timer *h, unsigned i)
 	}
 }
 
-static void heap_down(struct rt_timer *h, unsigned n, unsigned i)
+RT_TEXT static void heap_down(struct rt_timer *h, unsigned n, unsigned i)
 {
 	for (;;) {
 		unsigned l = 2 * i + 1, r = l + 1, m = i;
@@ -58,7 +58,7 @@ static void heap_down(struct rt_timer *h, unsigned n, unsigned i)
 	}
 }
 
-int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
+RT_TEXT int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
 {
 	struct rt_timers *ts = &c->timers;
 
@@ -79,12 +79,12 @@ int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
 	return 0;
 }
 
-uint64_t rt_timers_next(struct rt_cpu *c)
+RT_TEXT uint64_t rt_timers_next(struct rt_cpu *c)
 {
 	return c->timers.n ? c->timers.heap[0].deadline : 0;
 }
 
-void rt_timers_poll(struct rt_cpu *c)
+RT_TEXT void rt_timers_poll(struct rt_cpu *c)
 {
 	struct rt_timers *ts = &c->timers;
 	uint64_t now;
@@ -102,7 +102,7 @@ void rt_timers_poll(struct rt_cpu *c)
 	}
 }
 
-void rt_timers_fini(struct rt_cpu *c)
+RT_TEXT void rt_timers_fini(struct rt_cpu *c)
 {
 	while (c->timers.n)
 		rt_task_put(c->timers.heap[--c->timers.n].task);
@@ -111,7 +111,7 @@ void rt_timers_fini(struct rt_cpu *c)
 	c->timers.cap = 0;
 }
 
-static struct vs_task *stackful_self(struct rt_cpu **cp)
+RT_TEXT static struct vs_task *stackful_self(struct rt_cpu **cp)
 {
 	struct rt_cpu *c = rt_self();
 
@@ -121,7 +121,7 @@ static struct vs_task *stackful_self(struct rt_cpu **cp)
 	return c->cur;
 }
 
-int vs_sleep_until(uint64_t deadline)
+RT_TEXT int vs_sleep_until(uint64_t deadline)
 {
 	struct rt_cpu *c;
 	struct vs_task *me = stackful_self(&c);
@@ -141,14 +141,14 @@ int vs_sleep_until(uint64_t deadline)
 	return r == -ETIMEDOUT ? 0 : r;
 }
 
-int vs_sleep(uint64_t ns)
+RT_TEXT int vs_sleep(uint64_t ns)
 {
 	uint64_t now = rt_now();
 
 	return vs_sleep_until(ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
 }
 
-int vs_sleep_until_poll(uint64_t deadline)
+RT_TEXT int vs_sleep_until_poll(uint64_t deadline)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;

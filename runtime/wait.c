@@ -21,14 +21,14 @@
 #define WAIT_NUMBER ((uint64_t)1 << 32)
 #define WAIT_PINS 0xffffffffu
 
-static void mark_blocked(struct vs_task *me)
+RT_TEXT static void mark_blocked(struct vs_task *me)
 {
 	/* release: a firer that reads BLOCKED (acquire) also sees wwq and
 	 * direct, stored just before */
 	atomic_store_explicit(&rt_slot(me)->state, VSCHED_TASK_BLOCKED, memory_order_release);
 }
 
-void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
+RT_TEXT void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
 {
 	me->why = RT_WHY_NOTIFIED;
 	me->wwq = wq;
@@ -36,7 +36,7 @@ void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
 	mark_blocked(me);
 }
 
-void rt_wait_direct(struct vs_task *me)
+RT_TEXT void rt_wait_direct(struct vs_task *me)
 {
 	me->why = RT_WHY_NOTIFIED;
 	me->wwq = NULL;
@@ -44,13 +44,13 @@ void rt_wait_direct(struct vs_task *me)
 	mark_blocked(me);
 }
 
-bool rt_wait_claim(struct vs_task *t)
+RT_TEXT bool rt_wait_claim(struct vs_task *t)
 {
 	/* one claimer wins: the task is woken exactly once */
 	return atomic_exchange_explicit(&t->direct, 0, memory_order_acquire) != 0;
 }
 
-int rt_wait_end(struct vs_task *me)
+RT_TEXT int rt_wait_end(struct vs_task *me)
 {
 	/* acq_rel: the unpin of a firer that was inside (release) is seen,
 	 * and so is the why it wrote */
@@ -68,7 +68,7 @@ int rt_wait_end(struct vs_task *me)
 	return 0;
 }
 
-void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
+RT_TEXT void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
 {
 	uint64_t w = atomic_fetch_add_explicit(&t->wword, 1, memory_order_acquire);
 	bool wake = false;
@@ -100,7 +100,7 @@ void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
 		rt_wake(t, false);
 }
 
-void rt_wait_cancel_all(void)
+RT_TEXT void rt_wait_cancel_all(void)
 {
 	uint32_t n = atomic_load_explicit(&rt_g->vvar->bump, memory_order_acquire);
 

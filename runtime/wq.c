@@ -12,13 +12,13 @@
 
 #include "rt.h"
 
-void vs_wq_init(struct vs_wq *wq)
+RT_TEXT void vs_wq_init(struct vs_wq *wq)
 {
 	atomic_flag_clear(&wq->lock);
 	wq->head = wq->tail = NULL;
 }
 
-void rt_lock_flag(atomic_flag *f)
+RT_TEXT void rt_lock_flag(atomic_flag *f)
 {
 	/* held for a few instructions; past a short spin the holder's thread
 	 * was likely preempted by the OS: let it run */
@@ -30,22 +30,22 @@ void rt_lock_flag(atomic_flag *f)
 	}
 }
 
-void rt_unlock_flag(atomic_flag *f)
+RT_TEXT void rt_unlock_flag(atomic_flag *f)
 {
 	atomic_flag_clear_explicit(f, memory_order_release);
 }
 
-void rt_wq_lock(struct vs_wq *wq)
+RT_TEXT void rt_wq_lock(struct vs_wq *wq)
 {
 	rt_lock_flag(&wq->lock);
 }
 
-void rt_wq_unlock(struct vs_wq *wq)
+RT_TEXT void rt_wq_unlock(struct vs_wq *wq)
 {
 	rt_unlock_flag(&wq->lock);
 }
 
-void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t)
+RT_TEXT void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t)
 {
 	struct rt_waiter *w = &t->waiter;
 
@@ -59,7 +59,7 @@ void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t)
 	t->queued = true;
 }
 
-void rt_wq_remove_locked(struct vs_wq *wq, struct vs_task *t)
+RT_TEXT void rt_wq_remove_locked(struct vs_wq *wq, struct vs_task *t)
 {
 	struct rt_waiter *w = &t->waiter;
 
@@ -74,7 +74,7 @@ void rt_wq_remove_locked(struct vs_wq *wq, struct vs_task *t)
 	t->queued = false;
 }
 
-static struct vs_task *wq_pop(struct vs_wq *wq)
+RT_TEXT static struct vs_task *wq_pop(struct vs_wq *wq)
 {
 	struct rt_waiter *w = wq->head;
 
@@ -84,7 +84,7 @@ static struct vs_task *wq_pop(struct vs_wq *wq)
 	return rt_waiter_task(w);
 }
 
-int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable)
+RT_TEXT int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable)
 {
 	struct vs_task *me = c->cur;
 
@@ -107,7 +107,7 @@ int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bo
 	return rt_wait_end(me);
 }
 
-int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline)
+RT_TEXT int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline)
 {
 	if (me->in_wait)
 		return -EBUSY;
@@ -123,7 +123,7 @@ int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadli
 	return -EAGAIN;
 }
 
-void rt_wake(struct vs_task *t, bool handoff)
+RT_TEXT void rt_wake(struct vs_task *t, bool handoff)
 {
 	struct rt_cpu *c = rt_self();
 	uint32_t src = c ? c->id : VSCHED_CPU_NONE;
@@ -156,7 +156,7 @@ void rt_wake(struct vs_task *t, bool handoff)
 }
 
 /* The calling stackful task's CPU, or NULL. */
-static struct rt_cpu *stackful_cpu(void)
+RT_TEXT static struct rt_cpu *stackful_cpu(void)
 {
 	struct rt_cpu *c = rt_self();
 
@@ -167,7 +167,7 @@ static struct rt_cpu *stackful_cpu(void)
  * Waits until notified, or until pred (if any) holds, checked under the
  * queue's lock before each sleep; until @deadline if not 0.
  */
-static int wait_stackful(struct vs_wq *wq, bool (*pred)(void *), void *arg, uint64_t deadline)
+RT_TEXT static int wait_stackful(struct vs_wq *wq, bool (*pred)(void *), void *arg, uint64_t deadline)
 {
 	struct rt_cpu *c = stackful_cpu();
 	int r;
@@ -201,31 +201,31 @@ static int wait_stackful(struct vs_wq *wq, bool (*pred)(void *), void *arg, uint
 }
 
 /* Deadline from a relative timeout, saturating. */
-static uint64_t deadline_in(uint64_t timeout_ns)
+RT_TEXT static uint64_t deadline_in(uint64_t timeout_ns)
 {
 	uint64_t now = rt_now();
 
 	return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
 }
 
-int vs_wq_wait(struct vs_wq *wq)
+RT_TEXT int vs_wq_wait(struct vs_wq *wq)
 {
 	return wait_stackful(wq, NULL, NULL, 0);
 }
 
-int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
+RT_TEXT int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
 {
 	if (!pred)
 		return -EINVAL;
 	return wait_stackful(wq, pred, arg, 0);
 }
 
-int vs_wq_wait_timeout(struct vs_wq *wq, uint64_t timeout_ns)
+RT_TEXT int vs_wq_wait_timeout(struct vs_wq *wq, uint64_t timeout_ns)
 {
 	return wait_stackful(wq, NULL, NULL, deadline_in(timeout_ns));
 }
 
-int vs_wq_wait_until_timeout(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
+RT_TEXT int vs_wq_wait_until_timeout(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
 			     uint64_t timeout_ns)
 {
 	if (!pred)
@@ -234,7 +234,7 @@ int vs_wq_wait_until_timeout(struct vs_wq *wq, bool (*pred)(void *arg), void *ar
 }
 
 /* The calling stackless task, or NULL. */
-static struct vs_task *stackless_self(void)
+RT_TEXT static struct vs_task *stackless_self(void)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -242,7 +242,7 @@ static struct vs_task *stackless_self(void)
 	return me && me->stackless ? me : NULL;
 }
 
-int vs_wq_wait_poll(struct vs_wq *wq)
+RT_TEXT int vs_wq_wait_poll(struct vs_wq *wq)
 {
 	struct vs_task *me = stackless_self();
 	int r;
@@ -257,7 +257,7 @@ int vs_wq_wait_poll(struct vs_wq *wq)
 	return r == -EAGAIN ? 0 : r;
 }
 
-int vs_wq_wait_until_deadline_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
+RT_TEXT int vs_wq_wait_until_deadline_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
 				   uint64_t deadline_ns)
 {
 	struct vs_task *me = stackless_self();
@@ -274,12 +274,12 @@ int vs_wq_wait_until_deadline_poll(struct vs_wq *wq, bool (*pred)(void *arg), vo
 	return r;
 }
 
-int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
+RT_TEXT int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
 {
 	return vs_wq_wait_until_deadline_poll(wq, pred, arg, 0);
 }
 
-int vs_wq_notify_one(struct vs_wq *wq)
+RT_TEXT int vs_wq_notify_one(struct vs_wq *wq)
 {
 	struct vs_task *t;
 
@@ -294,7 +294,7 @@ int vs_wq_notify_one(struct vs_wq *wq)
 	return 1;
 }
 
-int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t)
+RT_TEXT int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t)
 {
 	bool found;
 
@@ -312,7 +312,7 @@ int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t)
 	return 1;
 }
 
-int vs_wq_notify_all(struct vs_wq *wq)
+RT_TEXT int vs_wq_notify_all(struct vs_wq *wq)
 {
 	struct rt_waiter *w, *list;
 	int n = 0;

@@ -92,6 +92,10 @@ struct vsched_task *rq_checked(struct vsched_vvar *h, uint32_t val)
 
 bool rq_may_run(const struct vsched_task *t, const struct vsched_cpu *c)
 {
+	/* relaxed: the runtime sets STAY before the task is queued (the
+	 * ring's release publishes it) and clears it once it runs again */
+	if (__atomic_load_n(&t->flags, __ATOMIC_RELAXED) & VSCHED_TF_STAY)
+		return atomic_load_explicit(&t->cpu, memory_order_relaxed) == c->cpu_id;
 	return vsched_affinity_allows(t->affinity, c->cpu_id);
 }
 

@@ -71,6 +71,10 @@ enum vsched_task_kind {
 };
 
 #define VSCHED_TF_IDLE 0x1u /* a CPU's idle task: never queued */
+/* Runs only on the CPU in ->cpu until cleared: set by a runtime for a task
+ * it preempts asynchronously, whose registers may hold addresses of its
+ * thread's thread-local storage. */
+#define VSCHED_TF_STAY 0x2u
 
 #define VSCHED_CPU_NONE 0xffffffffu /* a caller that is not a CPU */
 

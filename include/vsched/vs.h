@@ -21,7 +21,11 @@ extern "C" {
 /* A task: returned by spawn, valid until joined or detached. */
 typedef struct vs_task vs_task_t;
 
-/* Scheduling policies (see the policy issue: FIFO only for now). */
+/*
+ * Scheduling policies: FIFO (run to the next yield or block), RR (FIFO
+ * with a time slice), CFS (the least weighted run time first, weights from
+ * the nice in the task's priority).
+ */
 enum vs_policy { VS_POLICY_FIFO = 0, VS_POLICY_RR = 1, VS_POLICY_CFS = 2 };
 
 struct vs_config {
@@ -31,6 +35,9 @@ struct vs_config {
 	unsigned queue_cap;    /* per-CPU run-queue capacity */
 	unsigned max_tasks;    /* size of the task table */
 	enum vs_policy policy;
+	uint64_t slice_ns;     /* RR time slice, CFS granularity; 0: 3 ms */
+	int preempt;	       /* switch out preemptible tasks that overrun
+				* their slice (RR, CFS): see README */
 };
 
 /* Fills @cfg with the defaults. */
@@ -39,8 +46,9 @@ void vs_config_default(struct vs_config *cfg);
 /*
  * Starts the runtime; the calling thread becomes the first task, on CPU 0.
  * Returns -EBUSY if one is running, -EINVAL for a bad @cfg (NULL means the
- * defaults), -EOPNOTSUPP for a policy not built yet, or the -errno of a
- * failed mapping or thread creation.
+ * defaults), or the -errno of a failed mapping or thread creation. With
+ * RR or CFS it measures the CPU's counter against CLOCK_MONOTONIC for
+ * 2 ms, and starts a ticking thread.
  */
 VS_WARN_UNUSED int vs_runtime_start(const struct vs_config *cfg);
 
@@ -77,6 +85,8 @@ struct vs_task_attr {
 	int balance;	   /* start on the least-loaded allowed CPU (cpu is
 			    * then ignored) */
 	int priority;	   /* -20 (first) .. 19 (last); for CFS: nice */
+	int preemptible;   /* stackful: may be switched out when it overruns
+			    * its slice (with vs_config.preempt) */
 };
 
 typedef int (*vs_task_fn)(void *arg);
@@ -141,6 +151,20 @@ VS_WARN_UNUSED int vs_task_join_poll(vs_task_t *t, int *code);
 
 /* Lets @t be reclaimed on exit without a join. -EINVAL if joined/detached. */
 VS_WARN_UNUSED int vs_task_detach(vs_task_t *t);
+
+/*
+ * Sets the priority (CFS: nice, -20..19) of @t, queued, running or
+ * blocked. -EINVAL for a value out of range (nothing changed).
+ */
+VS_WARN_UNUSED int vs_task_set_priority(vs_task_t *t, int priority);
+
+/*
+ * Keep the calling task from being preempted until the matching enable
+ * (they nest): wrap calls into code that takes locks, such as most of libc.
+ * If a preemption was asked for meanwhile, the last enable yields.
+ */
+void vs_preempt_disable(void);
+void vs_preempt_enable(void);
 
 /* The task's name (empty if none). */
 const char *vs_task_name(const vs_task_t *t);

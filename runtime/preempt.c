@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Time slices and preemption. A ticking thread (Go's sysmon) asks the core,
+ * for each CPU, whether its current task has used up its slice; the core
+ * then sets need_resched, and for a preemptible task the thread sends the
+ * CPU's thread SIGURG. The handler switches the task out only at a safe
+ * point: not inside the core, the runtime or libc, and not while the task
+ * has preemption disabled. Otherwise the request waits for the task's next
+ * scheduling point (a yield, a block, or its last vs_preempt_enable).
+ */
+#include <errno.h>
+#include <link.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <ucontext.h>
+
+#include "rt.h"
+
+#define PREEMPT_SIG SIGURG /* as Go: rarely used, ignored by default */
+
+/* Code a task must not be switched out of. */
+struct range {
+	uintptr_t lo, hi;
+};
+static struct range no_go[8];
+static unsigned n_no_go;
+static struct sigaction old_act;
+
+static void no_go_add(uintptr_t lo, uintptr_t hi)
+{
+	if (n_no_go < sizeof(no_go) / sizeof(no_go[0]))
+		no_go[n_no_go++] = (struct range){ lo, hi };
+}
+
+/* libc and the dynamic loader take locks the task may hold. */
+static int note_lib(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	if (!info->dlpi_name ||
+	    (!strstr(info->dlpi_name, "/libc.so") && !strstr(info->dlpi_name, "/ld-linux") &&
+	     !strstr(info->dlpi_name, "libc.so.6")))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X))
+			no_go_add(info->dlpi_addr + ph->p_vaddr,
+				  info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
+	}
+	return 0;
+}
+
+RT_TEXT static uintptr_t pc_of(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+	return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+	return (uintptr_t)uc->uc_mcontext.pc;
+#elif defined(__riscv)
+	return (uintptr_t)uc->uc_mcontext.__gregs[REG_PC];
+#endif
+}
+
+/* The thread pointer is a general register on riscv64, which sigreturn
+ * restores: a task resumed on another thread must keep that thread's. */
+RT_TEXT static void keep_thread_pointer(ucontext_t *uc)
+{
+#if defined(__riscv)
+	uintptr_t tp;
+
+	__asm__ volatile("mv %0, tp" : "=r"(tp));
+	uc->uc_mcontext.__gregs[REG_TP] = tp;
+#else
+	(void)uc; /* fs base and tpidr_el0 are not in the signal frame */
+#endif
+}
+
+RT_TEXT static bool safe_point(struct rt_cpu *c, const ucontext_t *uc)
+{
+	struct vs_task *t = c->cur;
+	uintptr_t pc = pc_of(uc);
+	vsched_ref_t cur = VSCHED_REF_NONE;
+
+	if (!t || t->idle || t->stackless || !t->preemptible || t->preempt_off)
+		return false;
+	for (unsigned i = 0; i < n_no_go; i++)
+		if (pc >= no_go[i].lo && pc < no_go[i].hi)
+			return false;
+	/* c->cur lags the core for a few instructions after a switch, all of
+	 * them in the runtime or the core: checked anyway */
+	return vsched_current(c->id, &cur) == 0 && cur == t->ref;
+}
+
+RT_TEXT static void on_preempt(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	int saved = errno; /* the task may be between a call and reading it */
+	struct rt_cpu *c = rt_self();
+
+	(void)sig;
+	(void)si;
+	if (c && safe_point(c, uc)) {
+		struct vs_task *me = c->cur;
+
+		struct vsched_task *slot = rt_slot(me);
+		/* the interrupted code may hold this thread's thread pointer,
+		 * or addresses in its TLS, in registers: it must resume on
+		 * this thread, so no other CPU may take it meanwhile */
+		uint8_t f = __atomic_load_n(&slot->flags, __ATOMIC_RELAXED);
+
+		/* a plain store: only the runtime running it writes the flags
+		 * of a task once it exists (byte AMOs are not on every arch) */
+		__atomic_store_n(&slot->flags, f | VSCHED_TF_STAY, __ATOMIC_RELAXED);
+		/* off the CPU, to the back (or the front, with slice left);
+		 * resumed later on this same CPU, and back here */
+		if (vsched_preempt_current(c->id) == 0) {
+			rt_after_switch(me);
+			keep_thread_pointer(uc);
+		}
+		__atomic_store_n(&slot->flags, f, __ATOMIC_RELAXED);
+	}
+	errno = saved;
+}
+
+RT_TEXT static void *sysmon(void *arg)
+{
+	uint64_t tick = rt_g->cfg.slice_ns / 4;
+	struct timespec ts;
+
+	(void)arg;
+	if (tick < 200000)
+		tick = 200000;
+	ts.tv_sec = (time_t)(tick / 1000000000u);
+	ts.tv_nsec = (long)(tick % 1000000000u);
+	while (!atomic_load_explicit(&rt_g->stopping, memory_order_relaxed)) {
+		nanosleep(&ts, NULL);
+		for (unsigned i = 0; i < rt_g->ncpus; i++) {
+			struct rt_cpu *c = &rt_g->cpus[i];
+
+			if (vsched_task_tick(i, 0) != 1 || !rt_g->cfg.preempt)
+				continue;
+			/* a hint: the handler checks what runs when it lands */
+			(void)pthread_kill(c->thread, PREEMPT_SIG);
+		}
+	}
+	return NULL;
+}
+
+RT_TEXT uint64_t rt_clock_calibrate(void)
+{
+	uint64_t t0 = rt_now(), c0 = vsched_clock_read(), t1, c1;
+
+	do
+		t1 = rt_now();
+	while (t1 - t0 < 2000000);
+	c1 = vsched_clock_read();
+	return (c1 - c0) * 1000000u / (t1 - t0) + 1;
+}
+
+RT_TEXT int rt_preempt_start(void)
+{
+	struct sigaction sa;
+	int r;
+
+	if (rt_g->cfg.policy == VS_POLICY_FIFO)
+		return 0;
+	if (rt_g->cfg.preempt) {
+		n_no_go = 0;
+		no_go_add((uintptr_t)__start_vsrt_text, (uintptr_t)__stop_vsrt_text);
+		no_go_add((uintptr_t)rt_g->img.text, (uintptr_t)rt_g->img.text + rt_g->img.text_size);
+		dl_iterate_phdr(note_lib, NULL);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_preempt;
+		/* NODEFER: the handler may switch to another task, which must
+		 * be preemptible on this thread in turn */
+		sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(PREEMPT_SIG, &sa, &old_act) < 0)
+			return -errno;
+	}
+	r = -pthread_create(&rt_g->sysmon, NULL, sysmon, NULL);
+	if (r < 0) {
+		if (rt_g->cfg.preempt)
+			sigaction(PREEMPT_SIG, &old_act, NULL);
+		return r;
+	}
+	rt_g->has_sysmon = true;
+	return 0;
+}
+
+RT_TEXT void rt_preempt_stop(void)
+{
+	if (!rt_g->has_sysmon)
+		return;
+	pthread_join(rt_g->sysmon, NULL); /* it watches ->stopping */
+	rt_g->has_sysmon = false;
+	if (rt_g->cfg.preempt)
+		sigaction(PREEMPT_SIG, &old_act, NULL);
+}
+
+RT_TEXT void vs_preempt_disable(void)
+{
+	struct vs_task *t = vs_task_self();
+
+	if (t)
+		t->preempt_off++;
+}
+
+RT_TEXT void vs_preempt_enable(void)
+{
+	struct vs_task *t = vs_task_self();
+
+	if (!t || !t->preempt_off)
+		return;
+	/* a preemption asked for meanwhile happens now */
+	if (--t->preempt_off == 0 && !t->stackless &&
+	    atomic_load_explicit(&rt_slot(t)->need_resched, memory_order_relaxed))
+		(void)!vs_task_yield();
+}
