@@ -2,8 +2,13 @@
 /*
  * Timers wake tasks in deadline order: tasks on two CPUs, spawned in a
  * scrambled order, each sleep until their own deadline; the order they
- * wake in must be the order of the deadlines, and none wakes early.
+ * wake in must be the order of the deadlines, and none wakes early. The
+ * deadlines are set once every task is waiting for them, and are 20 ms
+ * apart (100 ms with VSCHED_UNTIMED, as under valgrind, which runs one
+ * thread at a time).
  */
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -11,16 +16,27 @@
 #include "vsched/vs.h"
 
 #define N 10
-#define STEP_NS 20000000ull /* 20 ms between deadlines */
+#define MS 1000000ull
 
-static uint64_t base;
-static atomic_int woke[N], nwoke, early;
+static uint64_t step = 20 * MS;
+static _Atomic uint64_t base;
+static atomic_int woke[N], nwoke, early, ready;
+static struct vs_wq start = VS_WQ_INIT;
+
+static bool base_set(void *arg)
+{
+	(void)arg;
+	return atomic_load(&base) != 0;
+}
 
 static int sleeper(void *arg)
 {
 	int i = (int)(intptr_t)arg;
-	uint64_t deadline = base + (uint64_t)(i + 1) * STEP_NS;
+	uint64_t deadline;
 
+	atomic_fetch_add(&ready, 1);
+	CHECK(vs_wq_wait_until(&start, base_set, NULL) == 0);
+	deadline = atomic_load(&base) + (uint64_t)(i + 1) * step;
 	CHECK(vs_sleep_until(deadline) == 0);
 	if (vs_now() < deadline)
 		atomic_fetch_add(&early, 1);
@@ -35,15 +51,20 @@ int main(void)
 	vs_task_t *t[N];
 	int code;
 
+	if (getenv("VSCHED_UNTIMED"))
+		step = 100 * MS;
 	vs_config_default(&cfg);
 	cfg.ncpus = 2;
 	CHECK(vs_runtime_start(&cfg) == 0);
-	base = vs_now();
 	for (int k = 0; k < N; k++) {
 		struct vs_task_attr a = { .cpu = k & 1 };
 
 		CHECK(vs_task_spawn(sleeper, (void *)(intptr_t)scramble[k], &a, &t[k]) == 0);
 	}
+	while (atomic_load(&ready) < N)
+		CHECK(vs_sleep(MS) == 0);
+	atomic_store(&base, vs_now() + step);
+	vs_wq_notify_all(&start);
 	for (int k = 0; k < N; k++)
 		CHECK(vs_task_join(t[k], &code) == 0 && code == 0);
 	CHECK(nwoke == N);
@@ -52,6 +73,6 @@ int main(void)
 		CHECK(woke[i] == i);
 	CHECK(vs_runtime_stop() == 0);
 	printf("sleep: %d tasks on 2 CPUs woke in deadline order, %d ms apart\n", N,
-	       (int)(STEP_NS / 1000000));
+	       (int)(step / MS));
 	return 0;
 }

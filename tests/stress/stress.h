@@ -38,6 +38,7 @@ extern struct stress_params {
 	uint64_t seed, t0, deadline, grace;
 	double seconds;
 	unsigned roots, live_cap, kid_ops;
+	enum vs_policy policy;
 } P;
 
 /* Per task id. */

@@ -15,10 +15,12 @@
 #include "stress.h"
 
 /* VSCHED_STRESS_SECONDS: how long (default 10 s, 3 s under emulation);
- * VSCHED_STRESS_SEED: the seed of a run to repeat. */
+ * VSCHED_STRESS_SEED: the seed of a run to repeat; VSCHED_STRESS_POLICY:
+ * fifo (default), rr or cfs (both with preemption on). */
 static void params(void)
 {
 	const char *s = getenv("VSCHED_STRESS_SECONDS"), *seed = getenv("VSCHED_STRESS_SEED");
+	const char *pol = getenv("VSCHED_STRESS_POLICY");
 	bool emu = getenv("VSCHED_EMULATED") != NULL;
 	char *end;
 
@@ -34,6 +36,11 @@ static void params(void)
 	P.live_cap = emu ? 20 : 56;
 	P.kid_ops = 64;
 	P.grace = (emu ? 90 : 30) * 1000000000ull;
+	P.policy = VS_POLICY_FIFO;
+	if (pol && !strcmp(pol, "rr"))
+		P.policy = VS_POLICY_RR;
+	else if (pol && !strcmp(pol, "cfs"))
+		P.policy = VS_POLICY_CFS;
 }
 
 static void reset(void)
@@ -96,12 +103,14 @@ static void test_stress(void **state)
 	params();
 	reset();
 	print_message("stress: seed %#" PRIx64 " (VSCHED_STRESS_SEED repeats its choices), "
-		      "%.1f s, %u roots on %d CPUs\n",
-		      P.seed, P.seconds, P.roots, NCPUS);
+		      "%.1f s, %u roots on %d CPUs, policy %d\n",
+		      P.seed, P.seconds, P.roots, NCPUS, (int)P.policy);
 	vs_config_default(&cfg);
 	cfg.ncpus = NCPUS;
 	cfg.stack_size = 64 * 1024;
 	cfg.max_tasks = 1024;
+	cfg.policy = P.policy;
+	cfg.preempt = 1;
 	assert_int_equal(vs_runtime_start(&cfg), 0);
 	assert_int_equal(vs_chan_create(sizeof(uint32_t), CHAN_CAP, &ch), 0);
 	P.t0 = vs_now();
