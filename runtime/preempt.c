@@ -3,7 +3,8 @@
  * Time slices and preemption. A ticking thread (Go's sysmon) asks the core,
  * for each CPU, whether its current task has used up its slice; the core
  * then sets need_resched, and for a preemptible task the thread sends the
- * CPU's thread SIGURG. The handler switches the task out only at a safe
+ * CPU's thread SIGURG; so it does when a CPU has a timer overdue, which it
+ * would fire at its next switch. The handler switches the task out only at a safe
  * point: not inside the core, the runtime or libc, and not while the task
  * has preemption disabled. Otherwise the request waits for the task's next
  * scheduling point (a yield, a block, or its last vs_preempt_enable).
@@ -138,8 +139,12 @@ RT_TEXT static void *sysmon(void *arg)
 		nanosleep(&ts, NULL);
 		for (unsigned i = 0; i < rt_g->ncpus; i++) {
 			struct rt_cpu *c = &rt_g->cpus[i];
+			uint64_t nt = atomic_load_explicit(&c->next_timer, memory_order_relaxed);
+			/* used up its slice, or keeps its CPU from firing a timer
+			 * (timers fire when the CPU switches) */
+			bool due = vsched_task_tick(i, 0) == 1 || (nt && nt <= rt_now());
 
-			if (vsched_task_tick(i, 0) != 1 || !rt_g->cfg.preempt)
+			if (!due || !rt_g->cfg.preempt)
 				continue;
 			/* a hint: the handler checks what runs when it lands */
 			(void)pthread_kill(c->thread, PREEMPT_SIG);

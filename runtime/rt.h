@@ -95,6 +95,7 @@ struct rt_cpu {
 	_Atomic int parked;
 	_Atomic uint32_t futex;
 	struct rt_timers timers;
+	_Atomic uint64_t next_timer;  /* the earliest deadline (0: none) */
 	struct rt_stack_cache stacks; /* this CPU's thread only */
 } __attribute__((aligned(64)));
 

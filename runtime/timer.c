@@ -58,6 +58,14 @@ RT_TEXT static void heap_down(struct rt_timer *h, unsigned n, unsigned i)
 	}
 }
 
+/* The earliest deadline, for the ticking thread (which may preempt a task
+ * that keeps the CPU from firing it); relaxed: a hint, read and rechecked. */
+RT_TEXT static void publish_next(struct rt_cpu *c)
+{
+	atomic_store_explicit(&c->next_timer, c->timers.n ? c->timers.heap[0].deadline : 0,
+			      memory_order_relaxed);
+}
+
 RT_TEXT int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
 {
 	struct rt_timers *ts = &c->timers;
@@ -76,6 +84,7 @@ RT_TEXT int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
 					  .seq = rt_wait_seq(t),
 					  .task = t };
 	heap_up(ts->heap, ts->n++);
+	publish_next(c);
 	return 0;
 }
 
@@ -100,6 +109,7 @@ RT_TEXT void rt_timers_poll(struct rt_cpu *c)
 		rt_wait_fire(e.task, e.seq, RT_WHY_TIMEDOUT);
 		rt_task_put(e.task);
 	}
+	publish_next(c);
 }
 
 RT_TEXT void rt_timers_fini(struct rt_cpu *c)
@@ -109,6 +119,7 @@ RT_TEXT void rt_timers_fini(struct rt_cpu *c)
 	free(c->timers.heap);
 	c->timers.heap = NULL;
 	c->timers.cap = 0;
+	publish_next(c);
 }
 
 RT_TEXT static struct vs_task *stackful_self(struct rt_cpu **cp)
