@@ -23,16 +23,7 @@
 #include "vsched/vs.h"
 #include "vvar.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
+#include "asan.h"
 
 #define NCPUS 2
 #define FULL_COUNT 10000000u
