@@ -4,7 +4,8 @@
  * each figure the median of several runs after a warm-up. Prints a table
  * with the machine it ran on, or with --format=tsv one line per figure:
  * workload<TAB>impl<TAB>ns_per_op (bytes per task for the *_rss ones).
- * --quick: small sizes and one run each, to check that everything runs.
+ * --quick: small sizes and one run each, to check that everything runs;
+ * --impl=vsched or --impl=pthread: one side only (to profile it).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -133,13 +134,14 @@ static void machine(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vsbench [--quick] [--format=table|tsv] [workload...]\n");
+	fprintf(stderr, "usage: vsbench [--quick] [--format=table|tsv] [--impl=vsched|pthread] "
+			"[workload...]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	int quick = 0, tsv = 0, warm, reps, nsel = 0, fails = 0;
+	int quick = 0, tsv = 0, warm, reps, nsel = 0, fails = 0, want_vs = 1, want_pt = 1;
 	const char *sel[NWORK];
 
 	for (int i = 1; i < argc; i++) {
@@ -149,6 +151,10 @@ int main(int argc, char **argv)
 			tsv = 1;
 		else if (!strcmp(argv[i], "--format=table"))
 			tsv = 0;
+		else if (!strcmp(argv[i], "--impl=vsched"))
+			want_pt = 0;
+		else if (!strcmp(argv[i], "--impl=pthread"))
+			want_vs = 0;
 		else if (argv[i][0] == '-' || nsel == (int)NWORK)
 			usage();
 		else
@@ -176,17 +182,20 @@ int main(int argc, char **argv)
 			chosen |= !strcmp(sel[i], w->name);
 		if (!chosen)
 			continue;
-		v = measure(w, w->vsched, n, warm, reps);
-		if (w->pthread)
+		v = want_vs ? measure(w, w->vsched, n, warm, reps) : 0;
+		if (w->pthread && want_pt)
 			p = measure(w, w->pthread, pn, warm, reps);
 		fails += v < 0 || p < 0;
 		if (tsv) {
-			printf("%s\tvsched\t%.1f\n", w->name, v);
-			if (w->pthread)
+			if (want_vs)
+				printf("%s\tvsched\t%.1f\n", w->name, v);
+			if (w->pthread && want_pt)
 				printf("%s\tpthread\t%.1f\n", w->name, p);
-		} else if (w->pthread) {
+		} else if (w->pthread && want_vs && want_pt) {
 			printf("%-14s %11.1f %-2s %11.1f %-2s %9.1fx\n", w->name, v, unit, p, unit,
 			       v > 0 ? p / v : 0);
+		} else if (!want_vs) {
+			printf("%-14s %14s %11.1f %-2s %10s\n", w->name, "-", p, unit, "-");
 		} else {
 			printf("%-14s %11.1f %-2s %14s %10s\n", w->name, v, unit, "-", "-");
 		}
