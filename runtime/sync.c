@@ -88,6 +88,48 @@ RT_TEXT static int wait_pred(struct vs_wq *wq, bool (*pred)(void *), void *arg, 
 		     : vs_wq_wait_until(wq, pred, arg);
 }
 
+#define MUTEX_SPINS 1000
+
+/* Is the holder in @v a task now running on a CPU other than @cpu? */
+RT_TEXT static bool holder_running_elsewhere(uintptr_t v, uint32_t cpu)
+{
+	const struct vs_task *h = (const struct vs_task *)(v & ~MUTEX_WAITERS);
+	struct vsched_task *slot;
+
+	/* records are never given back while the runtime runs: reading a
+	 * stale holder's slot is safe, and only makes this guess wrong */
+	if (h < rt_g->recs || h >= rt_g->recs + rt_g->cfg.max_tasks)
+		return false; /* a plain thread: it may be anywhere */
+	slot = rt_slot(h);
+	return atomic_load_explicit(&slot->state, memory_order_relaxed) == VSCHED_TASK_RUNNING &&
+	       atomic_load_explicit(&slot->cpu, memory_order_relaxed) != cpu;
+}
+
+/*
+ * Before sleeping: spin while the holder runs on another CPU, as Linux's
+ * adaptive mutexes do, since it will let go soon. Takes the mutex only when
+ * it is free, which means nobody is queued (the WAITERS bit), so no waiter
+ * is overtaken; stops as soon as somebody queues or the holder stops.
+ */
+RT_TEXT static bool mutex_spin(struct vs_mutex *m, uintptr_t me, uint32_t cpu)
+{
+	for (int i = 0; i < MUTEX_SPINS; i++) {
+		uintptr_t v = atomic_load_explicit(&m->state, memory_order_relaxed);
+
+		if (v == 0) {
+			if (atomic_compare_exchange_weak_explicit(&m->state, &v, me,
+								  memory_order_acquire,
+								  memory_order_relaxed))
+				return true;
+			continue;
+		}
+		if ((v & MUTEX_WAITERS) || !holder_running_elsewhere(v, cpu))
+			return false;
+		rt_relax();
+	}
+	return false;
+}
+
 RT_TEXT static int mutex_lock(struct vs_mutex *m, bool timed, uint64_t timeout_ns)
 {
 	struct vs_task *me = stackful_self();
@@ -103,6 +145,8 @@ RT_TEXT static int mutex_lock(struct vs_mutex *m, bool timed, uint64_t timeout_n
 		return 0;
 	if ((v & ~MUTEX_WAITERS) == (uintptr_t)me)
 		return -EDEADLK;
+	if (mutex_spin(m, (uintptr_t)me, rt_self()->id))
+		return 0;
 	mt.m = m;
 	mt.me = (uintptr_t)me;
 	/* on a timeout or a cancel the WAITERS bit may stay set with nobody

@@ -22,7 +22,8 @@ extern "C" {
  * the fields are private. Uncontended lock and unlock are one atomic
  * operation each. Fair: an unlock with waiters hands the mutex to the
  * oldest of them, and a newcomer takes it only when nobody waits, so a
- * waiter is never overtaken by a later one.
+ * waiter is never overtaken by a later one. A locker finding it held by a
+ * task running on another CPU spins briefly before it sleeps.
  */
 struct vs_mutex {
 	_Atomic uintptr_t state; /* the holder's identity, low bit: waiters */
