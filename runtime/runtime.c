@@ -156,7 +156,10 @@ RT_TEXT static void park(struct rt_cpu *c, bool look_around)
 	atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
 }
 
-#define IDLE_SPINS 64	   /* rounds of looking for work before parking */
+/* rounds of looking for work before parking: long enough that work handed
+ * over soon after a CPU ran out finds it still looking, with no futex wake
+ * needed (Go's idle Ms spin too) */
+#define IDLE_SPINS 1024
 #define IDLE_LOOK_AROUND 3 /* parks that still wake for others' work */
 
 RT_TEXT void rt_idle_loop(struct rt_cpu *c)
