@@ -177,6 +177,64 @@ static void test_rr_slices(void **state)
 	fx_free(f);
 }
 
+/*
+ * RR's front: a stackful task preempted with slice left stays first (it
+ * keeps running); preempted with its slice spent, it goes to the back. It
+ * runs on its own stack, on this thread; its records are checked here.
+ */
+static vsched_ref_t rr_t, rr_cur_after_front;
+static uint32_t rr_left_after_front;
+static int rr_resumed;
+
+static void rr_body(void *arg)
+{
+	struct fx *f = arg;
+	vsched_ref_t cur = 0;
+
+	(void)!f->a->vsched_current(CPU, &cur);
+	rr_t = cur;
+	advance(f, 100 * U);
+	(void)!f->a->vsched_preempt_current(CPU); /* 900 left: to the front */
+	(void)!f->a->vsched_current(CPU, &rr_cur_after_front);
+	rr_left_after_front = slot(f, rr_t)->pol_aux;
+	advance(f, SLICE);
+	(void)!f->a->vsched_preempt_current(CPU); /* spent: to the back */
+	rr_resumed = 1;
+	atomic_store(&slot(f, rr_t)->state, VSCHED_TASK_BLOCKED);
+	(void)!f->a->vsched_resched(CPU); /* never resumed again */
+	abort();
+}
+
+static void test_rr_front(void **state)
+{
+	struct fx *f = fx_new(VSCHED_POLICY_RR);
+	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKFUL, .owner = 1 };
+	void *stack = malloc(STACK);
+	vsched_ref_t t, a, b;
+
+	(void)state;
+	assert_non_null(stack);
+	rr_resumed = 0;
+	d.ctx_sp = vs_ctx_init(stack, STACK, rr_body, f);
+	assert_int_equal(f->a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &t), 0);
+	assert_int_equal(f->a->vsched_spawn(CPU, t), 0);
+	a = spawn(f, 0);
+	b = spawn(f, 0);
+	/* runs t on its stack until it is switched out for a */
+	assert_int_equal(first(f), a);
+	assert_int_equal(rr_t, t);
+	assert_int_equal(rr_cur_after_front, t); /* kept the CPU: first in line */
+	assert_int_equal(rr_left_after_front, SLICE - 100 * U);
+	assert_int_equal(rr_resumed, 0);
+	/* t went to the back, behind b: a, b, then t (which blocks) */
+	assert_int_equal(run_yield(f, 0), b);
+	assert_int_equal(rr_resumed, 0);
+	assert_int_equal(run_yield(f, 0), a);
+	assert_int_equal(rr_resumed, 1);
+	fx_free(f);
+	free(stack);
+}
+
 /* -------------------------------------------------------------- CFS */
 
 static uint64_t min_vrt(struct fx *f)
@@ -295,6 +353,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fifo_order),
 		cmocka_unit_test(test_rr_slices),
+		cmocka_unit_test(test_rr_front),
 		cmocka_unit_test(test_cfs_order_and_weights),
 		cmocka_unit_test(test_cfs_set_priority_moves),
 		cmocka_unit_test(test_cfs_tick),
