@@ -64,20 +64,6 @@ RT_TEXT static uintptr_t pc_of(const ucontext_t *uc)
 #endif
 }
 
-/* The thread pointer is a general register on riscv64, which sigreturn
- * restores: a task resumed on another thread must keep that thread's. */
-RT_TEXT static void keep_thread_pointer(ucontext_t *uc)
-{
-#if defined(__riscv)
-	uintptr_t tp;
-
-	__asm__ volatile("mv %0, tp" : "=r"(tp));
-	uc->uc_mcontext.__gregs[REG_TP] = tp;
-#else
-	(void)uc; /* fs base and tpidr_el0 are not in the signal frame */
-#endif
-}
-
 RT_TEXT static bool safe_point(struct rt_cpu *c, const ucontext_t *uc)
 {
 	struct vs_task *t = c->cur;
@@ -104,22 +90,19 @@ RT_TEXT static void on_preempt(int sig, siginfo_t *si, void *ucv)
 	(void)si;
 	if (c && safe_point(c, uc)) {
 		struct vs_task *me = c->cur;
-
 		struct vsched_task *slot = rt_slot(me);
-		/* the interrupted code may hold this thread's thread pointer,
-		 * or addresses in its TLS, in registers: it must resume on
-		 * this thread, so no other CPU may take it meanwhile */
 		uint8_t f = __atomic_load_n(&slot->flags, __ATOMIC_RELAXED);
 
-		/* a plain store: only the runtime running it writes the flags
+		/* the interrupted code may hold this thread's thread pointer
+		 * (riscv64's tp is even in the frame sigreturn restores), or
+		 * addresses in its TLS, in registers: it must resume on this
+		 * thread, so no other CPU may take it meanwhile. A plain store: only the runtime running it writes the flags
 		 * of a task once it exists (byte AMOs are not on every arch) */
 		__atomic_store_n(&slot->flags, f | VSCHED_TF_STAY, __ATOMIC_RELAXED);
 		/* off the CPU, to the back (or the front, with slice left);
 		 * resumed later on this same CPU, and back here */
-		if (vsched_preempt_current(c->id) == 0) {
+		if (vsched_preempt_current(c->id) == 0)
 			rt_after_switch(me);
-			keep_thread_pointer(uc);
-		}
 		__atomic_store_n(&slot->flags, f, __ATOMIC_RELAXED);
 	}
 	errno = saved;

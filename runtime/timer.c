@@ -7,7 +7,6 @@
  * (the wait ended, even the task exited) is safe.
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
