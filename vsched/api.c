@@ -59,7 +59,7 @@ int vsched_task_free(uint32_t cpu_id, vsched_ref_t task)
 	return task_free(h, task);
 }
 
-int vsched_spawn(uint32_t cpu_id, vsched_ref_t task)
+HOT int vsched_spawn(uint32_t cpu_id, vsched_ref_t task)
 {
 	struct vsched_vvar *h = hdr();
 
@@ -68,43 +68,43 @@ int vsched_spawn(uint32_t cpu_id, vsched_ref_t task)
 	return sched_spawn(h, cpu_id, task);
 }
 
-int vsched_yield_now(uint32_t cpu_id)
+HOT int vsched_yield_now(uint32_t cpu_id)
 {
 	GET_CPU(h, c, cpu_id);
 	return sched_yield(h, c, false, false);
 }
 
-int vsched_preempt_current(uint32_t cpu_id)
+HOT int vsched_preempt_current(uint32_t cpu_id)
 {
 	GET_CPU(h, c, cpu_id);
 	return sched_yield(h, c, false, true);
 }
 
-int vsched_resched(uint32_t cpu_id)
+HOT int vsched_resched(uint32_t cpu_id)
 {
 	GET_CPU(h, c, cpu_id);
 	return sched_resched(h, c, false);
 }
 
-int vsched_resched_f(uint32_t cpu_id)
+HOT int vsched_resched_f(uint32_t cpu_id)
 {
 	GET_CPU(h, c, cpu_id);
 	return sched_resched(h, c, true);
 }
 
-int vsched_yield_f(uint32_t cpu_id)
+HOT int vsched_yield_f(uint32_t cpu_id)
 {
 	GET_CPU(h, c, cpu_id);
 	return sched_yield(h, c, true, false);
 }
 
-int vsched_switch_to(uint32_t cpu_id, vsched_ref_t prev, vsched_ref_t next)
+HOT int vsched_switch_to(uint32_t cpu_id, vsched_ref_t prev, vsched_ref_t next)
 {
 	GET_CPU(h, c, cpu_id);
 	return sched_switch_to(h, c, prev, next);
 }
 
-int vsched_unblock_task(uint32_t cpu_id, vsched_ref_t task, uint32_t flags, uint32_t src_cpu)
+HOT int vsched_unblock_task(uint32_t cpu_id, vsched_ref_t task, uint32_t flags, uint32_t src_cpu)
 {
 	struct vsched_vvar *h = hdr();
 
@@ -128,7 +128,7 @@ int vsched_current(uint32_t cpu_id, vsched_ref_t *out)
  * been woken and run elsewhere, so its state now says nothing about who
  * reclaims it. Only VSCHED_TASK_EXITED here means "yours to reclaim".
  */
-int vsched_take_prev_task(uint32_t cpu_id, vsched_ref_t *out)
+HOT int vsched_take_prev_task(uint32_t cpu_id, vsched_ref_t *out)
 {
 	vsched_ref_t p;
 	uint32_t st;

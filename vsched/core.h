@@ -11,6 +11,11 @@
 
 #define HIDDEN __attribute__((visibility("hidden")))
 #define EXPORT __attribute__((visibility("default")))
+/* An entry point on the switch path: everything it calls is inlined into
+ * it (the cold paths are marked COLD), so yield, block and wake-up run as
+ * one straight function each. */
+#define HOT __attribute__((flatten))
+#define COLD __attribute__((noinline, cold))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 

@@ -39,7 +39,7 @@ static struct vs_ring global_ring(struct vsched_vvar *h)
 	};
 }
 
-static int global_push(struct vsched_vvar *h, uint32_t val)
+COLD static int global_push(struct vsched_vvar *h, uint32_t val)
 {
 	struct vs_ring gr = global_ring(h);
 
@@ -121,7 +121,7 @@ static uint32_t a_cpu_for(const struct vsched_task *t)
 
 /* The global ring holds tasks of any affinity: one this CPU may not run
  * goes back to the tail, for a CPU that may. */
-struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu *c)
+COLD struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	struct vs_ring gr = global_ring(h);
 
@@ -147,7 +147,7 @@ struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu *c)
  * leaving what this CPU may not run. Returns one to run now; the rest go
  * to this CPU's ring.
  */
-struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c)
+COLD struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	struct vsched_cpu *cpus = vsched_vvar_cpus(h);
 	uint32_t n = h->ncpus;
@@ -197,7 +197,11 @@ struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c)
 
 static struct vsched_task *take_runnext(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	/* acquire: pairs with the waker's exchange */
+	/* relaxed peek: an empty slot (the common case) costs no RMW; a value
+	 * seen here is only taken by the exchange, whose acquire pairs with
+	 * the waker's exchange */
+	if (!atomic_load_explicit(&c->runnext, memory_order_relaxed))
+		return 0;
 	return rq_checked(h, atomic_exchange_explicit(&c->runnext, 0, memory_order_acquire));
 }
 

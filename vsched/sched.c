@@ -157,7 +157,11 @@ static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 	 * is the only CPU that may reclaim it */
 	c->prev_state = atomic_load_explicit(&prev->state, memory_order_relaxed);
 	atomic_store_explicit(&c->current, task_ref(h, next), memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->nr_switches, 1, memory_order_relaxed);
+	/* one writer (this CPU's thread): a load and a store, not an RMW;
+	 * readers elsewhere see some recent count */
+	atomic_store_explicit(&c->nr_switches,
+			      atomic_load_explicit(&c->nr_switches, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 
 	if (from == to) {
 		/* stackless hand-off: nothing to save, prev is off the CPU now */
@@ -456,7 +460,9 @@ vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c, uint32
 	vsched_ref_t p;
 
 	settle_prev(h, c); /* a new task's first resume: not settled yet */
-	p = atomic_exchange_explicit(&c->prev, VSCHED_REF_NONE, memory_order_relaxed);
+	/* only this CPU's thread reads or writes prev: no RMW needed */
+	p = atomic_load_explicit(&c->prev, memory_order_relaxed);
+	atomic_store_explicit(&c->prev, VSCHED_REF_NONE, memory_order_relaxed);
 	*state = p ? c->prev_state : VSCHED_TASK_FREE;
 	return p;
 }

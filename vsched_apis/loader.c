@@ -157,6 +157,56 @@ static void resolve(struct vsa_image *img, const struct vsa_elf_info *info)
 #undef VSCHED_API
 }
 
+/*
+ * With VSCHED_PERF_MAP set, lists the image's functions in
+ * /tmp/perf-PID.map, where perf looks up code that no file backs. The image
+ * was checked already (every section header and section lies inside it);
+ * this guards each symbol's name and extent. Best effort: a failure costs
+ * the profile its names, nothing else.
+ */
+static void perf_map(const struct vsa_image *img, const unsigned char *elf)
+{
+	Elf64_Ehdr eh;
+	char path[64];
+	FILE *f;
+
+	if (!getenv("VSCHED_PERF_MAP"))
+		return;
+	snprintf(path, sizeof(path), "/tmp/perf-%ld.map", (long)getpid());
+	f = fopen(path, "ae");
+	if (!f)
+		return;
+	memcpy(&eh, elf, sizeof(eh));
+	for (unsigned i = 0; i < eh.e_shnum; i++) {
+		Elf64_Shdr sh, str;
+
+		memcpy(&sh, elf + eh.e_shoff + i * sizeof(sh), sizeof(sh));
+		if (sh.sh_type != SHT_SYMTAB || sh.sh_entsize != sizeof(Elf64_Sym) ||
+		    sh.sh_link >= eh.e_shnum)
+			continue;
+		memcpy(&str, elf + eh.e_shoff + sh.sh_link * sizeof(str), sizeof(str));
+		if (str.sh_type != SHT_STRTAB)
+			continue;
+		for (uint64_t k = 1; k < sh.sh_size / sizeof(Elf64_Sym); k++) {
+			const char *name;
+			Elf64_Sym sym;
+
+			memcpy(&sym, elf + sh.sh_offset + k * sizeof(sym), sizeof(sym));
+			name = (const char *)elf + str.sh_offset + sym.st_name;
+			if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || !sym.st_size ||
+			    sym.st_name >= str.sh_size ||
+			    !memchr(name, 0, str.sh_size - sym.st_name) ||
+			    sym.st_value > img->text_size ||
+			    sym.st_size > img->text_size - sym.st_value)
+				continue;
+			fprintf(f, "%lx %lx vsched:%s\n",
+				(unsigned long)((uintptr_t)img->text + sym.st_value),
+				(unsigned long)sym.st_size, name);
+		}
+	}
+	fclose(f);
+}
+
 int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
 		  const struct vsa_map_opts *opts)
 {
@@ -216,6 +266,7 @@ int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
 	if (r)
 		goto out_unmap;
 	resolve(img, &info);
+	perf_map(img, elf);
 	return 0;
 
 out_unmap:
