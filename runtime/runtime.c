@@ -110,12 +110,11 @@ RT_TEXT void rt_kick(uint32_t cpu)
 
 RT_TEXT void rt_drain_kicks(struct rt_cpu *c)
 {
-	_Atomic uint64_t *k = &vsched_vvar_cpus(rt_g->vvar)[c->id].kick;
 	uint64_t m;
 
-	if (!atomic_load_explicit(k, memory_order_relaxed))
+	if (!atomic_load_explicit(c->kick, memory_order_relaxed))
 		return;
-	m = atomic_exchange_explicit(k, 0, memory_order_relaxed);
+	m = atomic_exchange_explicit(c->kick, 0, memory_order_relaxed);
 	for (uint32_t i = 0; i < rt_g->ncpus; i++)
 		if ((m >> (i < 63 ? i : 63)) & 1)
 			rt_kick(i);
@@ -123,6 +122,8 @@ RT_TEXT void rt_drain_kicks(struct rt_cpu *c)
 
 RT_TEXT void rt_wake_idle(uint32_t self)
 {
+	if (rt_g->ncpus == 1)
+		return; /* no other CPU to wake: spare the fence */
 	/* seq_cst fence: our enqueue before the parked check (Dekker with
 	 * park(), which announces itself before looking at the rings) */
 	atomic_thread_fence(memory_order_seq_cst);
@@ -325,8 +326,10 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 		rt_free(rt);
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < cfg.ncpus; i++)
+	for (unsigned i = 0; i < cfg.ncpus; i++) {
 		rt->cpus[i].id = i;
+		rt->cpus[i].kick = &vsched_vvar_cpus(rt->vvar)[i].kick;
+	}
 	rt_g = rt;
 
 	/* CPU 0: this thread becomes the boot task; its idle gets a stack */
