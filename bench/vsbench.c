@@ -21,23 +21,31 @@
 struct workload {
 	const char *name;
 	bench_fn vsched, pthread;
-	int go; /* bench/go has it */
+	const char *go; /* what bench/go runs for it (NULL: nothing) */
 	long n, n_quick; /* operations (tasks for the memory ones) */
 	long pt_n;	 /* pthreads' size where it must differ (0: n) */
+	long go_n;	 /* Go's size where it must differ (0: n) */
 	int memory;	 /* bytes per task, measured in a process of its own */
 };
 
+/*
+ * stackless_rss has no stackless counterpart in pthreads or Go: each is
+ * measured with the smallest task it has (a thread, a goroutine), which is
+ * what a program without stackless tasks would use. Go runs 1e6 of them,
+ * not 1e7: ten million goroutines need more memory than the machine has.
+ */
 static const struct workload workloads[] = {
-	{ "yield", vs_yield, pt_yield, 1, 2000000, 20000, 200000, 0 },
-	{ "wake", vs_wake, pt_wake, 1, 1000000, 10000, 100000, 0 },
-	{ "wake_xcpu", vs_wake_xcpu, pt_wake_xcpu, 1, 300000, 10000, 100000, 0 },
-	{ "spawn_join", vs_spawn_join, pt_spawn_join, 1, 1000000, 10000, 20000, 0 },
-	{ "fanout", vs_fanout, pt_fanout, 1, 1000000, 20000, 50000, 0 },
-	{ "fanout_1cpu", vs_fanout_1cpu, NULL, 0, 1000000, 20000, 0, 0 },
-	{ "channel", vs_channel, pt_channel, 1, 1000000, 10000, 200000, 0 },
-	{ "mutex", vs_mutex, pt_mutex, 1, 2000000, 20000, 1000000, 0 },
-	{ "park_rss", vs_park_rss, pt_park_rss, 1, 1000000, 20000, 10000, 1 },
-	{ "stackless_rss", vs_stackless_rss, NULL, 0, 10000000, 200000, 0, 1 },
+	{ "yield", vs_yield, pt_yield, "yield", 2000000, 20000, 200000, 0, 0 },
+	{ "wake", vs_wake, pt_wake, "wake", 1000000, 10000, 100000, 0, 0 },
+	{ "wake_xcpu", vs_wake_xcpu, pt_wake_xcpu, "wake_xcpu", 300000, 10000, 100000, 0, 0 },
+	{ "spawn_join", vs_spawn_join, pt_spawn_join, "spawn_join", 1000000, 10000, 20000, 0, 0 },
+	{ "fanout", vs_fanout, pt_fanout, "fanout", 1000000, 20000, 50000, 0, 0 },
+	{ "fanout_1cpu", vs_fanout_1cpu, NULL, NULL, 1000000, 20000, 0, 0, 0 },
+	{ "channel", vs_channel, pt_channel, "channel", 1000000, 10000, 200000, 0, 0 },
+	{ "mutex", vs_mutex, pt_mutex, "mutex", 2000000, 20000, 1000000, 0, 0 },
+	{ "park_rss", vs_park_rss, pt_park_rss, "park_rss", 1000000, 20000, 10000, 0, 1 },
+	{ "stackless_rss", vs_stackless_rss, pt_park_rss, "park_rss", 10000000, 200000, 10000,
+	  1000000, 1 },
 };
 
 #define NWORK (sizeof(workloads) / sizeof(workloads[0]))
@@ -160,6 +168,12 @@ static double go_run(long n)
 	return v;
 }
 
+/* @n, or @bound if that is set (not 0) and smaller. */
+static long lmin(long n, long bound)
+{
+	return bound && bound < n ? bound : n;
+}
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -184,7 +198,8 @@ static double measure(const struct workload *w, bench_fn fn, long n, int warm, i
 	return v[reps / 2];
 }
 
-static void machine(void)
+/* One line naming the machine, for the table and the chart. */
+static void machine(char *buf, size_t len)
 {
 	FILE *f = fopen("/proc/cpuinfo", "r");
 	char line[256], model[128] = "unknown CPU";
@@ -202,8 +217,8 @@ static void machine(void)
 	if (f)
 		fclose(f);
 	uname(&u);
-	printf("vsbench on %s, %ld CPUs online, %s %s (%s)\n", model,
-	       sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, u.machine);
+	snprintf(buf, len, "vsbench on %s, %ld CPUs online, %s %s (%s)", model,
+		 sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, u.machine);
 }
 
 static void usage(void)
@@ -224,11 +239,83 @@ static void cell(double x, double vs, const char *unit)
 		printf(" %11.1f %-2s %7.1fx", x, unit, x / vs);
 }
 
+/* What a run measured, for the chart. */
+static struct result {
+	const char *name;
+	double v, p, g;
+} results[NWORK];
+static size_t nresults;
+
+/* The data of one bar: @x over @v, or NaN (no bar) where either is missing. */
+static void ratio_field(FILE *gp, double x, double v)
+{
+	if (x > 0 && v > 0)
+		fprintf(gp, " %.3f", x / v);
+	else
+		fprintf(gp, " NaN");
+}
+
+/*
+ * With gnuplot on the PATH, draws the ratios as an SVG bar chart in @path:
+ * for each workload, pthreads' and Go's figure over vsched's, on a log
+ * scale (above 1, vsched is faster or smaller). Returns 0, or -1 if no
+ * chart was drawn.
+ */
+static int chart(const char *path, const char *machine_line)
+{
+	double lo = 1, hi = 1;
+	FILE *gp;
+
+	if (!path || !path[0] || !nresults || system("command -v gnuplot >/dev/null 2>&1") != 0)
+		return -1;
+	/* the range by hand: a log axis does not autoscale to histogram bars */
+	for (size_t i = 0; i < nresults; i++)
+		for (int k = 0; k < 2; k++) {
+			double x = k ? results[i].g : results[i].p;
+
+			if (x > 0 && x / results[i].v < lo)
+				lo = x / results[i].v;
+			if (x > 0 && x / results[i].v > hi)
+				hi = x / results[i].v;
+		}
+	gp = popen("gnuplot", "w");
+	if (!gp)
+		return -1;
+	fprintf(gp, "set terminal svg size 1040,480 dynamic font 'sans,12'\n"
+		    "set output '%s'\n"
+		    "set title \"%s\" noenhanced\n"
+		    "set logscale y 10\n"
+		    "set yrange [%g:%g]\n"
+		    "set bmargin 5\n"
+		    "set ylabel 'time (memory) over vsched''s: above 1, vsched wins'\n"
+		    "set grid ytics\n"
+		    "set style data histogram\n"
+		    "set style histogram clustered gap 1\n"
+		    "set style fill solid 0.8 border -1\n"
+		    "set boxwidth 0.9\n"
+		    "set xtics nomirror noenhanced font ',11'\n"
+		    "set key top right\n"
+		    "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2\n"
+		    "$d << EOD\n",
+		path, machine_line, lo / 2, hi * 2);
+	for (size_t i = 0; i < nresults; i++) {
+		fprintf(gp, "%s", results[i].name);
+		ratio_field(gp, results[i].p, results[i].v);
+		ratio_field(gp, results[i].g, results[i].v);
+		fprintf(gp, "\n");
+	}
+	fprintf(gp, "EOD\n"
+		    "plot $d using 2:xtic(1) title 'pthreads / vsched', "
+		    "'' using 3 title 'Go / vsched'\n");
+	return pclose(gp) == 0 ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	int quick = 0, tsv = 0, warm, reps, nsel = 0, fails = 0, want_vs = 1, want_pt = 1;
 	int want_go = 1;
-	const char *sel[NWORK];
+	const char *sel[NWORK], *svg = "vsbench-ratios.svg";
+	char mline[256];
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick"))
@@ -237,6 +324,8 @@ int main(int argc, char **argv)
 			tsv = 1;
 		else if (!strcmp(argv[i], "--format=table"))
 			tsv = 0;
+		else if (!strncmp(argv[i], "--svg=", 6))
+			svg = argv[i] + 6;
 		else if (!strcmp(argv[i], "--impl=vsched"))
 			want_pt = want_go = 0;
 		else if (!strcmp(argv[i], "--impl=pthread"))
@@ -250,8 +339,9 @@ int main(int argc, char **argv)
 	}
 	warm = quick ? 0 : 1;
 	reps = quick ? 1 : 5;
+	machine(mline, sizeof(mline));
 	if (!tsv)
-		machine();
+		printf("%s\n", mline);
 	if (want_go)
 		go_build(tsv);
 	if (!tsv) {
@@ -264,7 +354,9 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < NWORK; k++) {
 		const struct workload *w = &workloads[k];
 		long n = quick ? w->n_quick : w->n;
-		long pn = quick ? w->n_quick : (w->pt_n ? w->pt_n : w->n);
+		/* pt_n and go_n bound the quick sizes too */
+		long pn = lmin(quick ? w->n_quick : w->n, w->pt_n);
+		long gn = lmin(quick ? w->n_quick : w->n, w->go_n);
 		const char *unit = w->memory ? "B" : "ns";
 		double v = 0, p = 0, g = 0;
 		int chosen = !nsel;
@@ -278,8 +370,8 @@ int main(int argc, char **argv)
 		if (w->pthread && want_pt)
 			p = measure(w, w->pthread, pn, warm, reps);
 		if (w->go && go_bin[0]) {
-			go_workload = w->name;
-			g = measure(w, go_run, n, warm, reps);
+			go_workload = w->go;
+			g = measure(w, go_run, gn, warm, reps);
 		}
 		fails += v < 0 || p < 0 || g < 0;
 		if (tsv) {
@@ -300,7 +392,11 @@ int main(int argc, char **argv)
 			printf("\n");
 		}
 		fflush(stdout);
+		if (v > 0 && (p > 0 || g > 0))
+			results[nresults++] = (struct result){ w->name, v, p, g };
 	}
 	go_clean();
+	if (chart(svg, mline) == 0 && !tsv)
+		printf("\nchart of the ratios: %s\n", svg);
 	return fails ? 1 : 0;
 }
