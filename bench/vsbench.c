@@ -6,7 +6,9 @@
  * the machine it ran on, or with --format=tsv one line per figure:
  * workload<TAB>impl<TAB>ns_per_op (bytes per task for the *_rss ones).
  * --quick: small sizes and one run each, to check that everything runs;
- * --impl=vsched, pthread or go: that one only (to profile it).
+ * --impl=vsched, pthread or go: that one only (to profile it);
+ * --svg=FILE: where the chart goes when gnuplot is installed (default
+ * vsbench-ratios.svg; --svg= for none).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -224,7 +226,7 @@ static void machine(char *buf, size_t len)
 static void usage(void)
 {
 	fprintf(stderr, "usage: vsbench [--quick] [--format=table|tsv] [--impl=vsched|pthread|go] "
-			"[workload...]\n");
+			"[--svg=FILE] [workload...]\n");
 	exit(2);
 }
 

@@ -162,10 +162,11 @@ RT_TEXT static void park(struct rt_cpu *c, bool look_around)
  * needed (Go's idle Ms spin too) */
 #define IDLE_SPINS 1024
 #define IDLE_LOOK_AROUND 3 /* parks that still wake for others' work */
+#define IDLE_STUCK_ROUNDS 64 /* rounds of seeing work it cannot take yet */
 
 RT_TEXT void rt_idle_loop(struct rt_cpu *c)
 {
-	unsigned spins = 0, parks = 0;
+	unsigned spins = 0, parks = 0, stuck = 0;
 
 	for (;;) {
 		uint64_t sw;
@@ -178,15 +179,21 @@ RT_TEXT void rt_idle_loop(struct rt_cpu *c)
 		rt_must(vsched_yield_now(c->id), "idle yield");
 		if (atomic_load_explicit(&vsched_vvar_cpus(rt_g->vvar)[c->id].nr_switches,
 					 memory_order_relaxed) != sw) {
-			spins = parks = 0;
+			spins = parks = stuck = 0;
 			continue;
 		}
 		if (rt_cpu_has_work(c->id)) {
-			/* queued, but not takeable yet (a task still leaving a
-			 * preempted CPU): let that thread run */
-			sched_yield();
+			/* queued since the pick looked (look again), or not
+			 * takeable yet: a task still leaving a CPU whose thread
+			 * the OS preempted. Only the second lasts: after some
+			 * rounds, let that thread run */
+			if (++stuck >= IDLE_STUCK_ROUNDS) {
+				stuck = 0;
+				sched_yield();
+			}
 			continue;
 		}
+		stuck = 0;
 		if (atomic_load(&rt_g->stopping) && c->id != 0)
 			return;
 		if (spins++ < IDLE_SPINS) {
