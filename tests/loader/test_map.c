@@ -84,6 +84,46 @@ static void test_map_private(void **state)
 	vsa_image_unmap(&img);
 }
 
+/* VSCHED_PERF_MAP=1: /tmp/perf-PID.map names the image's functions where
+ * they are mapped, inside the image; unset, no file is written. */
+static void test_perf_map(void **state)
+{
+	char path[64], line[256], name[200];
+	unsigned long addr, size;
+	struct vsa_image img;
+	int found = 0, lines = 0;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/perf-%ld.map", (long)getpid());
+	unlink(path);
+	assert_int_equal(setenv("VSCHED_PERF_MAP", "1", 1), 0);
+	assert_int_equal(vsa_image_map_embedded(&img, &priv_opts), 0);
+	assert_int_equal(unsetenv("VSCHED_PERF_MAP"), 0);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		assert_int_equal(sscanf(line, "%lx %lx vsched:%199s", &addr, &size, name), 3);
+		assert_true(size > 0);
+		assert_true(addr >= (uintptr_t)img.text &&
+			    addr + size <= (uintptr_t)img.text + img.text_size);
+		if (!strcmp(name, "vsched_yield_now")) {
+			assert_int_equal(addr, (uintptr_t)img.api.vsched_yield_now);
+			found++;
+		}
+		lines++;
+	}
+	fclose(f);
+	assert_int_equal(found, 1);
+	assert_true(lines >= (int)vsa_api_count);
+	vsa_image_unmap(&img);
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(vsa_image_map_embedded(&img, &priv_opts), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	vsa_image_unmap(&img);
+}
+
 static void test_map_file(void **state)
 {
 	struct vsched_task_desc desc = {.kind = VSCHED_KIND_STACKLESS};
@@ -361,6 +401,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_map_private),
+		cmocka_unit_test(test_perf_map),
 		cmocka_unit_test(test_map_file),
 		cmocka_unit_test(test_map_memfd_shared),
 		cmocka_unit_test(test_bad_options),
