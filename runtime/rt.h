@@ -89,7 +89,7 @@ struct rt_timers {
 
 struct rt_cpu {
 	uint32_t id;
-	_Atomic uint64_t *kick; /* the core's kick word for this CPU, cached */
+	struct vsched_cpu *core; /* the core's record of this CPU, in the vvar */
 	pthread_t thread;
 	struct vs_task *idle;
 	struct vs_task *cur; /* the task this CPU runs, as the runtime sees it */

@@ -71,7 +71,7 @@ RT_TEXT static void futex_wait_until(_Atomic uint32_t *uaddr, uint32_t val, uint
 
 RT_TEXT uint64_t rt_cpu_load(uint32_t cpu)
 {
-	struct vsched_cpu *vc = vsched_vvar_cpus(rt_g->vvar) + cpu;
+	struct vsched_cpu *vc = rt_g->cpus[cpu].core;
 	struct vs_ring lr = { .enq = &vc->rq_enq, .deq = &vc->rq_deq };
 
 	return vs_ring_len(&lr) +
@@ -112,9 +112,9 @@ RT_TEXT void rt_drain_kicks(struct rt_cpu *c)
 {
 	uint64_t m;
 
-	if (!atomic_load_explicit(c->kick, memory_order_relaxed))
+	if (!atomic_load_explicit(&c->core->kick, memory_order_relaxed))
 		return;
-	m = atomic_exchange_explicit(c->kick, 0, memory_order_relaxed);
+	m = atomic_exchange_explicit(&c->core->kick, 0, memory_order_relaxed);
 	for (uint32_t i = 0; i < rt_g->ncpus; i++)
 		if ((m >> (i < 63 ? i : 63)) & 1)
 			rt_kick(i);
@@ -174,11 +174,9 @@ RT_TEXT void rt_idle_loop(struct rt_cpu *c)
 		c = rt_after_switch(c->idle);
 		rt_dispatch(c);
 		/* its own ring, the global one, then stealing: all in the pick */
-		sw = atomic_load_explicit(&vsched_vvar_cpus(rt_g->vvar)[c->id].nr_switches,
-					  memory_order_relaxed);
+		sw = atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed);
 		rt_must(vsched_yield_now(c->id), "idle yield");
-		if (atomic_load_explicit(&vsched_vvar_cpus(rt_g->vvar)[c->id].nr_switches,
-					 memory_order_relaxed) != sw) {
+		if (atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed) != sw) {
 			spins = parks = stuck = 0;
 			continue;
 		}
@@ -335,7 +333,7 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 	}
 	for (unsigned i = 0; i < cfg.ncpus; i++) {
 		rt->cpus[i].id = i;
-		rt->cpus[i].kick = &vsched_vvar_cpus(rt->vvar)[i].kick;
+		rt->cpus[i].core = vsched_vvar_cpus(rt->vvar) + i;
 	}
 	rt_g = rt;
 
