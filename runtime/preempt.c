@@ -90,20 +90,14 @@ RT_TEXT static void on_preempt(int sig, siginfo_t *si, void *ucv)
 	(void)si;
 	if (c && safe_point(c, uc)) {
 		struct vs_task *me = c->cur;
-		struct vsched_task *slot = rt_slot(me);
-		uint8_t f = __atomic_load_n(&slot->flags, __ATOMIC_RELAXED);
 
-		/* the interrupted code may hold this thread's thread pointer
-		 * (riscv64's tp is even in the frame sigreturn restores), or
-		 * addresses in its TLS, in registers: it must resume on this
-		 * thread, so no other CPU may take it meanwhile. A plain store: only the runtime running it writes the flags
-		 * of a task once it exists (byte AMOs are not on every arch) */
-		__atomic_store_n(&slot->flags, f | VSCHED_TF_STAY, __ATOMIC_RELAXED);
 		/* off the CPU, to the back (or the front, with slice left);
-		 * resumed later on this same CPU, and back here */
+		 * the core keeps it for this CPU (STAY), because the
+		 * interrupted code may hold this thread's thread pointer
+		 * (riscv64's tp is even in the frame sigreturn restores), or
+		 * addresses in its TLS, in registers: it resumes here */
 		if (vsched_preempt_current(c->id) == 0)
 			rt_after_switch(me);
-		__atomic_store_n(&slot->flags, f, __ATOMIC_RELAXED);
 	}
 	errno = saved;
 }

@@ -173,6 +173,8 @@ RT_TEXT struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr
 		.owner = rt_g->owner,
 		.affinity = attr ? attr->affinity : 0,
 		.prio = attr ? attr->priority : 0,
+		/* a CPU asked for is where it first runs: no other steals it */
+		.flags = attr && attr->cpu >= 0 && !attr->balance ? VSCHED_TF_STAY : 0,
 	};
 	struct rt_stack st = { 0 }, *stk = NULL;
 	struct vs_task *t;

@@ -54,6 +54,26 @@ static struct vsched_task *holder(struct vsched_vvar *h, struct vsched_cpu *c,
 	return t->kind == VSCHED_KIND_STACKLESS ? idle_of(h, c) : t;
 }
 
+/*
+ * STAY pins a queued task to the CPU in ->cpu (rq_may_run). Only the CPU
+ * running the task sets it, before queuing it (the ring's release publishes
+ * it), and only the CPU that switches to it clears it, after claiming it:
+ * one writer at a time. Relaxed atomics: stealers read it concurrently.
+ */
+static void stay_set(struct vsched_task *t)
+{
+	__atomic_store_n(&t->flags, (uint8_t)(__atomic_load_n(&t->flags, __ATOMIC_RELAXED) |
+					      VSCHED_TF_STAY), __ATOMIC_RELAXED);
+}
+
+static void stay_clear(struct vsched_task *t)
+{
+	uint8_t f = __atomic_load_n(&t->flags, __ATOMIC_RELAXED);
+
+	if (unlikely(f & VSCHED_TF_STAY))
+		__atomic_store_n(&t->flags, (uint8_t)(f & ~VSCHED_TF_STAY), __ATOMIC_RELAXED);
+}
+
 static void clear_on_cpu(struct vsched_vvar *h, vsched_ref_t ref)
 {
 	struct vsched_task *t = task_at(h, VSCHED_REF_IDX(ref));
@@ -147,6 +167,7 @@ static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 	/* a prev the runtime did not take yet is long off this CPU */
 	settle_prev(h, c);
 	claim_on_cpu(next);
+	stay_clear(next);
 	atomic_store_explicit(&next->cpu, c->cpu_id, memory_order_relaxed);
 	atomic_store_explicit(&next->need_resched, 0, memory_order_relaxed);
 	atomic_store_explicit(&next->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
@@ -189,6 +210,7 @@ static void schedule(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_
 
 	if (next == cur) {
 		/* woken (or re-queued) before it left: keep running */
+		stay_clear(cur);
 		atomic_store_explicit(&cur->cpu, c->cpu_id, memory_order_relaxed);
 		atomic_store_explicit(&cur->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
 		return;
@@ -300,8 +322,12 @@ int sched_yield(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless, boo
 			return -VSCHED_EINVAL;
 		policy_account(h, c, cur);
 		atomic_store_explicit(&cur->state, VSCHED_TASK_READY, memory_order_relaxed);
+		/* preempted at any instruction: it resumes on this thread */
+		if (preempt)
+			stay_set(cur);
 		r = policy_enqueue(h, c, cur, preempt ? ENQ_PREEMPT : 0);
 		if (r < 0) {
+			stay_clear(cur);
 			atomic_store_explicit(&cur->state, VSCHED_TASK_RUNNING,
 					      memory_order_relaxed);
 			return r;
@@ -444,9 +470,12 @@ int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst)
 	atomic_store_explicit(&cur->state, VSCHED_TASK_READY, memory_order_relaxed);
 	atomic_store_explicit(&cur->cpu, dst, memory_order_relaxed);
 	/* queued on dst right away: dst waits on on_cpu until we are off; never
-	 * spilled to the global ring, where this CPU could pick it back */
+	 * spilled to the global ring, and STAY, so that no other CPU (this
+	 * one, idle once we leave, least of all) steals it before dst runs it */
+	stay_set(cur);
 	r = policy_enqueue(h, dc, cur, ENQ_LOCAL);
 	if (r < 0) {
+		stay_clear(cur);
 		atomic_store_explicit(&cur->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
 		atomic_store_explicit(&cur->cpu, c->cpu_id, memory_order_relaxed);
 		return r;

@@ -126,7 +126,7 @@ int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
 
 	/* a stackful task may have no frame yet (a thread becoming a task);
 	 * spawn and switch_to refuse to start one without */
-	if (!d || !out || d->kind > VSCHED_KIND_STACKLESS || d->flags != 0 ||
+	if (!d || !out || d->kind > VSCHED_KIND_STACKLESS || (d->flags & ~VSCHED_TF_STAY) ||
 	    d->prio < -20 || d->prio > 19 || !affinity_ok(h, d->affinity))
 		return -VSCHED_EINVAL;
 	idx = slot_take(h);
@@ -139,7 +139,8 @@ int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
 	atomic_store_explicit(&t->on_cpu, 0, memory_order_relaxed);
 	atomic_store_explicit(&t->need_resched, 0, memory_order_relaxed);
 	t->kind = (uint8_t)d->kind;
-	t->flags = 0;
+	/* STAY: its first run is on the CPU it is spawned on */
+	__atomic_store_n(&t->flags, (uint8_t)d->flags, __ATOMIC_RELAXED);
 	t->owner = d->owner;
 	atomic_store_explicit(&t->cpu, 0, memory_order_relaxed);
 	atomic_store_explicit(&t->next_free, 0, memory_order_relaxed);

@@ -71,9 +71,11 @@ enum vsched_task_kind {
 };
 
 #define VSCHED_TF_IDLE 0x1u /* a CPU's idle task: never queued */
-/* Runs only on the CPU in ->cpu until cleared: set by a runtime for a task
- * it preempts asynchronously, whose registers may hold addresses of its
- * thread's thread-local storage. */
+/* Runs next on the CPU in ->cpu and nowhere else: set by the core for a
+ * task preempted asynchronously (its registers may hold addresses of its
+ * thread's thread-local storage), for one that migrates, and, when asked
+ * for at alloc, for a new task's first run; cleared by the core when that
+ * CPU switches to it. */
 #define VSCHED_TF_STAY 0x2u
 
 #define VSCHED_CPU_NONE 0xffffffffu /* a caller that is not a CPU */
@@ -85,7 +87,7 @@ enum vsched_task_kind {
 /* What vsched_task_alloc needs to know of a new task. */
 struct vsched_task_desc {
 	uint32_t kind;	/* enum vsched_task_kind */
-	uint32_t flags; /* VSCHED_TF_* */
+	uint32_t flags; /* 0, or VSCHED_TF_STAY: first run on the spawn CPU */
 	uint32_t owner; /* address-space id of the caller */
 	int32_t prio;
 	uint64_t ctx_sp; /* (owner) initial stack pointer of a stackful task */
