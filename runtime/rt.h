@@ -16,7 +16,9 @@
 #include "vsched_apis.h"
 #include "stack.h"
 
-enum { HANDLE_HELD = 0, HANDLE_DETACHED = 1, HANDLE_JOINING = 2 };
+/* The handle's life: held, then detached or joined (given up either way);
+ * a handle given up stays so until a new task reuses the record. */
+enum { HANDLE_HELD = 0, HANDLE_DETACHED = 1, HANDLE_JOINING = 2, HANDLE_JOINED = 3 };
 
 /* How a wait ended, when not by a notify. */
 enum { RT_WHY_NOTIFIED = 0, RT_WHY_TIMEDOUT = 1, RT_WHY_CANCELED = 2 };

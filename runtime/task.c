@@ -449,7 +449,7 @@ RT_TEXT int vs_task_exit(int code)
 /* Takes the handle of @t for joiner @me; -EINVAL if it was given up. */
 RT_TEXT static int claim(struct vs_task *t, struct vs_task *me)
 {
-	if (t->handle == HANDLE_DETACHED ||
+	if (t->handle == HANDLE_DETACHED || t->handle == HANDLE_JOINED ||
 	    (t->handle == HANDLE_JOINING && t->joiner != me))
 		return -EINVAL;
 	t->handle = HANDLE_JOINING;
@@ -499,8 +499,9 @@ RT_TEXT int vs_task_join(vs_task_t *t, int *code)
 		c = rt_self();
 		rt_lock_flag(&t->jlock);
 	}
-	rt_unlock_flag(&t->jlock);
 	*code = t->exit_code;
+	t->handle = HANDLE_JOINED; /* a second join is refused */
+	rt_unlock_flag(&t->jlock);
 	rt_task_put(t);
 	return 0;
 }
@@ -524,8 +525,9 @@ RT_TEXT int vs_task_join_poll(vs_task_t *t, int *code)
 	rt_lock_flag(&t->jlock);
 	r = claim(t, me);
 	if (r == 0 && t->done) {
-		rt_unlock_flag(&t->jlock);
 		*code = t->exit_code;
+		t->handle = HANDLE_JOINED;
+		rt_unlock_flag(&t->jlock);
 		rt_task_put(t);
 		return 0;
 	}
