@@ -20,14 +20,27 @@ RT_TEXT static struct vs_task *stackful_self(void)
 	return t && !t->stackless ? t : NULL;
 }
 
-/* Who holds a mutex: the task (it may move between threads), or for a
- * plain thread the address of a thread-local word. Never 0, never odd. */
+/*
+ * Who holds a mutex, never 0 and never odd. A task (it may move between
+ * threads) by its generation-tagged reference, which no later task reusing
+ * its slot and record has: gen << 32 | index << 2 | 2 (the index is below
+ * 2^28). A plain thread by the address of a thread-local word, 8-aligned,
+ * so bit 1 tells the two apart.
+ */
+#define HOLDER_TASK ((uintptr_t)2)
+
+RT_TEXT static uintptr_t holder_of(const struct vs_task *t)
+{
+	return (uintptr_t)(t->ref & ~(uint64_t)UINT32_MAX) |
+	       ((uintptr_t)VSCHED_REF_IDX(t->ref) << 2) | HOLDER_TASK;
+}
+
 RT_TEXT static uintptr_t holder_self(void)
 {
-	static __thread uintptr_t thread_anchor;
+	static __thread uint64_t thread_anchor;
 	struct vs_task *t = vs_task_self();
 
-	return t ? (uintptr_t)t : (uintptr_t)&thread_anchor;
+	return t ? holder_of(t) : (uintptr_t)&thread_anchor;
 }
 
 /* ------------------------------------------------------------- mutex */
@@ -93,15 +106,16 @@ RT_TEXT static int wait_pred(struct vs_wq *wq, bool (*pred)(void *), void *arg, 
 /* Is the holder in @v a task now running on a CPU other than @cpu? */
 RT_TEXT static bool holder_running_elsewhere(uintptr_t v, uint32_t cpu)
 {
-	const struct vs_task *h = (const struct vs_task *)(v & ~MUTEX_WAITERS);
+	uint32_t idx = (uint32_t)(v & UINT32_MAX) >> 2;
 	struct vsched_task *slot;
 
-	/* records are never given back while the runtime runs: reading a
-	 * stale holder's slot is safe, and only makes this guess wrong */
-	if (h < rt_g->recs || h >= rt_g->recs + rt_g->cfg.max_tasks)
+	if (!(v & HOLDER_TASK) || idx >= rt_g->cfg.max_tasks)
 		return false; /* a plain thread: it may be anywhere */
-	slot = rt_slot(h);
-	return atomic_load_explicit(&slot->state, memory_order_relaxed) == VSCHED_TASK_RUNNING &&
+	/* the table is never given back while the runtime runs: reading a
+	 * slot reused since is safe, and only makes this guess wrong */
+	slot = vsched_vvar_tasks(rt_g->vvar) + idx;
+	return atomic_load_explicit(&slot->gen, memory_order_relaxed) == (uint32_t)(v >> 32) &&
+	       atomic_load_explicit(&slot->state, memory_order_relaxed) == VSCHED_TASK_RUNNING &&
 	       atomic_load_explicit(&slot->cpu, memory_order_relaxed) != cpu;
 }
 
@@ -140,15 +154,15 @@ RT_TEXT static int mutex_lock(struct vs_mutex *m, bool timed, uint64_t timeout_n
 		return -EINVAL;
 	if (!me)
 		return -EPERM;
-	if (atomic_compare_exchange_strong_explicit(&m->state, &v, (uintptr_t)me,
+	mt.m = m;
+	mt.me = holder_of(me);
+	if (atomic_compare_exchange_strong_explicit(&m->state, &v, mt.me,
 						    memory_order_acquire, memory_order_relaxed))
 		return 0;
-	if ((v & ~MUTEX_WAITERS) == (uintptr_t)me)
+	if ((v & ~MUTEX_WAITERS) == mt.me)
 		return -EDEADLK;
-	if (mutex_spin(m, (uintptr_t)me, rt_self()->id))
+	if (mutex_spin(m, mt.me, rt_self()->id))
 		return 0;
-	mt.m = m;
-	mt.me = (uintptr_t)me;
 	/* on a timeout or a cancel the WAITERS bit may stay set with nobody
 	 * queued: that only sends the next unlock down the slow path, which
 	 * clears it */
@@ -195,7 +209,7 @@ RT_TEXT int vs_mutex_unlock(struct vs_mutex *m)
 	rt_wq_lock(&m->wq);
 	w = m->wq.head;
 	if (w)
-		next = (uintptr_t)rt_waiter_task(w) | (w->next ? MUTEX_WAITERS : 0);
+		next = holder_of(rt_waiter_task(w)) | (w->next ? MUTEX_WAITERS : 0);
 	atomic_store_explicit(&m->state, next, memory_order_release);
 	rt_wq_unlock(&m->wq);
 	/* pops @w: it is still the head, as only its new holder (@w itself,
@@ -241,7 +255,7 @@ RT_TEXT static int cond_wait(struct vs_cond *cv, struct vs_mutex *m, bool timed,
 	if (!cv || !m)
 		return -EINVAL;
 	if (!me || (atomic_load_explicit(&m->state, memory_order_relaxed) & ~MUTEX_WAITERS) !=
-			   (uintptr_t)me)
+			   holder_of(me))
 		return -EPERM;
 	/* read before the unlock (release): a signal after it bumps past this */
 	cw.seq = atomic_load_explicit(&cv->seq, memory_order_relaxed);

@@ -116,11 +116,56 @@ static void test_mutex_contention(void **state)
 	stop();
 }
 
+/*
+ * A mutex left locked by a task that exited stays held by that task: a
+ * new task, even one that reuses its slot and record, is not its holder
+ * (unlock says -EPERM, lock waits and times out, not -EDEADLK).
+ */
+static struct vs_mutex orphan_m;
+
+static int lock_and_exit(void *arg)
+{
+	(void)arg;
+	return vs_mutex_lock(&orphan_m);
+}
+
+static int try_orphan(void *arg)
+{
+	(void)arg;
+	EXPECT(vs_mutex_unlock(&orphan_m) == -EPERM);
+	EXPECT(vs_mutex_trylock(&orphan_m) == -EBUSY);
+	EXPECT(vs_mutex_lock_timeout(&orphan_m, 1000000) == -ETIMEDOUT);
+	return vs_task_self() == *(vs_task_t **)arg; /* its record reused */
+}
+
+static void test_mutex_orphan(void **state)
+{
+	vs_task_t *t, *u;
+	int reused = 0;
+
+	(void)state;
+	start(1);
+	vs_mutex_init(&orphan_m);
+	t = spawn_on(lock_and_exit, NULL, 0);
+	join_expect(t, 0);
+	/* the one free slot is the exited task's: the next spawns take it */
+	for (int i = 0; i < 8; i++) {
+		int code = -1;
+
+		u = spawn_on(try_orphan, &t, 0);
+		assert_int_equal(vs_task_join(u, &code), 0);
+		reused += code;
+	}
+	assert_true(reused > 0);
+	stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mutex_handoff),
 		cmocka_unit_test(test_mutex_contention),
+		cmocka_unit_test(test_mutex_orphan),
 	};
 
 	return cmocka_run_group_tests_name("sync-mutex", tests, NULL, NULL);
