@@ -143,7 +143,9 @@ RT_TEXT int vs_sleep_until(uint64_t deadline)
 		return -ECANCELED;
 	if (deadline <= rt_now())
 		return 0;
-	rt_must(rt_timer_arm(c, me, deadline), "arming a timer");
+	r = rt_timer_arm(c, me, deadline);
+	if (r < 0)
+		return r;
 	rt_wait_direct(me);
 	rt_must(vsched_resched(c->id), "resched of a sleeping task");
 	rt_after_switch(me);
@@ -162,6 +164,7 @@ RT_TEXT int vs_sleep_until_poll(uint64_t deadline)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
+	int r;
 
 	if (!me || !me->stackless)
 		return -EPERM;
@@ -171,7 +174,9 @@ RT_TEXT int vs_sleep_until_poll(uint64_t deadline)
 		return -ECANCELED;
 	if (deadline <= rt_now())
 		return 0;
-	rt_must(rt_timer_arm(c, me, deadline), "arming a timer");
+	r = rt_timer_arm(c, me, deadline);
+	if (r < 0)
+		return r;
 	me->in_wait = true;
 	rt_wait_direct(me);
 	return -EAGAIN;

@@ -98,7 +98,12 @@ RT_TEXT int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t dead
 			return -ETIMEDOUT;
 		}
 		/* armed on this CPU: it only fires once we are off it */
-		rt_must(rt_timer_arm(c, me, deadline), "arming a timer");
+		int r = rt_timer_arm(c, me, deadline);
+
+		if (r < 0) {
+			rt_wq_unlock(wq);
+			return r;
+		}
 	}
 	rt_wait_queue_locked(me, wq);
 	rt_wq_unlock(wq);
@@ -114,9 +119,13 @@ RT_TEXT int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_
 	if (rt_cancelled())
 		return -ECANCELED;
 	if (deadline) {
+		int r;
+
 		if (rt_now() >= deadline)
 			return -ETIMEDOUT;
-		rt_must(rt_timer_arm(rt_self(), me, deadline), "arming a timer");
+		r = rt_timer_arm(rt_self(), me, deadline);
+		if (r < 0)
+			return r;
 	}
 	me->in_wait = true;
 	rt_wait_queue_locked(me, wq);
