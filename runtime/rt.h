@@ -116,7 +116,8 @@ struct rt {
 	_Atomic int cancel;   /* stop is cancelling: blocking calls fail */
 	_Atomic long live; /* tasks spawned and not yet reclaimed */
 	struct vs_wq live_wq; /* the stopper waits here for live == 0 */
-	_Atomic int online; /* CPUs that have come up */
+	_Atomic int online; /* CPUs that have come up, or failed to */
+	_Atomic int up_err; /* why a CPU thread failed to come up */
 	pthread_t sysmon;   /* the ticking thread (RR, CFS) */
 	bool has_sysmon;
 	uint64_t clk_per_ms; /* the core's clock units in a millisecond */

@@ -243,9 +243,16 @@ RT_TEXT static void *cpu_thread(void *arg)
 	if (rt_g->cfg.pin)
 		pin(c->id);
 	c->idle = rt_task_create_thread(false, &err);
-	if (!c->idle || vsched_init_secondary(c->id, c->idle->ref) < 0) {
-		fprintf(stderr, "vsched: CPU %u failed to come up (%d)\n", c->id, err);
-		abort();
+	if (c->idle && (err = vsched_init_secondary(c->id, c->idle->ref)) < 0) {
+		rt_task_destroy(c->idle);
+		c->idle = NULL;
+	}
+	if (!c->idle) {
+		/* the starter sees the error with the count and unwinds */
+		atomic_store(&rt_g->up_err, err < 0 ? err : -ENOMEM);
+		rt_stack_cpu_fini(c);
+		atomic_fetch_add(&rt_g->online, 1);
+		return NULL;
 	}
 	c->cur = c->idle;
 	atomic_fetch_add(&rt_g->online, 1);
@@ -263,16 +270,51 @@ RT_TEXT static void rt_free(struct rt *rt)
 	free(rt);
 }
 
+/* 1 from the moment a start claims the runtime until its stop (or its
+ * failure) is over: two starts at once, exactly one proceeds. */
+static atomic_int rt_claimed;
+
+/*
+ * Stops the CPU threads 1..@nthreads, which came up or failed to, and the
+ * ticking thread, then frees all that start made, on CPU 0's thread (the
+ * boot task's). Shared by stop and by a start that fails midway.
+ */
+RT_TEXT static void teardown(struct rt *rt, unsigned nthreads)
+{
+	struct rt_cpu *c0 = &rt->cpus[0];
+
+	atomic_store(&rt->stopping, 1);
+	rt_preempt_stop(); /* before the CPU threads it signals are gone */
+	for (unsigned i = 1; i <= nthreads; i++)
+		rt_kick(i);
+	for (unsigned i = 1; i <= nthreads; i++)
+		pthread_join(rt->cpus[i].thread, NULL);
+	for (unsigned i = 0; i < rt->ncpus; i++)
+		rt_timers_fini(&rt->cpus[i]);
+
+	/* CPU 0's idle task is parked in its loop, off the CPU: drop it */
+	rt_stack_cpu_fini(c0);
+	{
+		struct rt_stack st = *c0->idle->stk;
+
+		rt_stack_put(NULL, &st);
+	}
+	rt_stack_fini();
+	rt_set_self(NULL);
+	rt_g = NULL;
+	rt_free(rt);
+	atomic_store(&rt_claimed, 0);
+}
+
 RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 {
 	struct vs_config cfg;
 	struct vsa_map_opts mo = { .vvar_fd = -1 };
 	struct rt *rt;
 	struct rt_cpu *c0;
-	int r = 0;
+	int r = 0, zero = 0;
+	unsigned up;
 
-	if (rt_g)
-		return -EBUSY;
 	if (cfg_in)
 		cfg = *cfg_in;
 	else
@@ -290,10 +332,14 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 		return -EINVAL;
 	if (!cfg.slice_ns)
 		cfg.slice_ns = 3000000;
+	if (!atomic_compare_exchange_strong(&rt_claimed, &zero, 1))
+		return -EBUSY;
 
 	rt = calloc(1, sizeof(*rt));
-	if (!rt)
+	if (!rt) {
+		atomic_store(&rt_claimed, 0);
 		return -ENOMEM;
+	}
 	rt->cfg = cfg;
 	rt->ncpus = cfg.ncpus;
 	rt->owner = (uint32_t)getpid();
@@ -301,6 +347,7 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 	rt->cpus = aligned_alloc(64, sizeof(*rt->cpus) * cfg.ncpus);
 	if (!rt->cpus) {
 		free(rt);
+		atomic_store(&rt_claimed, 0);
 		return -ENOMEM;
 	}
 	memset(rt->cpus, 0, sizeof(*rt->cpus) * cfg.ncpus);
@@ -318,6 +365,7 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 		fprintf(stderr, "vsched: %s\n", rt->img.err);
 		free(rt->cpus);
 		free(rt);
+		atomic_store(&rt_claimed, 0);
 		return r;
 	}
 	vsa_install(&rt->img);
@@ -329,6 +377,7 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 	if (rt->recs == MAP_FAILED) {
 		rt->recs = NULL;
 		rt_free(rt);
+		atomic_store(&rt_claimed, 0);
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < cfg.ncpus; i++) {
@@ -359,19 +408,21 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 		pin(0);
 	atomic_store(&rt->online, 1);
 
-	for (unsigned i = 1; i < cfg.ncpus; i++) {
-		r = -pthread_create(&rt->cpus[i].thread, NULL, cpu_thread, &rt->cpus[i]);
-		if (r < 0) {
-			fprintf(stderr, "vsched: cannot start CPU %u: %s\n", i, strerror(-r));
-			abort(); /* CPUs already up cannot be taken back down yet */
-		}
+	for (up = 1; up < cfg.ncpus; up++) {
+		r = -pthread_create(&rt->cpus[up].thread, NULL, cpu_thread, &rt->cpus[up]);
+		if (r < 0)
+			break;
 	}
-	while (atomic_load(&rt->online) < (int)cfg.ncpus)
+	/* every thread made comes up, or says it could not */
+	while (atomic_load(&rt->online) < (int)up)
 		sched_yield();
-	r = rt_preempt_start();
+	if (r == 0)
+		r = atomic_load(&rt->up_err);
+	if (r == 0)
+		r = rt_preempt_start();
 	if (r < 0) {
-		fprintf(stderr, "vsched: cannot start the tick: %s\n", strerror(-r));
-		abort(); /* CPUs already up cannot be taken back down yet */
+		teardown(rt, up - 1);
+		return r;
 	}
 	return 0;
 
@@ -382,6 +433,7 @@ fail:
 	rt_set_self(NULL);
 	rt_g = NULL;
 	rt_free(rt);
+	atomic_store(&rt_claimed, 0);
 	return r;
 }
 
@@ -417,27 +469,7 @@ RT_TEXT int vs_runtime_shutdown(enum vs_stop how)
 	if (how == VS_STOP_CANCEL)
 		atomic_store(&rt->cancel, 1);
 	wait_for_tasks(rt, how == VS_STOP_CANCEL);
-
-	atomic_store(&rt->stopping, 1);
-	rt_preempt_stop(); /* before the CPU threads it signals are gone */
-	for (unsigned i = 1; i < rt->ncpus; i++)
-		rt_kick(i);
-	for (unsigned i = 1; i < rt->ncpus; i++)
-		pthread_join(rt->cpus[i].thread, NULL);
-	for (unsigned i = 0; i < rt->ncpus; i++)
-		rt_timers_fini(&rt->cpus[i]);
-
-	/* CPU 0's idle task is parked in its loop, off the CPU: drop it */
-	rt_stack_cpu_fini(&rt->cpus[0]);
-	{
-		struct rt_stack st = *rt->cpus[0].idle->stk;
-
-		rt_stack_put(NULL, &st);
-	}
-	rt_stack_fini();
-	rt_set_self(NULL);
-	rt_g = NULL;
-	rt_free(rt);
+	teardown(rt, rt->ncpus - 1);
 	return 0;
 }
 
