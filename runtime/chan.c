@@ -30,22 +30,15 @@ struct vs_chan {
 	unsigned char buf[];
 };
 
-/* Held for a copy of one element; the holder's thread may have been
- * preempted by the OS if it takes longer: let it run then. */
+/* Held for a copy of one element. */
 RT_TEXT static void chan_lock(vs_chan_t *ch)
 {
-	for (unsigned n = 0;
-	     atomic_flag_test_and_set_explicit(&ch->lock, memory_order_acquire); n++) {
-		if (n < 128)
-			rt_relax();
-		else
-			sched_yield();
-	}
+	rt_lock_flag(&ch->lock);
 }
 
 RT_TEXT static void chan_unlock(vs_chan_t *ch)
 {
-	atomic_flag_clear_explicit(&ch->lock, memory_order_release);
+	rt_unlock_flag(&ch->lock);
 }
 
 RT_TEXT int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out)

@@ -2,12 +2,15 @@
 /*
  * Time slices and preemption. A ticking thread (Go's sysmon) asks the core,
  * for each CPU, whether its current task has used up its slice; the core
- * then sets need_resched, and for a preemptible task the thread sends the
- * CPU's thread SIGURG; so it does when a CPU has a timer overdue, which it
- * would fire at its next switch. The handler switches the task out only at a safe
- * point: not inside the core, the runtime or libc, and not while the task
- * has preemption disabled. Otherwise the request waits for the task's next
- * scheduling point (a yield, a block, or its last vs_preempt_enable).
+ * then sets need_resched, and if that task is preemptible the thread sends
+ * the CPU's thread SIGURG; so it does when a CPU has a timer overdue, which
+ * it would fire at its next switch. The handler switches the task out only
+ * at a safe point: not while the CPU holds or takes one of the runtime's
+ * locks (a count, wherever the PC is), not inside the core, the runtime,
+ * libc, the dynamic loader or the vDSO (in a statically linked program,
+ * nowhere in the program itself, libc being part of it), and not while the
+ * task has preemption disabled. Otherwise the request waits for the task's
+ * next scheduling point (a yield, a block, or its last vs_preempt_enable).
  */
 #include <errno.h>
 #include <link.h>
@@ -34,15 +37,10 @@ static void no_go_add(uintptr_t lo, uintptr_t hi)
 		no_go[n_no_go++] = (struct range){ lo, hi };
 }
 
-/* libc and the dynamic loader take locks the task may hold. */
-static int note_lib(struct dl_phdr_info *info, size_t size, void *arg)
+static bool libc_found;
+
+static void no_go_object(const struct dl_phdr_info *info)
 {
-	(void)size;
-	(void)arg;
-	if (!info->dlpi_name ||
-	    (!strstr(info->dlpi_name, "/libc.so") && !strstr(info->dlpi_name, "/ld-linux") &&
-	     !strstr(info->dlpi_name, "libc.so.6")))
-		return 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 
@@ -50,7 +48,38 @@ static int note_lib(struct dl_phdr_info *info, size_t size, void *arg)
 			no_go_add(info->dlpi_addr + ph->p_vaddr,
 				  info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
 	}
+}
+
+/*
+ * Foreign code a task must not be switched out of: libc and the dynamic
+ * loader take locks the task may hold, and the kernel's vDSO is called
+ * under the runtime's (a clock read). A PLT stub only jumps on; the
+ * lazy binding it may enter is in the loader.
+ */
+static int note_lib(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	const char *n = info->dlpi_name;
+
+	(void)size;
+	(void)arg;
+	if (!n)
+		return 0;
+	if (strstr(n, "/libc.so") || strstr(n, "libc.so.6"))
+		libc_found = true;
+	else if (!strstr(n, "/ld-linux") && !strstr(n, "linux-vdso") && !strstr(n, "linux-gate"))
+		return 0;
+	no_go_object(info);
 	return 0;
+}
+
+/* The main program (the first object listed): in a statically linked
+ * one, libc is inside it, where no address range tells it apart. */
+static int note_main(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	no_go_object(info);
+	return 1;
 }
 
 RT_TEXT static uintptr_t pc_of(const ucontext_t *uc)
@@ -70,7 +99,8 @@ RT_TEXT static bool safe_point(struct rt_cpu *c, const ucontext_t *uc)
 	uintptr_t pc = pc_of(uc);
 	vsched_ref_t cur = VSCHED_REF_NONE;
 
-	if (!t || t->idle || t->stackless || !t->preemptible || t->preempt_off)
+	if (!t || t->idle || t->stackless || !t->preemptible || t->preempt_off ||
+	    !rt_locks_none(c))
 		return false;
 	for (unsigned i = 0; i < n_no_go; i++)
 		if (pc >= no_go[i].lo && pc < no_go[i].hi)
@@ -120,8 +150,14 @@ RT_TEXT static void *sysmon(void *arg)
 			/* used up its slice, or keeps its CPU from firing a timer
 			 * (timers fire when the CPU switches) */
 			bool due = vsched_task_tick(i, 0) == 1 || (nt && nt <= rt_now());
+			const struct vs_task *t;
 
 			if (!due || !rt_g->cfg.preempt)
+				continue;
+			/* only where the handler may switch: a signal to any
+			 * other task only cuts its system calls short (EINTR) */
+			t = __atomic_load_n(&c->cur, __ATOMIC_RELAXED);
+			if (!t || !t->preemptible)
 				continue;
 			/* a hint: the handler checks what runs when it lands */
 			(void)pthread_kill(c->thread, PREEMPT_SIG);
@@ -150,9 +186,12 @@ RT_TEXT int rt_preempt_start(void)
 		return 0;
 	if (rt_g->cfg.preempt) {
 		n_no_go = 0;
+		libc_found = false;
 		no_go_add((uintptr_t)__start_vsrt_text, (uintptr_t)__stop_vsrt_text);
 		no_go_add((uintptr_t)rt_g->img.text, (uintptr_t)rt_g->img.text + rt_g->img.text_size);
 		dl_iterate_phdr(note_lib, NULL);
+		if (!libc_found)
+			dl_iterate_phdr(note_main, NULL);
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = on_preempt;
 		/* NODEFER: the handler may switch to another task, which must
@@ -196,8 +235,10 @@ RT_TEXT void vs_preempt_enable(void)
 
 	if (!t || !t->preempt_off)
 		return;
-	/* a preemption asked for meanwhile happens now */
-	if (--t->preempt_off == 0 && !t->stackless &&
+	/* a preemption asked for meanwhile happens now, unless the task is
+	 * inside the runtime (a predicate runs under its queue's lock): then
+	 * at its next yield or block */
+	if (--t->preempt_off == 0 && !t->stackless && rt_locks_none(rt_self()) &&
 	    atomic_load_explicit(&rt_slot(t)->need_resched, memory_order_relaxed))
 		(void)!vs_task_yield();
 }

@@ -95,6 +95,7 @@ struct rt_cpu {
 	pthread_t thread;
 	struct vs_task *idle;
 	struct vs_task *cur; /* the task this CPU runs, as the runtime sees it */
+	unsigned locks;	     /* runtime locks held or being taken (wq.c) */
 	_Atomic int parked;
 	_Atomic uint32_t futex;
 	struct rt_timers timers;
@@ -234,9 +235,18 @@ void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why);
 void rt_wait_cancel_all(void);
 
 /* wq.c */
-/* A short spinlock (held for a few instructions). */
+/* A short spinlock (held for a few instructions), counted in the CPU's
+ * locks: never preempted while held. */
 void rt_lock_flag(atomic_flag *f);
 void rt_unlock_flag(atomic_flag *f);
+/* The count by itself, for the CPU @c of the calling thread (NULL: none). */
+void rt_locks_inc(struct rt_cpu *c);
+void rt_locks_dec(struct rt_cpu *c);
+/* The calling thread's CPU holds none of the runtime's locks. */
+static inline bool rt_locks_none(const struct rt_cpu *c)
+{
+	return !c || !__atomic_load_n(&c->locks, __ATOMIC_RELAXED);
+}
 void rt_wq_lock(struct vs_wq *wq);
 void rt_wq_unlock(struct vs_wq *wq);
 /* Removes @t's queued waiter (wq locked). */

@@ -83,7 +83,7 @@ RT_TEXT struct rt_cpu *rt_after_switch(struct vs_task *me)
 	 * prev may already be running, or freed, on another CPU */
 	if (me->stk)
 		rt_stack_check(me->stk, me->name);
-	c->cur = me;
+	__atomic_store_n(&c->cur, me, __ATOMIC_RELAXED); /* the ticking thread reads it */
 	rt_drain_kicks(c);
 	/* the state prev had as it left, not now: a task that left blocked
 	 * may already have been woken, run and exited on another CPU, which
@@ -594,7 +594,7 @@ RT_TEXT void rt_dispatch(struct rt_cpu *c)
 		if (rt_inner(cur)->flags & VSCHED_TF_IDLE)
 			return;
 		t = rt_rec(cur);
-		c->cur = t;
+		__atomic_store_n(&c->cur, t, __ATOMIC_RELAXED);
 		rt_must(poll_once(c, t), "stackless dispatch");
 		c = rt_after_switch(c->idle);
 	}

@@ -18,8 +18,36 @@ RT_TEXT void vs_wq_init(struct vs_wq *wq)
 	wq->head = wq->tail = NULL;
 }
 
+/*
+ * A CPU thread counts the runtime locks it holds or is taking (Go's
+ * m.locks): the preemption signal never switches a task out while the
+ * count is not 0, wherever its PC is (a predicate or a clock read under a
+ * queue's lock), since the next task on this thread could spin on the lock
+ * for good. Only this thread and its signal handler touch the count:
+ * compiler fences order it against the lock word.
+ */
+RT_TEXT void rt_locks_inc(struct rt_cpu *c)
+{
+	if (!c)
+		return;
+	__atomic_store_n(&c->locks, __atomic_load_n(&c->locks, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+RT_TEXT void rt_locks_dec(struct rt_cpu *c)
+{
+	if (!c)
+		return;
+	atomic_signal_fence(memory_order_seq_cst);
+	__atomic_store_n(&c->locks, __atomic_load_n(&c->locks, __ATOMIC_RELAXED) - 1,
+			 __ATOMIC_RELAXED);
+}
+
 RT_TEXT void rt_lock_flag(atomic_flag *f)
 {
+	/* counted before trying: on the way to the lock is under it too */
+	rt_locks_inc(rt_self());
 	/* held for a few instructions; past a short spin the holder's thread
 	 * was likely preempted by the OS: let it run */
 	for (unsigned n = 0; atomic_flag_test_and_set_explicit(f, memory_order_acquire); n++) {
@@ -33,6 +61,7 @@ RT_TEXT void rt_lock_flag(atomic_flag *f)
 RT_TEXT void rt_unlock_flag(atomic_flag *f)
 {
 	atomic_flag_clear_explicit(f, memory_order_release);
+	rt_locks_dec(rt_self());
 }
 
 RT_TEXT void rt_wq_lock(struct vs_wq *wq)

@@ -5,7 +5,9 @@
  * not marked preemptible, or one that disabled it), the same program
  * starves the other task until the spinner gives up by itself. A task
  * switched out by the signal resumes on the thread it left, where the
- * thread-local addresses its registers may hold are still its own.
+ * thread-local addresses its registers may hold are still its own. A task
+ * that cannot be preempted gets no signal, so its system calls are not cut
+ * short (EINTR).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +15,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -184,12 +189,63 @@ static void test_resume_same_thread(void **state)
 	assert_true(atomic_load(&switched) > 0);
 }
 
+/* ------------------------------------ no signal where none can switch */
+
+static int eintr;
+
+/* Not preemptible: sleeps in the kernel, holding its CPU, for many slices. */
+static int kernel_sleeper(void *arg)
+{
+	struct timespec ts = { 0, 30 * (long)MS };
+
+	(void)arg;
+	for (int i = 0; i < 5; i++) {
+		if (nanosleep(&ts, NULL) != 0 && errno == EINTR)
+			eintr++;
+		if (poll(NULL, 0, 30) < 0 && errno == EINTR)
+			eintr++;
+	}
+	return 0;
+}
+
+/* Its timer falls due while the CPU is held: overdue, too. */
+static int short_sleep(void *arg)
+{
+	(void)arg;
+	return vs_sleep(MS);
+}
+
+static void test_no_eintr(void **state)
+{
+	struct vs_config cfg;
+	vs_task_t *s, *t;
+	int code;
+
+	(void)state;
+	eintr = 0;
+	vs_config_default(&cfg);
+	cfg.ncpus = 1;
+	cfg.policy = VS_POLICY_RR;
+	cfg.slice_ns = MS;
+	cfg.preempt = 1;
+	assert_int_equal(vs_runtime_start(&cfg), 0);
+	assert_int_equal(vs_task_spawn(short_sleep, NULL, NULL, &t), 0);
+	assert_int_equal(vs_task_yield(), 0); /* t's timer is armed */
+	assert_int_equal(vs_task_spawn(kernel_sleeper, NULL, NULL, &s), 0);
+	assert_int_equal(vs_task_join(s, &code), 0);
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(code, 0);
+	assert_int_equal(vs_runtime_stop(), 0);
+	assert_int_equal(eintr, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_preempt_on),
 		cmocka_unit_test(test_preempt_off),
 		cmocka_unit_test(test_resume_same_thread),
+		cmocka_unit_test(test_no_eintr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
