@@ -52,7 +52,8 @@ static void no_go_object(const struct dl_phdr_info *info)
 
 /*
  * Foreign code a task must not be switched out of: libc and the dynamic
- * loader take locks the task may hold, and the kernel's vDSO is called
+ * loader take locks the task may hold, and so do the sanitizers' runtimes,
+ * which stand in for libc's malloc and memset; the kernel's vDSO is called
  * under the runtime's (a clock read). A PLT stub only jumps on; the
  * lazy binding it may enter is in the loader.
  */
@@ -66,7 +67,8 @@ static int note_lib(struct dl_phdr_info *info, size_t size, void *arg)
 		return 0;
 	if (strstr(n, "/libc.so") || strstr(n, "libc.so.6"))
 		libc_found = true;
-	else if (!strstr(n, "/ld-linux") && !strstr(n, "linux-vdso") && !strstr(n, "linux-gate"))
+	else if (!strstr(n, "/ld-linux") && !strstr(n, "linux-vdso") && !strstr(n, "linux-gate") &&
+		 !strstr(n, "/libasan.so") && !strstr(n, "/libubsan.so") && !strstr(n, "/libtsan.so"))
 		return 0;
 	no_go_object(info);
 	return 0;
@@ -126,8 +128,7 @@ RT_TEXT static void on_preempt(int sig, siginfo_t *si, void *ucv)
 		 * interrupted code may hold this thread's thread pointer
 		 * (riscv64's tp is even in the frame sigreturn restores), or
 		 * addresses in its TLS, in registers: it resumes here */
-		if (vsched_preempt_current(c->id) == 0)
-			rt_after_switch(me);
+		rt_preempt(c, me);
 	}
 	errno = saved;
 }

@@ -96,6 +96,8 @@ struct rt_cpu {
 	struct vs_task *idle;
 	struct vs_task *cur; /* the task this CPU runs, as the runtime sees it */
 	unsigned locks;	     /* runtime locks held or being taken (wq.c) */
+	void (*unlock)(void *); /* what the task that parked here left */
+	void *unlock_arg;	/* locked, released on the next resume (park.c) */
 	_Atomic int parked;
 	_Atomic uint32_t futex;
 	struct rt_timers timers;
@@ -169,7 +171,13 @@ void rt_must(int r, const char *what);
 /* runtime.c */
 void rt_kick(uint32_t cpu);
 /* Wakes the CPUs the core put work back on while this one stole. */
-void rt_drain_kicks(struct rt_cpu *c);
+void rt_drain_kicks_slow(struct rt_cpu *c);
+static inline void rt_drain_kicks(struct rt_cpu *c)
+{
+	/* a peek, at every switch: almost always 0 */
+	if (atomic_load_explicit(&c->core->kick, memory_order_relaxed))
+		rt_drain_kicks_slow(c);
+}
 /* Wakes one parked CPU other than @self, if any, to steal new work. */
 void rt_wake_idle(uint32_t self);
 bool rt_cpu_has_work(uint32_t cpu);
@@ -177,8 +185,33 @@ bool rt_cpu_has_work(uint32_t cpu);
 uint64_t rt_cpu_load(uint32_t cpu);
 void rt_idle_loop(struct rt_cpu *c);
 
-/* task.c */
+/* park.c: the only caller of the core's switching entry points */
+/* The resume hook every switch returns through: releases what the task
+ * that parked left locked, reclaims an exited task, fires timers; returns
+ * the CPU now running @me. */
 struct rt_cpu *rt_after_switch(struct vs_task *me);
+/* Marks the running (stackless) task of @c blocked; the core writes it. */
+void rt_mark_blocked(struct rt_cpu *c);
+/* Marks @me, running on @c, blocked and leaves @c; @unlock(@arg) runs
+ * once @me is off it. Returns @me's CPU once it runs again. */
+struct rt_cpu *rt_park(struct rt_cpu *c, struct vs_task *me, void (*unlock)(void *), void *arg);
+int rt_migrate(struct rt_cpu *c, struct vs_task *me, uint32_t cpu);
+/* From the preemption handler: off the CPU, back later on this thread. */
+void rt_preempt(struct rt_cpu *c, struct vs_task *me);
+/* Marks @me exited and leaves the CPU for good. */
+void rt_exit_cpu(struct rt_cpu *c, struct vs_task *me);
+/* The idle task looks for work; true if it ran some. */
+bool rt_idle_switch(struct rt_cpu *c);
+/* A stackless task's poll is over: @done (exited), else blocked or ready
+ * to be polled again. */
+int rt_poll_leave(struct rt_cpu *c, struct vs_task *t, bool done);
+/* Makes a blocked @t ready: on the caller's CPU to run next (@handoff,
+ * for notify_one), else on the CPU it last ran on. */
+void rt_wake(struct vs_task *t, bool handoff);
+
+/* task.c */
+/* Frees what an exited task held, once it is off every CPU. */
+void rt_task_reclaim(struct rt_cpu *c, struct vs_task *t);
 /* A new task, not yet spawned: its slot, its record and (stackful) its
  * stack with a context entering entry(arg). NULL with *err set. */
 struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr *attr,
@@ -218,10 +251,12 @@ static inline uint32_t rt_wait_seq(struct vs_task *me)
 {
 	return (uint32_t)(atomic_load_explicit(&me->wword, memory_order_relaxed) >> 32);
 }
-/* Begins a wait of @me on @wq (locked): queued, blocked. */
+/* Begins a wait of @me on @wq (locked): queued. A stackful task then
+ * parks (rt_park, which marks it blocked), a stackless one marks itself
+ * blocked (rt_mark_blocked) before the lock goes. */
 void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq);
-/* Begins a direct wait of @me (sleep, join): blocked, claimed by whoever
- * ends it with rt_wait_claim. */
+/* Begins a direct wait of @me (sleep, join), claimed by whoever ends it
+ * with rt_wait_claim; then as above. */
 void rt_wait_direct(struct vs_task *me);
 /* Claims @t's direct wait: true if the caller must wake @t. */
 bool rt_wait_claim(struct vs_task *t);
@@ -235,20 +270,24 @@ void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why);
 void rt_wait_cancel_all(void);
 
 /* wq.c */
-/* A short spinlock (held for a few instructions), counted in the CPU's
- * locks: never preempted while held. */
+/* runtime.c: a short spinlock (held for a few instructions), counted in
+ * the CPU's locks: never preempted while held. */
 void rt_lock_flag(atomic_flag *f);
 void rt_unlock_flag(atomic_flag *f);
-/* The count by itself, for the CPU @c of the calling thread (NULL: none). */
-void rt_locks_inc(struct rt_cpu *c);
-void rt_locks_dec(struct rt_cpu *c);
 /* The calling thread's CPU holds none of the runtime's locks. */
 static inline bool rt_locks_none(const struct rt_cpu *c)
 {
 	return !c || !__atomic_load_n(&c->locks, __ATOMIC_RELAXED);
 }
-void rt_wq_lock(struct vs_wq *wq);
-void rt_wq_unlock(struct vs_wq *wq);
+static inline void rt_wq_lock(struct vs_wq *wq)
+{
+	rt_lock_flag(&wq->lock);
+}
+
+static inline void rt_wq_unlock(struct vs_wq *wq)
+{
+	rt_unlock_flag(&wq->lock);
+}
 /* Removes @t's queued waiter (wq locked). */
 void rt_wq_remove_locked(struct vs_wq *wq, struct vs_task *t);
 /* Appends @t's waiter (wq locked). */
@@ -262,8 +301,5 @@ int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bo
 /* The stackless form: registers @me (lock kept); -EAGAIN when registered,
  * -EBUSY if it already waits, -ETIMEDOUT, -ECANCELED. */
 int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline);
-/* Makes a blocked @t ready: on the caller's CPU to run next (@handoff,
- * for notify_one), else on the CPU it last ran on. */
-void rt_wake(struct vs_task *t, bool handoff);
 
 #endif

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "ctx.h"
-#include "queue.h"
 #include "rt.h"
 
 struct rt *rt_g;
@@ -36,6 +35,53 @@ RT_TEXT __attribute__((noinline)) struct rt_cpu *rt_self(void)
 RT_TEXT void rt_set_self(struct rt_cpu *c)
 {
 	tls_self = c;
+}
+
+/*
+ * A CPU thread counts the runtime locks it holds or is taking (Go's
+ * m.locks): the preemption signal never switches a task out while the
+ * count is not 0, wherever its PC is (a predicate or a clock read under a
+ * queue's lock), since the next task on this thread could spin on the lock
+ * for good. Only this thread and its signal handler touch the count:
+ * compiler fences order it against the lock word. A lock taken on a CPU is
+ * released on it (at the latest by the next task, after a park).
+ *
+ * noinline, as rt_self: each call finds its own thread's CPU afresh.
+ */
+/* held for a few instructions; past a short spin the holder's thread was
+ * likely preempted by the OS: let it run */
+RT_TEXT __attribute__((noinline, cold)) static void lock_spin(atomic_flag *f)
+{
+	for (unsigned n = 0; atomic_flag_test_and_set_explicit(f, memory_order_acquire); n++) {
+		if (n < 128)
+			rt_relax();
+		else
+			sched_yield();
+	}
+}
+
+RT_TEXT __attribute__((noinline)) void rt_lock_flag(atomic_flag *f)
+{
+	struct rt_cpu *c = tls_self;
+
+	/* counted before trying: on the way to the lock is under it too */
+	if (c) {
+		__atomic_store_n(&c->locks, c->locks + 1, __ATOMIC_RELAXED);
+		atomic_signal_fence(memory_order_seq_cst);
+	}
+	if (atomic_flag_test_and_set_explicit(f, memory_order_acquire))
+		lock_spin(f);
+}
+
+RT_TEXT __attribute__((noinline)) void rt_unlock_flag(atomic_flag *f)
+{
+	struct rt_cpu *c = tls_self;
+
+	atomic_flag_clear_explicit(f, memory_order_release);
+	if (c) {
+		atomic_signal_fence(memory_order_seq_cst);
+		__atomic_store_n(&c->locks, c->locks - 1, __ATOMIC_RELAXED);
+	}
 }
 
 RT_TEXT void rt_must(int r, const char *what)
@@ -71,19 +117,15 @@ RT_TEXT static void futex_wait_until(_Atomic uint32_t *uaddr, uint32_t val, uint
 
 RT_TEXT uint64_t rt_cpu_load(uint32_t cpu)
 {
-	struct vsched_cpu *vc = rt_g->cpus[cpu].core;
-	struct vs_ring lr = { .enq = &vc->rq_enq, .deq = &vc->rq_deq };
+	uint64_t n = 0;
 
-	return vs_ring_len(&lr) +
-	       (atomic_load_explicit(&vc->runnext, memory_order_relaxed) != 0);
+	rt_must(vsched_queue_len(cpu, &n), "queue length");
+	return n;
 }
 
 RT_TEXT bool rt_cpu_has_work(uint32_t cpu)
 {
-	struct vsched_vvar *h = rt_g->vvar;
-	struct vs_ring gr = { .enq = &h->gq_enq, .deq = &h->gq_deq };
-
-	return rt_cpu_load(cpu) || vs_ring_len(&gr);
+	return rt_cpu_load(cpu) || rt_cpu_load(VSCHED_CPU_NONE);
 }
 
 /* Work queued on some other CPU, which this one might steal. */
@@ -108,13 +150,11 @@ RT_TEXT void rt_kick(uint32_t cpu)
 	}
 }
 
-RT_TEXT void rt_drain_kicks(struct rt_cpu *c)
+RT_TEXT void rt_drain_kicks_slow(struct rt_cpu *c)
 {
-	uint64_t m;
+	uint64_t m = 0;
 
-	if (!atomic_load_explicit(&c->core->kick, memory_order_relaxed))
-		return;
-	m = atomic_exchange_explicit(&c->core->kick, 0, memory_order_relaxed);
+	rt_must(vsched_take_kicks(c->id, &m), "taking kicks");
 	for (uint32_t i = 0; i < rt_g->ncpus; i++)
 		if ((m >> (i < 63 ? i : 63)) & 1)
 			rt_kick(i);
@@ -169,14 +209,10 @@ RT_TEXT void rt_idle_loop(struct rt_cpu *c)
 	unsigned spins = 0, parks = 0, stuck = 0;
 
 	for (;;) {
-		uint64_t sw;
-
 		c = rt_after_switch(c->idle);
 		rt_dispatch(c);
 		/* its own ring, the global one, then stealing: all in the pick */
-		sw = atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed);
-		rt_must(vsched_yield_now(c->id), "idle yield");
-		if (atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed) != sw) {
+		if (rt_idle_switch(c)) {
 			spins = parks = stuck = 0;
 			continue;
 		}

@@ -13,9 +13,6 @@
 #include "ctx.h"
 #include "rt.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/common_interface_defs.h>
-#endif
 
 RT_TEXT void rt_task_put(struct vs_task *t)
 {
@@ -53,7 +50,7 @@ RT_TEXT static void stack_release(struct rt_cpu *c, struct vs_task *t)
 	rt_stack_put(c, &st);
 }
 
-RT_TEXT static void reclaim(struct rt_cpu *c, struct vs_task *t)
+RT_TEXT void rt_task_reclaim(struct rt_cpu *c, struct vs_task *t)
 {
 	if (t->stk)
 		rt_stack_check(t->stk, t->name); /* its last run: it never resumes */
@@ -63,54 +60,8 @@ RT_TEXT static void reclaim(struct rt_cpu *c, struct vs_task *t)
 		vs_wq_notify_all(&rt_g->live_wq);
 }
 
-RT_TEXT struct rt_cpu *rt_after_switch(struct vs_task *me)
-{
-	struct rt_cpu *c = rt_self();
-	vsched_ref_t prev = VSCHED_REF_NONE;
-	int st;
-
-#ifdef __SANITIZE_ADDRESS__
-	/* tell ASan which stack it is on now (the switch happened in the
-	 * uninstrumented core, which could not say where it went) */
-	if (me->stack_lo) {
-		void *fake = NULL;
-
-		__sanitizer_start_switch_fiber(&fake, me->stack_lo, me->stack_len);
-		__sanitizer_finish_switch_fiber(fake, NULL, NULL);
-	}
-#endif
-	/* the run that just ended, checked here rather than through prev:
-	 * prev may already be running, or freed, on another CPU */
-	if (me->stk)
-		rt_stack_check(me->stk, me->name);
-	__atomic_store_n(&c->cur, me, __ATOMIC_RELAXED); /* the ticking thread reads it */
-	rt_drain_kicks(c);
-	/* the state prev had as it left, not now: a task that left blocked
-	 * may already have been woken, run and exited on another CPU, which
-	 * then reclaims it; only one that left exited is ours to reclaim */
-	st = vsched_take_prev_task(c->id, &prev);
-	rt_must(st, "take_prev_task");
-	if (prev) {
-		struct vsched_task *pi = rt_inner(prev);
-
-		if (st == VSCHED_TASK_EXITED) {
-			if (pi->owner == rt_g->owner)
-				reclaim(c, rt_rec(prev));
-		} else if (st == VSCHED_TASK_READY) {
-			uint32_t to = atomic_load_explicit(&pi->cpu, memory_order_relaxed);
-
-			if (to != c->id && to < rt_g->ncpus)
-				rt_kick(to); /* migrated: it could only be queued
-					      * there, not announced, until it was
-					      * off this CPU */
-		}
-	}
-	/* timers last: waking tasks is for after prev is off this CPU */
-	rt_timers_poll(c);
-	return c;
-}
-
-/* Records the exit and wakes the joiner; the caller then leaves the CPU. */
+/* Records the exit and wakes the joiner; the caller then leaves the CPU,
+ * marked exited (park.c). */
 RT_TEXT static void task_finish(struct vs_task *t, int code)
 {
 	struct vs_task *j;
@@ -127,7 +78,6 @@ RT_TEXT static void task_finish(struct vs_task *t, int code)
 	rt_unlock_flag(&t->jlock);
 	if (wake)
 		rt_wake(j, true);
-	atomic_store_explicit(&rt_slot(t)->state, VSCHED_TASK_EXITED, memory_order_release);
 }
 
 RT_TEXT static void task_entry(void *arg)
@@ -405,32 +355,16 @@ RT_TEXT const char *vs_task_name(const vs_task_t *t)
 	return t ? t->name : "";
 }
 
-RT_TEXT int vs_task_yield(void)
-{
-	struct rt_cpu *c = rt_self();
-	struct vs_task *me = c ? c->cur : NULL;
-	int r;
-
-	if (!me || me->stackless || me->idle)
-		return -EPERM;
-	r = vsched_yield_now(c->id);
-	rt_after_switch(me);
-	return r;
-}
-
 RT_TEXT int vs_task_migrate(int cpu)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
-	int r;
 
 	if (!me || me->stackless || me->idle || me->boot)
 		return -EPERM;
 	if (cpu < 0 || (unsigned)cpu >= rt_g->ncpus)
 		return -EINVAL;
-	r = vsched_migrate_entry(c->id, (uint32_t)cpu);
-	rt_after_switch(me);
-	return r;
+	return rt_migrate(c, me, (uint32_t)cpu);
 }
 
 RT_TEXT int vs_task_exit(int code)
@@ -441,9 +375,8 @@ RT_TEXT int vs_task_exit(int code)
 	if (!me || me->stackless || me->idle || me->boot)
 		return -EPERM;
 	task_finish(me, code);
-	rt_must(vsched_resched(c->id), "resched of an exited task");
-	fprintf(stderr, "vsched: exited task '%s' was resumed\n", me->name);
-	abort();
+	rt_exit_cpu(c, me);
+	return 0; /* not reached */
 }
 
 /* Takes the handle of @t for joiner @me; -EINVAL if it was given up. */
@@ -455,6 +388,11 @@ RT_TEXT static int claim(struct vs_task *t, struct vs_task *me)
 	t->handle = HANDLE_JOINING;
 	t->joiner = me;
 	return 0;
+}
+
+RT_TEXT static void jlock_release(void *t)
+{
+	rt_unlock_flag(&((struct vs_task *)t)->jlock);
 }
 
 /* Gives the handle back after a join that was cancelled (jlock held). */
@@ -490,13 +428,11 @@ RT_TEXT int vs_task_join(vs_task_t *t, int *code)
 			rt_unlock_flag(&t->jlock);
 			return -ECANCELED;
 		}
-		/* blocked under the lock task_finish claims us under */
+		/* blocked under the lock task_finish claims us under,
+		 * which is released once we are off the CPU */
 		rt_wait_direct(me);
-		rt_unlock_flag(&t->jlock);
-		rt_must(vsched_resched(c->id), "resched of a joining task");
-		rt_after_switch(me);
+		c = rt_park(c, me, jlock_release, t);
 		(void)rt_wait_end(me); /* done or cancelled: the loop decides */
-		c = rt_self();
 		rt_lock_flag(&t->jlock);
 	}
 	*code = t->exit_code;
@@ -537,6 +473,7 @@ RT_TEXT int vs_task_join_poll(vs_task_t *t, int *code)
 	} else if (r == 0) {
 		me->in_wait = true;
 		rt_wait_direct(me);
+		rt_mark_blocked(c);
 		r = -EAGAIN;
 	}
 	rt_unlock_flag(&t->jlock);
@@ -571,16 +508,14 @@ RT_TEXT static int poll_once(struct rt_cpu *c, struct vs_task *t)
 		t->started = true;
 		if (rt_cancelled()) {
 			task_finish(t, -ECANCELED); /* never polled */
-			return vsched_resched_f(c->id);
+			return rt_poll_leave(c, t, true);
 		}
 	}
 	if (t->poll(t->state, &code) == VS_READY) {
 		task_finish(t, code);
-		return vsched_resched_f(c->id);
+		return rt_poll_leave(c, t, true);
 	}
-	if (atomic_load_explicit(&rt_slot(t)->state, memory_order_relaxed) == VSCHED_TASK_RUNNING)
-		return vsched_yield_f(c->id);
-	return vsched_resched_f(c->id); /* blocked, or already woken */
+	return rt_poll_leave(c, t, false);
 }
 
 /* Runs stackless tasks while one is current; returns when idle is. */

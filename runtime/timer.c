@@ -147,8 +147,7 @@ RT_TEXT int vs_sleep_until(uint64_t deadline)
 	if (r < 0)
 		return r;
 	rt_wait_direct(me);
-	rt_must(vsched_resched(c->id), "resched of a sleeping task");
-	rt_after_switch(me);
+	rt_park(c, me, NULL, NULL);
 	r = rt_wait_end(me);
 	return r == -ETIMEDOUT ? 0 : r;
 }
@@ -179,5 +178,6 @@ RT_TEXT int vs_sleep_until_poll(uint64_t deadline)
 		return r;
 	me->in_wait = true;
 	rt_wait_direct(me);
+	rt_mark_blocked(c);
 	return -EAGAIN;
 }

@@ -21,19 +21,13 @@
 #define WAIT_NUMBER ((uint64_t)1 << 32)
 #define WAIT_PINS 0xffffffffu
 
-RT_TEXT static void mark_blocked(struct vs_task *me)
-{
-	/* release: a firer that reads BLOCKED (acquire) also sees wwq and
-	 * direct, stored just before */
-	atomic_store_explicit(&rt_slot(me)->state, VSCHED_TASK_BLOCKED, memory_order_release);
-}
-
+/* The task is then marked BLOCKED by the core (with a release: a firer
+ * that reads it with an acquire also sees wwq and direct, stored here). */
 RT_TEXT void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
 {
 	me->why = RT_WHY_NOTIFIED;
 	me->wwq = wq;
 	rt_wq_append_locked(wq, me);
-	mark_blocked(me);
 }
 
 RT_TEXT void rt_wait_direct(struct vs_task *me)
@@ -41,7 +35,6 @@ RT_TEXT void rt_wait_direct(struct vs_task *me)
 	me->why = RT_WHY_NOTIFIED;
 	me->wwq = NULL;
 	atomic_store_explicit(&me->direct, 1, memory_order_relaxed);
-	mark_blocked(me);
 }
 
 RT_TEXT bool rt_wait_claim(struct vs_task *t)

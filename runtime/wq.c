@@ -18,62 +18,6 @@ RT_TEXT void vs_wq_init(struct vs_wq *wq)
 	wq->head = wq->tail = NULL;
 }
 
-/*
- * A CPU thread counts the runtime locks it holds or is taking (Go's
- * m.locks): the preemption signal never switches a task out while the
- * count is not 0, wherever its PC is (a predicate or a clock read under a
- * queue's lock), since the next task on this thread could spin on the lock
- * for good. Only this thread and its signal handler touch the count:
- * compiler fences order it against the lock word.
- */
-RT_TEXT void rt_locks_inc(struct rt_cpu *c)
-{
-	if (!c)
-		return;
-	__atomic_store_n(&c->locks, __atomic_load_n(&c->locks, __ATOMIC_RELAXED) + 1,
-			 __ATOMIC_RELAXED);
-	atomic_signal_fence(memory_order_seq_cst);
-}
-
-RT_TEXT void rt_locks_dec(struct rt_cpu *c)
-{
-	if (!c)
-		return;
-	atomic_signal_fence(memory_order_seq_cst);
-	__atomic_store_n(&c->locks, __atomic_load_n(&c->locks, __ATOMIC_RELAXED) - 1,
-			 __ATOMIC_RELAXED);
-}
-
-RT_TEXT void rt_lock_flag(atomic_flag *f)
-{
-	/* counted before trying: on the way to the lock is under it too */
-	rt_locks_inc(rt_self());
-	/* held for a few instructions; past a short spin the holder's thread
-	 * was likely preempted by the OS: let it run */
-	for (unsigned n = 0; atomic_flag_test_and_set_explicit(f, memory_order_acquire); n++) {
-		if (n < 128)
-			rt_relax();
-		else
-			sched_yield();
-	}
-}
-
-RT_TEXT void rt_unlock_flag(atomic_flag *f)
-{
-	atomic_flag_clear_explicit(f, memory_order_release);
-	rt_locks_dec(rt_self());
-}
-
-RT_TEXT void rt_wq_lock(struct vs_wq *wq)
-{
-	rt_lock_flag(&wq->lock);
-}
-
-RT_TEXT void rt_wq_unlock(struct vs_wq *wq)
-{
-	rt_unlock_flag(&wq->lock);
-}
-
 RT_TEXT void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t)
 {
 	struct rt_waiter *w = &t->waiter;
@@ -113,6 +57,11 @@ RT_TEXT static struct vs_task *wq_pop(struct vs_wq *wq)
 	return rt_waiter_task(w);
 }
 
+RT_TEXT static void wq_release(void *wq)
+{
+	rt_wq_unlock(wq);
+}
+
 RT_TEXT int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable)
 {
 	struct vs_task *me = c->cur;
@@ -135,9 +84,8 @@ RT_TEXT int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t dead
 		}
 	}
 	rt_wait_queue_locked(me, wq);
-	rt_wq_unlock(wq);
-	rt_must(vsched_resched(c->id), "resched of a blocked task");
-	rt_after_switch(me);
+	/* the lock goes once we are off the CPU */
+	rt_park(c, me, wq_release, wq);
 	return rt_wait_end(me);
 }
 
@@ -158,39 +106,8 @@ RT_TEXT int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_
 	}
 	me->in_wait = true;
 	rt_wait_queue_locked(me, wq);
+	rt_mark_blocked(rt_self());
 	return -EAGAIN;
-}
-
-RT_TEXT void rt_wake(struct vs_task *t, bool handoff)
-{
-	struct rt_cpu *c = rt_self();
-	uint32_t src = c ? c->id : VSCHED_CPU_NONE;
-	uint32_t dst = atomic_load_explicit(&rt_slot(t)->cpu, memory_order_relaxed);
-	uint32_t flags = 0;
-	vsched_ref_t ref = t->ref;
-	int r;
-
-	if (handoff && c) {
-		/* Go's runnext: the woken task runs next here, cache-hot (the
-		 * core moves it to a CPU its affinity allows if need be) */
-		dst = c->id;
-		flags = VSCHED_WAKE_NEXT;
-	}
-	if (dst >= rt_g->ncpus)
-		dst = 0;
-	/* from here on @t may run, exit and be reclaimed: use only copies */
-	r = vsched_unblock_task(dst, ref, flags, src);
-	rt_must(r, "unblock");
-	if (r != 1)
-		return;
-	/* where it landed (a hint: it may already run, even be gone) */
-	dst = atomic_load_explicit(&rt_inner(ref)->cpu, memory_order_relaxed);
-	if (dst >= rt_g->ncpus)
-		return;
-	if (dst != src)
-		rt_kick(dst);
-	else
-		rt_wake_idle(src);
 }
 
 /* The calling stackful task's CPU, or NULL. */

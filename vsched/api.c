@@ -163,3 +163,70 @@ int vsched_migrate_entry(uint32_t cpu_id, uint32_t dst_cpu)
 	GET_CPU(h, c, cpu_id);
 	return sched_migrate(h, c, dst_cpu);
 }
+
+/*
+ * Marks the running task of @cpu_id blocked or exited (@state) without
+ * leaving the CPU: the runtime does it under the lock its waker takes (a
+ * blocked task), or once its joiner is told (an exited one), then
+ * reschedules. -EINVAL for another state, or if no task runs there.
+ */
+HOT int vsched_mark_current(uint32_t cpu_id, uint32_t state)
+{
+	GET_CPU(h, c, cpu_id);
+	return sched_mark_current(h, c, state);
+}
+
+/*
+ * vsched_mark_current and vsched_resched in one: the running stackful task
+ * of @cpu_id becomes blocked or exited (@state) and the CPU switches away.
+ * Returns once it runs again (blocked), or never (exited). The runtime
+ * keeps what a waker would need locked until it is off the CPU.
+ */
+HOT int vsched_park(uint32_t cpu_id, uint32_t state)
+{
+	GET_CPU(h, c, cpu_id);
+	return sched_park(h, c, state);
+}
+
+/* The CPUs this CPU's own calls put work back on (stealing, the global
+ * ring), to be woken by the runtime: a mask (bit 63: CPU 63 and above),
+ * cleared as it is read. */
+HOT int vsched_take_kicks(uint32_t cpu_id, uint64_t *out)
+{
+	GET_CPU(h, c, cpu_id);
+	if (!out)
+		return -VSCHED_EINVAL;
+	/* relaxed peek first: almost always 0, and then no RMW */
+	*out = atomic_load_explicit(&c->kick, memory_order_relaxed);
+	if (*out)
+		*out = atomic_exchange_explicit(&c->kick, 0, memory_order_relaxed);
+	return 0;
+}
+
+/*
+ * How many tasks wait in @cpu_id's ring and runnext slot, or with
+ * VSCHED_CPU_NONE in the global ring (0 for a CPU not up yet): a snapshot,
+ * for placement and for an idle CPU deciding whether to sleep (any CPU or
+ * thread may ask).
+ */
+int vsched_queue_len(uint32_t cpu_id, uint64_t *out)
+{
+	struct vsched_vvar *h = hdr();
+	struct vsched_cpu *c;
+
+	if (!h)
+		return -VSCHED_ENODEV;
+	if (!out)
+		return -VSCHED_EINVAL;
+	if (cpu_id == VSCHED_CPU_NONE) {
+		*out = rq_global_len(h);
+		return 0;
+	}
+	if (cpu_id >= h->ncpus)
+		return -VSCHED_EINVAL;
+	c = cpu_get(h, cpu_id);
+	/* a CPU not up yet has nothing queued */
+	*out = c ? rq_len(h, c) + (atomic_load_explicit(&c->runnext, memory_order_relaxed) != 0)
+		 : 0;
+	return 0;
+}

@@ -61,6 +61,10 @@ HIDDEN int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref,
 HIDDEN int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst);
 HIDDEN vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c,
 				   uint32_t *state);
+/* The running task of @c becomes BLOCKED or EXITED (@state), in place. */
+HIDDEN int sched_mark_current(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t state);
+/* Marks the running stackful task of @c so, then switches away from it. */
+HIDDEN int sched_park(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t state);
 
 /* policy.c: the policy seam (enum dispatch, no pointers in data) */
 #define ENQ_PREEMPT 0x1u /* preempted with time left (RR: to the front) */
@@ -82,6 +86,7 @@ HIDDEN uint64_t core_clock(struct vsched_vvar *h);
 HIDDEN int rq_put(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val, uint32_t flags);
 HIDDEN uint32_t rq_pop_raw(struct vsched_vvar *h, struct vsched_cpu *c);
 HIDDEN uint64_t rq_len(struct vsched_vvar *h, struct vsched_cpu *c);
+HIDDEN uint64_t rq_global_len(struct vsched_vvar *h);
 HIDDEN struct vsched_task *rq_checked(struct vsched_vvar *h, uint32_t val);
 HIDDEN bool rq_may_run(const struct vsched_task *t, const struct vsched_cpu *c);
 HIDDEN void rq_want_kick(struct vsched_cpu *c, uint32_t cpu);

@@ -247,6 +247,13 @@ uint64_t rq_len(struct vsched_vvar *h, struct vsched_cpu *c)
 	return vs_ring_len(&lr);
 }
 
+uint64_t rq_global_len(struct vsched_vvar *h)
+{
+	struct vs_ring gr = global_ring(h);
+
+	return vs_ring_len(&gr);
+}
+
 uint32_t rq_pop_raw(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	struct vs_ring lr = local_ring(h, c);

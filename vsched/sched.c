@@ -484,6 +484,38 @@ int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst)
 	return 0;
 }
 
+static int mark(struct vsched_task *cur, uint32_t state)
+{
+	if (!cur || is_idle(cur) ||
+	    (state != VSCHED_TASK_BLOCKED && state != VSCHED_TASK_EXITED) ||
+	    atomic_load_explicit(&cur->state, memory_order_relaxed) != VSCHED_TASK_RUNNING)
+		return -VSCHED_EINVAL;
+	/* release: a waker that reads BLOCKED (acquire) sees what the task
+	 * wrote before, such as where it waits */
+	atomic_store_explicit(&cur->state, state, memory_order_release);
+	return 0;
+}
+
+int sched_mark_current(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t state)
+{
+	return mark(cpu_task(h, &c->current), state);
+}
+
+int sched_park(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t state)
+{
+	struct vsched_task *cur = cpu_task(h, &c->current);
+	int r;
+
+	if (cur && cur->kind != VSCHED_KIND_STACKFUL)
+		return -VSCHED_EINVAL;
+	r = mark(cur, state);
+	if (r < 0)
+		return r;
+	policy_account(h, c, cur);
+	schedule(h, c, cur);
+	return 0;
+}
+
 vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t *state)
 {
 	vsched_ref_t p;

@@ -194,9 +194,13 @@ static void test_before_init(void **state)
 	struct fx *f = *state;
 	const struct vsched_api *a = f->a;
 	vsched_ref_t r = 0, t = alloc(f, VSCHED_KIND_STACKLESS, 0);
+	uint64_t n = 7;
 
 	snap(f);
-	/* no CPU is up: every per-CPU call refuses */
+	/* no CPU is up: every per-CPU call refuses (but a CPU in range that is
+	 * not up has nothing queued) */
+	assert_int_equal(a->vsched_queue_len(0, &n), 0);
+	assert_int_equal(n, 0);
 	assert_int_equal(a->vsched_current(0, &r), -EINVAL);
 	assert_int_equal(a->vsched_take_prev_task(0, &r), -EINVAL);
 	assert_int_equal(a->vsched_yield_now(0), -EINVAL);
@@ -210,6 +214,11 @@ static void test_before_init(void **state)
 	assert_int_equal(a->vsched_set_priority(0, t, 0), -EINVAL);
 	assert_int_equal(a->vsched_task_tick(0, 1), -EINVAL);
 	assert_int_equal(a->vsched_migrate_entry(0, 1), -EINVAL);
+	assert_int_equal(a->vsched_mark_current(0, VSCHED_TASK_BLOCKED), -EINVAL);
+	assert_int_equal(a->vsched_park(0, VSCHED_TASK_BLOCKED), -EINVAL);
+	assert_int_equal(a->vsched_take_kicks(0, &n), -EINVAL);
+	assert_int_equal(a->vsched_queue_len(NCPUS, &n), -EINVAL);
+	assert_int_equal(a->vsched_queue_len(0, NULL), -EINVAL);
 	/* a secondary before the primary */
 	assert_int_equal(a->vsched_init_secondary(1, t), -EINVAL); /* stackless */
 	UNCHANGED(f);
@@ -310,6 +319,7 @@ static void test_wrong_state(void **state)
 	struct fx *f = *state;
 	const struct vsched_api *a = f->a;
 	vsched_ref_t co, co2, q;
+	uint64_t len = 9, kicks = 9;
 
 	up(f);
 	co = alloc(f, VSCHED_KIND_STACKLESS, 0);
@@ -345,7 +355,35 @@ static void test_wrong_state(void **state)
 	assert_int_equal(a->vsched_migrate_entry(0, 1), -EINVAL); /* CPU 1 down */
 	assert_int_equal(a->vsched_task_free(0, q), -EBUSY);	  /* queued */
 	assert_int_equal(a->vsched_task_free(0, f->boot), -EBUSY);
+	/* states the runtime may set on its running task: blocked, exited */
+	assert_int_equal(a->vsched_mark_current(0, VSCHED_TASK_READY), -EINVAL);
+	assert_int_equal(a->vsched_mark_current(0, VSCHED_TASK_RUNNING), -EINVAL);
+	assert_int_equal(a->vsched_mark_current(0, 42), -EINVAL);
+	assert_int_equal(a->vsched_mark_current(1, VSCHED_TASK_BLOCKED), -EINVAL); /* down */
+	assert_int_equal(a->vsched_park(0, VSCHED_TASK_READY), -EINVAL);
+	assert_int_equal(a->vsched_park(0, 42), -EINVAL);
+	assert_int_equal(a->vsched_park(NCPUS, VSCHED_TASK_BLOCKED), -EINVAL);
+	assert_int_equal(a->vsched_take_kicks(0, NULL), -EINVAL);
+	assert_int_equal(a->vsched_take_kicks(1, &kicks), -EINVAL); /* down */
+	assert_int_equal(a->vsched_queue_len(NCPUS, &len), -EINVAL);
+	assert_int_equal(a->vsched_queue_len(0, NULL), -EINVAL);
 	UNCHANGED(f);
+	/* the queries: q waits on CPU 0, nothing on the global ring, no kick */
+	assert_int_equal(a->vsched_queue_len(0, &len), 0);
+	assert_int_equal(len, 1);
+	assert_int_equal(a->vsched_queue_len(VSCHED_CPU_NONE, &len), 0);
+	assert_int_equal(len, 0);
+	assert_int_equal(a->vsched_take_kicks(0, &kicks), 0);
+	assert_int_equal(kicks, 0);
+	UNCHANGED(f);
+	/* the running boot task marked blocked: once, not twice */
+	assert_int_equal(a->vsched_mark_current(0, VSCHED_TASK_BLOCKED), 0);
+	assert_int_equal(slot(f, f->boot)->state, VSCHED_TASK_BLOCKED);
+	snap(f);
+	assert_int_equal(a->vsched_mark_current(0, VSCHED_TASK_EXITED), -EINVAL);
+	assert_int_equal(a->vsched_park(0, VSCHED_TASK_BLOCKED), -EINVAL);
+	UNCHANGED(f);
+	atomic_store(&slot(f, f->boot)->state, VSCHED_TASK_RUNNING); /* as it was */
 
 	/* a blocked task: the boot task cannot be a stale blocked one, so make
 	 * a stackless task blocked through the shared slot, as a runtime does */

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Park and ready: the only file that calls the core's switching entry
+ * points. A task parks through one call, which leaves the CPU and releases
+ * the caller's lock only once the task is off it (Go's gopark(unlockf)), so
+ * a waker that takes the lock can only find a task whose context is saved;
+ * rt_wake makes one ready (goready). Every resume point, whatever task or
+ * idle loop it is on, goes through rt_after_switch.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "rt.h"
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+RT_TEXT struct rt_cpu *rt_after_switch(struct vs_task *me)
+{
+	struct rt_cpu *c = rt_self();
+	vsched_ref_t prev = VSCHED_REF_NONE;
+	void (*unlock)(void *) = c->unlock;
+	int st;
+
+#ifdef __SANITIZE_ADDRESS__
+	/* tell ASan which stack it is on now (the switch happened in the
+	 * uninstrumented core, which could not say where it went) */
+	if (me->stack_lo) {
+		void *fake = NULL;
+
+		__sanitizer_start_switch_fiber(&fake, me->stack_lo, me->stack_len);
+		__sanitizer_finish_switch_fiber(fake, NULL, NULL);
+	}
+#endif
+	/* the lock of the task that parked to get here: first, as what
+	 * follows (timers) may take it */
+	if (unlock) {
+		c->unlock = NULL;
+		unlock(c->unlock_arg);
+	}
+	/* the run that just ended, checked here rather than through prev:
+	 * prev may already be running, or freed, on another CPU */
+	if (me->stk)
+		rt_stack_check(me->stk, me->name);
+	__atomic_store_n(&c->cur, me, __ATOMIC_RELAXED); /* the ticking thread reads it */
+	rt_drain_kicks(c);
+	/* the state prev had as it left, not now: a task that left blocked
+	 * may already have been woken, run and exited on another CPU, which
+	 * then reclaims it; only one that left exited is ours to reclaim */
+	st = vsched_take_prev_task(c->id, &prev);
+	rt_must(st, "take_prev_task");
+	if (prev) {
+		struct vsched_task *pi = rt_inner(prev);
+
+		if (st == VSCHED_TASK_EXITED) {
+			if (pi->owner == rt_g->owner)
+				rt_task_reclaim(c, rt_rec(prev));
+		} else if (st == VSCHED_TASK_READY) {
+			uint32_t to = atomic_load_explicit(&pi->cpu, memory_order_relaxed);
+
+			if (to != c->id && to < rt_g->ncpus)
+				rt_kick(to); /* migrated: it could only be queued
+					      * there, not announced, until it was
+					      * off this CPU */
+		}
+	}
+	/* timers last: waking tasks is for after prev is off this CPU */
+	rt_timers_poll(c);
+	return c;
+}
+
+RT_TEXT void rt_mark_blocked(struct rt_cpu *c)
+{
+	rt_must(vsched_mark_current(c->id, VSCHED_TASK_BLOCKED), "marking a task blocked");
+}
+
+RT_TEXT struct rt_cpu *rt_park(struct rt_cpu *c, struct vs_task *me, void (*unlock)(void *),
+			       void *arg)
+{
+	c->unlock = unlock;
+	c->unlock_arg = arg;
+	/* marked blocked by the core on the way out: whoever could end the
+	 * wait either needs the lock held until we are off (a notifier, a
+	 * joinee), fires only on this CPU after the switch (a timer), or
+	 * tries again later (the canceller) */
+	rt_must(vsched_park(c->id, VSCHED_TASK_BLOCKED), "parking a task");
+	return rt_after_switch(me);
+}
+
+RT_TEXT int vs_task_yield(void)
+{
+	struct rt_cpu *c = rt_self();
+	struct vs_task *me = c ? c->cur : NULL;
+	int r;
+
+	if (!me || me->stackless || me->idle)
+		return -EPERM;
+	r = vsched_yield_now(c->id);
+	rt_after_switch(me);
+	return r;
+}
+
+RT_TEXT int rt_migrate(struct rt_cpu *c, struct vs_task *me, uint32_t cpu)
+{
+	int r = vsched_migrate_entry(c->id, cpu);
+
+	rt_after_switch(me);
+	return r;
+}
+
+RT_TEXT void rt_preempt(struct rt_cpu *c, struct vs_task *me)
+{
+	if (vsched_preempt_current(c->id) == 0)
+		rt_after_switch(me);
+}
+
+RT_TEXT void rt_exit_cpu(struct rt_cpu *c, struct vs_task *me)
+{
+	rt_must(vsched_park(c->id, VSCHED_TASK_EXITED), "leaving an exited task");
+	fprintf(stderr, "vsched: exited task '%s' was resumed\n", me->name);
+	abort();
+}
+
+RT_TEXT bool rt_idle_switch(struct rt_cpu *c)
+{
+	uint64_t sw = atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed);
+
+	rt_must(vsched_yield_now(c->id), "idle yield");
+	return atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed) != sw;
+}
+
+RT_TEXT int rt_poll_leave(struct rt_cpu *c, struct vs_task *t, bool done)
+{
+	if (done) {
+		rt_must(vsched_mark_current(c->id, VSCHED_TASK_EXITED), "marking a task exited");
+		return vsched_resched_f(c->id);
+	}
+	if (atomic_load_explicit(&rt_slot(t)->state, memory_order_relaxed) == VSCHED_TASK_RUNNING)
+		return vsched_yield_f(c->id);
+	return vsched_resched_f(c->id); /* blocked, or already woken */
+}
+
+RT_TEXT void rt_wake(struct vs_task *t, bool handoff)
+{
+	struct rt_cpu *c = rt_self();
+	uint32_t src = c ? c->id : VSCHED_CPU_NONE;
+	uint32_t dst = atomic_load_explicit(&rt_slot(t)->cpu, memory_order_relaxed);
+	uint32_t flags = 0;
+	vsched_ref_t ref = t->ref;
+	int r;
+
+	if (handoff && c) {
+		/* Go's runnext: the woken task runs next here, cache-hot (the
+		 * core moves it to a CPU its affinity allows if need be) */
+		dst = c->id;
+		flags = VSCHED_WAKE_NEXT;
+	}
+	if (dst >= rt_g->ncpus)
+		dst = 0;
+	/* from here on @t may run, exit and be reclaimed: use only copies */
+	r = vsched_unblock_task(dst, ref, flags, src);
+	rt_must(r, "unblock");
+	if (r != 1)
+		return;
+	/* where it landed (a hint: it may already run, even be gone) */
+	dst = atomic_load_explicit(&rt_inner(ref)->cpu, memory_order_relaxed);
+	if (dst >= rt_g->ncpus)
+		return;
+	if (dst != src)
+		rt_kick(dst);
+	else
+		rt_wake_idle(src);
+}
