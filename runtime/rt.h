@@ -83,10 +83,12 @@ struct rt_timer {
 	struct vs_task *task; /* holds a reference until the timer is popped */
 };
 
-/* A CPU's timers: a binary min-heap on deadline, touched by its thread only. */
+/* A CPU's timers: a binary min-heap on deadline, under @lock: armed by the
+ * CPU's own thread, fired by it or by an idle CPU. */
 struct rt_timers {
 	struct rt_timer *heap;
 	unsigned n, cap;
+	atomic_flag lock;
 };
 
 struct rt_cpu {
@@ -235,10 +237,14 @@ void rt_preempt_stop(void);
 
 /* timer.c */
 uint64_t rt_now(void);
-/* Fires the due timers of @c (its own thread only). */
+/* Fires the due timers of @c (its own thread). */
 void rt_timers_poll(struct rt_cpu *c);
-/* The earliest deadline on @c, or 0 if none. */
+/* The earliest deadline on @c, or 0 if none (a hint). */
 uint64_t rt_timers_next(struct rt_cpu *c);
+/* An idle CPU @self fires the due timers of the others (*@fired says if
+ * it did); returns the earliest deadline left on any CPU (0: none), to
+ * sleep until. */
+uint64_t rt_timers_help(struct rt_cpu *self, bool *fired);
 /* Arms a timer on @c that ends @t's current wait at @deadline, if @t is
  * still in it then (takes a reference on @t). */
 int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline);

@@ -182,17 +182,17 @@ RT_TEXT void rt_wake_idle(uint32_t self)
  * more); without, only its own ring and the global one do, so a CPU that
  * cannot take what others hold (affinity) does not spin.
  */
-RT_TEXT static void park(struct rt_cpu *c, bool look_around)
+RT_TEXT static void park(struct rt_cpu *c, bool look_around, uint64_t deadline)
 {
 	uint32_t seq = atomic_load_explicit(&c->futex, memory_order_acquire);
 
 	atomic_store_explicit(&c->parked, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&rt_g->nr_parked, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
-	/* an idle CPU sleeps until its next timer and no longer */
+	/* an idle CPU sleeps until the next timer of any CPU and no longer */
 	if (!rt_cpu_has_work(c->id) && !(look_around && others_have_work(c->id)) &&
 	    !atomic_load(&rt_g->stopping))
-		futex_wait_until(&c->futex, seq, rt_timers_next(c));
+		futex_wait_until(&c->futex, seq, deadline);
 	atomic_fetch_sub_explicit(&rt_g->nr_parked, 1, memory_order_relaxed);
 	atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
 }
@@ -207,6 +207,8 @@ RT_TEXT static void park(struct rt_cpu *c, bool look_around)
 RT_TEXT void rt_idle_loop(struct rt_cpu *c)
 {
 	unsigned spins = 0, parks = 0, stuck = 0;
+	uint64_t deadline;
+	bool fired;
 
 	for (;;) {
 		c = rt_after_switch(c->idle);
@@ -235,7 +237,12 @@ RT_TEXT void rt_idle_loop(struct rt_cpu *c)
 			continue;
 		}
 		spins = 0;
-		park(c, parks++ < IDLE_LOOK_AROUND);
+		/* timers other CPUs are late with: the tasks they wake are
+		 * then stolen here */
+		deadline = rt_timers_help(c, &fired);
+		if (fired)
+			continue;
+		park(c, parks++ < IDLE_LOOK_AROUND, deadline);
 	}
 }
 
@@ -419,6 +426,7 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 	for (unsigned i = 0; i < cfg.ncpus; i++) {
 		rt->cpus[i].id = i;
 		rt->cpus[i].core = vsched_vvar_cpus(rt->vvar) + i;
+		atomic_flag_clear(&rt->cpus[i].timers.lock);
 	}
 	rt_g = rt;
 

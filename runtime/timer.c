@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Time: per-CPU timer heaps (each touched by its CPU's thread only), fired
- * at every resume point and by an idle CPU that sleeps until its next
- * deadline; sleep. A timer names a task and the number of the wait it was
+ * Time: per-CPU timer heaps, each under a short lock: a CPU arms timers on
+ * its own heap and fires them at every resume point; an idle CPU sleeps
+ * until the earliest deadline of any CPU and fires the timers of CPUs that
+ * are late with theirs (busy running a task that does not switch), as Go's
+ * idle Ps run other Ps' timers; sleep. A timer names a task and the number of the wait it was
  * armed for (wait.c), and holds a reference on the task, so a stale timer
  * (the wait ended, even the task exited) is safe.
  */
@@ -58,7 +60,8 @@ RT_TEXT static void heap_down(struct rt_timer *h, unsigned n, unsigned i)
 }
 
 /* The earliest deadline, for the ticking thread (which may preempt a task
- * that keeps the CPU from firing it); relaxed: a hint, read and rechecked. */
+ * that keeps the CPU from firing it) and idle CPUs; relaxed: a hint, read
+ * and rechecked under the lock. Under the lock. */
 RT_TEXT static void publish_next(struct rt_cpu *c)
 {
 	atomic_store_explicit(&c->next_timer, c->timers.n ? c->timers.heap[0].deadline : 0,
@@ -69,12 +72,15 @@ RT_TEXT int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
 {
 	struct rt_timers *ts = &c->timers;
 
+	rt_lock_flag(&ts->lock);
 	if (ts->n == ts->cap) {
 		unsigned cap = ts->cap ? ts->cap * 2 : 64;
 		struct rt_timer *h = realloc(ts->heap, cap * sizeof(*h));
 
-		if (!h)
+		if (!h) {
+			rt_unlock_flag(&ts->lock);
 			return -ENOMEM;
+		}
 		ts->heap = h;
 		ts->cap = cap;
 	}
@@ -84,31 +90,82 @@ RT_TEXT int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
 					  .task = t };
 	heap_up(ts->heap, ts->n++);
 	publish_next(c);
+	rt_unlock_flag(&ts->lock);
 	return 0;
 }
 
 RT_TEXT uint64_t rt_timers_next(struct rt_cpu *c)
 {
-	return c->timers.n ? c->timers.heap[0].deadline : 0;
+	return atomic_load_explicit(&c->next_timer, memory_order_relaxed);
+}
+
+#define FIRE_BATCH 16
+
+/*
+ * Fires the timers of @c due at @now, from any CPU: popped under the lock,
+ * fired outside it (firing takes a wait queue's lock, and a queue's lock
+ * holder may arm a timer).
+ */
+RT_TEXT static void fire_due(struct rt_cpu *c, uint64_t now)
+{
+	struct rt_timers *ts = &c->timers;
+	struct rt_timer due[FIRE_BATCH];
+	unsigned n;
+
+	do {
+		n = 0;
+		rt_lock_flag(&ts->lock);
+		while (n < FIRE_BATCH && ts->n && ts->heap[0].deadline <= now) {
+			due[n++] = ts->heap[0];
+			ts->heap[0] = ts->heap[--ts->n];
+			heap_down(ts->heap, ts->n, 0);
+		}
+		publish_next(c);
+		rt_unlock_flag(&ts->lock);
+		for (unsigned i = 0; i < n; i++) {
+			rt_wait_fire(due[i].task, due[i].seq, RT_WHY_TIMEDOUT);
+			rt_task_put(due[i].task);
+		}
+	} while (n == FIRE_BATCH);
 }
 
 RT_TEXT void rt_timers_poll(struct rt_cpu *c)
 {
-	struct rt_timers *ts = &c->timers;
-	uint64_t now;
+	uint64_t nt = rt_timers_next(c), now;
 
-	if (!ts->n)
+	if (!nt)
 		return;
 	now = rt_now();
-	while (ts->n && ts->heap[0].deadline <= now) {
-		struct rt_timer e = ts->heap[0];
+	if (nt <= now)
+		fire_due(c, now);
+}
 
-		ts->heap[0] = ts->heap[--ts->n];
-		heap_down(ts->heap, ts->n, 0);
-		rt_wait_fire(e.task, e.seq, RT_WHY_TIMEDOUT);
-		rt_task_put(e.task);
+RT_TEXT uint64_t rt_timers_help(struct rt_cpu *self, bool *fired)
+{
+	uint64_t now = 0, earliest = 0;
+
+	*fired = false;
+	for (unsigned i = 0; i < rt_g->ncpus; i++) {
+		struct rt_cpu *c = &rt_g->cpus[i];
+		uint64_t nt = rt_timers_next(c);
+
+		if (!nt)
+			continue;
+		if (c != self) {
+			if (!now)
+				now = rt_now();
+			if (nt <= now) {
+				fire_due(c, now);
+				*fired = true;
+				nt = rt_timers_next(c);
+				if (!nt)
+					continue;
+			}
+		}
+		if (!earliest || nt < earliest)
+			earliest = nt;
 	}
-	publish_next(c);
+	return earliest;
 }
 
 RT_TEXT void rt_timers_fini(struct rt_cpu *c)

@@ -3,7 +3,8 @@
  * Time: sleeps last at least as long as asked and wake in deadline order;
  * waits time out, or are notified, exactly once each, even when both race;
  * stale timers outlive their waits and tasks safely; an idle CPU sleeps
- * until its next timer instead of spinning.
+ * until the next timer instead of spinning, and fires the timers of a CPU
+ * that a spinning task keeps from firing them.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -375,6 +376,52 @@ static void test_chan_timeouts(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
+/*
+ * A timer another CPU is late with: under FIFO, a sleeper's CPU is then
+ * held by a task that spins (never switching, so never firing its timers)
+ * while the other CPU is idle. The idle CPU fires the sleeper's timer and
+ * runs it: the sleeper wakes while the spinner still spins.
+ */
+static atomic_int spinning;
+
+static int spin_long(void *arg)
+{
+	uint64_t end = vs_now() + (uint64_t)(uintptr_t)arg;
+
+	atomic_store(&spinning, 1);
+	while (vs_now() < end)
+		;
+	atomic_store(&spinning, 0);
+	return 0;
+}
+
+/* First run on CPU 0 (asked for), so its timer is armed there. */
+static int sleep_short(void *arg)
+{
+	(void)arg;
+	if (vs_cpu_self() != 0 || vs_sleep(20 * MS) != 0)
+		return -1;
+	return atomic_load(&spinning); /* 1: woken while CPU 0 was still held */
+}
+
+static void test_late_timer(void **state)
+{
+	struct vs_task_attr on0 = { .cpu = 0 }, pinned0 = { .cpu = 0, .affinity = 1 };
+	vs_task_t *s, *t;
+	int code = -1;
+
+	(void)state;
+	atomic_store(&spinning, 0);
+	start(2);
+	assert_int_equal(vs_task_spawn(sleep_short, NULL, &on0, &s), 0);
+	assert_int_equal(vs_task_spawn(spin_long, (void *)(uintptr_t)(2000 * MS), &pinned0, &t),
+			 0);
+	assert_int_equal(vs_task_join(s, &code), 0);
+	assert_int_equal(code, 1);
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_notify_races_timeout),
 		cmocka_unit_test(test_stackless_sleep),
 		cmocka_unit_test(test_stale_timers),
+		cmocka_unit_test(test_late_timer),
 		cmocka_unit_test(test_idle_sleeps),
 		cmocka_unit_test(test_chan_timeouts),
 	};
