@@ -395,11 +395,16 @@ static int spin_long(void *arg)
 	return 0;
 }
 
+static atomic_int asleep;
+
 /* First run on CPU 0 (asked for), so its timer is armed there. */
 static int sleep_short(void *arg)
 {
 	(void)arg;
-	if (vs_cpu_self() != 0 || vs_sleep(20 * MS) != 0)
+	if (vs_cpu_self() != 0)
+		return -1;
+	atomic_store(&asleep, 1); /* no switch between this and the sleep */
+	if (vs_sleep(20 * MS) != 0)
 		return -1;
 	return atomic_load(&spinning); /* 1: woken while CPU 0 was still held */
 }
@@ -412,8 +417,13 @@ static void test_late_timer(void **state)
 
 	(void)state;
 	atomic_store(&spinning, 0);
+	atomic_store(&asleep, 0);
 	start(2);
 	assert_int_equal(vs_task_spawn(sleep_short, NULL, &on0, &s), 0);
+	/* the first task shares CPU 0: once it sees the flag, the sleeper
+	 * sleeps, its timer on CPU 0's heap */
+	while (!atomic_load(&asleep))
+		assert_int_equal(vs_task_yield(), 0);
 	assert_int_equal(vs_task_spawn(spin_long, (void *)(uintptr_t)(2000 * MS), &pinned0, &t),
 			 0);
 	assert_int_equal(vs_task_join(s, &code), 0);
