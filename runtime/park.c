@@ -17,6 +17,33 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
+#ifdef __SANITIZE_THREAD__
+RT_TEXT RT_NO_TSAN void rt_tsan_leave(struct rt_cpu *c)
+{
+	__tsan_switch_to_fiber(c->tsan_transit, 0);
+}
+
+RT_TEXT RT_NO_TSAN void rt_tsan_resume(struct vs_task *me)
+{
+	void *f = me->tsan_fiber;
+
+	if (f && f != __tsan_get_current_fiber())
+		__tsan_switch_to_fiber(f, 0);
+	/* what whoever readied it did before (tsan.h) */
+	__tsan_acquire(me);
+}
+#else
+RT_TEXT void rt_tsan_leave(struct rt_cpu *c)
+{
+	(void)c;
+}
+
+RT_TEXT void rt_tsan_resume(struct vs_task *me)
+{
+	(void)me;
+}
+#endif
+
 RT_TEXT struct rt_cpu *rt_after_switch(struct vs_task *me)
 {
 	struct rt_cpu *c = rt_self();
@@ -73,6 +100,7 @@ RT_TEXT struct rt_cpu *rt_after_switch(struct vs_task *me)
 
 RT_TEXT void rt_mark_blocked(struct rt_cpu *c)
 {
+	rt_tsan_release(c->cur); /* the core's release of BLOCKED */
 	rt_must(vsched_mark_current(c->id, VSCHED_TASK_BLOCKED), "marking a task blocked");
 }
 
@@ -81,11 +109,14 @@ RT_TEXT struct rt_cpu *rt_park(struct rt_cpu *c, struct vs_task *me, void (*unlo
 {
 	c->unlock = unlock;
 	c->unlock_arg = arg;
+	rt_tsan_release(me); /* the core's release of BLOCKED */
 	/* marked blocked by the core on the way out: whoever could end the
 	 * wait either needs the lock held until we are off (a notifier, a
 	 * joinee), fires only on this CPU after the switch (a timer), or
 	 * tries again later (the canceller) */
+	rt_tsan_leave(c);
 	rt_must(vsched_park(c->id, VSCHED_TASK_BLOCKED), "parking a task");
+	rt_tsan_resume(me);
 	return rt_after_switch(me);
 }
 
@@ -97,27 +128,38 @@ RT_TEXT int vs_task_yield(void)
 
 	if (!me || me->stackless || me->idle)
 		return -EPERM;
+	rt_tsan_leave(c);
 	r = vsched_yield_now(c->id);
+	rt_tsan_resume(me);
 	rt_after_switch(me);
 	return r;
 }
 
 RT_TEXT int rt_migrate(struct rt_cpu *c, struct vs_task *me, uint32_t cpu)
 {
-	int r = vsched_migrate_entry(c->id, cpu);
+	int r;
 
+	rt_tsan_leave(c);
+	r = vsched_migrate_entry(c->id, cpu);
+	rt_tsan_resume(me);
 	rt_after_switch(me);
 	return r;
 }
 
 RT_TEXT void rt_preempt(struct rt_cpu *c, struct vs_task *me)
 {
-	if (vsched_preempt_current(c->id) == 0)
+	int r;
+
+	rt_tsan_leave(c);
+	r = vsched_preempt_current(c->id);
+	rt_tsan_resume(me);
+	if (r == 0)
 		rt_after_switch(me);
 }
 
 RT_TEXT void rt_exit_cpu(struct rt_cpu *c, struct vs_task *me)
 {
+	rt_tsan_leave(c);
 	rt_must(vsched_park(c->id, VSCHED_TASK_EXITED), "leaving an exited task");
 	fprintf(stderr, "vsched: exited task '%s' was resumed\n", me->name);
 	abort();
@@ -127,19 +169,31 @@ RT_TEXT bool rt_idle_switch(struct rt_cpu *c)
 {
 	uint64_t sw = atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed);
 
+	rt_tsan_leave(c);
 	rt_must(vsched_yield_now(c->id), "idle yield");
+	rt_tsan_resume(c->idle);
 	return atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed) != sw;
 }
 
 RT_TEXT int rt_poll_leave(struct rt_cpu *c, struct vs_task *t, bool done)
 {
+	struct vs_task *idle = c->idle;
+	bool again = false;
+	int r;
+
 	if (done) {
 		rt_must(vsched_mark_current(c->id, VSCHED_TASK_EXITED), "marking a task exited");
-		return vsched_resched_f(c->id);
+	} else {
+		again = atomic_load_explicit(&rt_slot(t)->state, memory_order_relaxed) ==
+			VSCHED_TASK_RUNNING;
+		rt_tsan_release(t); /* its next poll may be on another CPU's fiber */
 	}
-	if (atomic_load_explicit(&rt_slot(t)->state, memory_order_relaxed) == VSCHED_TASK_RUNNING)
-		return vsched_yield_f(c->id);
-	return vsched_resched_f(c->id); /* blocked, or already woken */
+	/* exited, blocked, or already woken: leave it; else poll it again later */
+	rt_tsan_leave(c);
+	r = again ? vsched_yield_f(c->id) : vsched_resched_f(c->id);
+	/* back on the idle context, maybe after stackful tasks ran */
+	rt_tsan_resume(idle);
+	return r;
 }
 
 RT_TEXT void rt_wake(struct vs_task *t, bool handoff)
@@ -160,6 +214,7 @@ RT_TEXT void rt_wake(struct vs_task *t, bool handoff)
 	if (dst >= rt_g->ncpus)
 		dst = 0;
 	/* from here on @t may run, exit and be reclaimed: use only copies */
+	rt_tsan_release(t);
 	r = vsched_unblock_task(dst, ref, flags, src);
 	rt_must(r, "unblock");
 	if (r != 1)

@@ -185,6 +185,12 @@ RT_TEXT int rt_preempt_start(void)
 
 	if (rt_g->cfg.policy == VS_POLICY_FIFO)
 		return 0;
+#ifdef __SANITIZE_THREAD__
+	/* TSan holds asynchronous signals back until points of its own, and a
+	 * handler that switches stacks would confuse its fibers: under it,
+	 * slices end at yields and blocks only */
+	rt_g->cfg.preempt = 0;
+#endif
 	if (rt_g->cfg.preempt) {
 		n_no_go = 0;
 		libc_found = false;

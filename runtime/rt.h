@@ -15,6 +15,7 @@
 #include "vsched/vs.h"
 #include "vsched_apis.h"
 #include "stack.h"
+#include "tsan.h"
 
 /* The handle's life: held, then detached or joined (given up either way);
  * a handle given up stays so until a new task reuses the record. */
@@ -72,9 +73,14 @@ struct vs_task {
 	uint16_t preempt_off; /* vs_preempt_disable depth */
 	atomic_flag jlock;
 	char name[16];
+#ifdef __SANITIZE_THREAD__
+	void *tsan_fiber; /* a stackful task's TSan fiber (tsan.h) */
+#endif
 } __attribute__((aligned(64)));
 
+#ifndef __SANITIZE_THREAD__
 _Static_assert(sizeof(struct vs_task) <= 128, "a task record is two lines");
+#endif
 
 /* A timer: wakes @task from the timed wait numbered @seq, if still in it. */
 struct rt_timer {
@@ -98,6 +104,9 @@ struct rt_cpu {
 	struct vs_task *idle;
 	struct vs_task *cur; /* the task this CPU runs, as the runtime sees it */
 	unsigned locks;	     /* runtime locks held or being taken (wq.c) */
+#ifdef __SANITIZE_THREAD__
+	void *tsan_transit; /* TSan's fiber for this thread between two tasks */
+#endif
 	void (*unlock)(void *); /* what the task that parked here left */
 	void *unlock_arg;	/* locked, released on the next resume (park.c) */
 	_Atomic int parked;
@@ -192,6 +201,13 @@ void rt_idle_loop(struct rt_cpu *c);
  * that parked left locked, reclaims an exited task, fires timers; returns
  * the CPU now running @me. */
 struct rt_cpu *rt_after_switch(struct vs_task *me);
+/* TSan (nothing in other builds): the thread of @c leaves its task for its
+ * transit fiber before the core switches it; the context resumed by the
+ * core tells TSan it is @me's first thing, before instrumented code runs.
+ * So a task never is current on two threads at once in TSan's view, even
+ * while another CPU resumes it as soon as the core lets it. */
+void rt_tsan_leave(struct rt_cpu *c);
+void rt_tsan_resume(struct vs_task *me);
 /* Marks the running (stackless) task of @c blocked; the core writes it. */
 void rt_mark_blocked(struct rt_cpu *c);
 /* Marks @me, running on @c, blocked and leaves @c; @unlock(@arg) runs

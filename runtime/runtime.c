@@ -246,11 +246,19 @@ RT_TEXT void rt_idle_loop(struct rt_cpu *c)
 	}
 }
 
-RT_TEXT static void idle_entry(void *arg)
+RT_TEXT __attribute__((noreturn)) static void idle_run(struct rt_cpu *c)
+{
+	rt_idle_loop(c);
+	abort(); /* CPU 0's idle never stops: stop runs on the boot task */
+}
+
+/* CPU 0's idle task starts here (TSan: on its own fiber). */
+RT_TEXT RT_NO_TSAN static void idle_entry(void *arg)
 {
 	struct rt_cpu *c = arg;
 
-	rt_idle_loop(c);
+	rt_tsan_resume(c->idle);
+	idle_run(c);
 	abort(); /* CPU 0's idle never stops: stop runs on the boot task */
 }
 
@@ -283,6 +291,9 @@ RT_TEXT static void *cpu_thread(void *arg)
 
 	rt_set_self(c);
 	rt_stack_cpu_init(c);
+#ifdef __SANITIZE_THREAD__
+	c->tsan_transit = rt_tsan_fiber_new();
+#endif
 	if (rt_g->cfg.pin)
 		pin(c->id);
 	c->idle = rt_task_create_thread(false, &err);
@@ -332,14 +343,21 @@ RT_TEXT static void teardown(struct rt *rt, unsigned nthreads)
 		rt_kick(i);
 	for (unsigned i = 1; i <= nthreads; i++)
 		pthread_join(rt->cpus[i].thread, NULL);
-	for (unsigned i = 0; i < rt->ncpus; i++)
+	for (unsigned i = 0; i < rt->ncpus; i++) {
 		rt_timers_fini(&rt->cpus[i]);
+#ifdef __SANITIZE_THREAD__
+		rt_tsan_fiber_free(rt->cpus[i].tsan_transit);
+#endif
+	}
 
 	/* CPU 0's idle task is parked in its loop, off the CPU: drop it */
 	rt_stack_cpu_fini(c0);
 	{
 		struct rt_stack st = *c0->idle->stk;
 
+#ifdef __SANITIZE_THREAD__
+		rt_tsan_fiber_free(c0->idle->tsan_fiber);
+#endif
 		rt_stack_put(NULL, &st);
 	}
 	rt_stack_fini();
@@ -446,6 +464,9 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 		goto fail;
 	rt_set_self(c0);
 	rt_stack_cpu_init(c0);
+#ifdef __SANITIZE_THREAD__
+	c0->tsan_transit = rt_tsan_fiber_new();
+#endif
 	c0->thread = pthread_self(); /* for the preemption signal */
 	c0->cur = rt->boot;
 	if (cfg.pin)

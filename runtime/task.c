@@ -19,9 +19,11 @@ RT_TEXT void rt_task_put(struct vs_task *t)
 	/* acq_rel: the last one out sees every write of the others */
 	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
 		struct rt_cpu *c = rt_self();
+		vsched_ref_t ref = t->ref;
 
 		/* the slot frees the record with it: a new task may take both */
-		rt_must(vsched_task_free(c ? c->id : VSCHED_CPU_NONE, t->ref), "freeing a task");
+		rt_tsan_release(t);
+		rt_must(vsched_task_free(c ? c->id : VSCHED_CPU_NONE, ref), "freeing a task");
 	}
 }
 
@@ -52,8 +54,12 @@ RT_TEXT static void stack_release(struct rt_cpu *c, struct vs_task *t)
 
 RT_TEXT void rt_task_reclaim(struct rt_cpu *c, struct vs_task *t)
 {
-	if (t->stk)
+	if (t->stk) {
 		rt_stack_check(t->stk, t->name); /* its last run: it never resumes */
+#ifdef __SANITIZE_THREAD__
+		rt_tsan_fiber_free(t->tsan_fiber);
+#endif
+	}
 	stack_release(c, t);
 	rt_task_put(t);
 	if (atomic_fetch_sub_explicit(&rt_g->live, 1, memory_order_acq_rel) == 1)
@@ -80,21 +86,29 @@ RT_TEXT static void task_finish(struct vs_task *t, int code)
 		rt_wake(j, true);
 }
 
-RT_TEXT static void task_entry(void *arg)
+RT_TEXT __attribute__((noreturn)) static void task_run(struct vs_task *t)
 {
-	struct rt_cpu *c = rt_self();
-	vsched_ref_t ref = VSCHED_REF_NONE;
-	struct vs_task *t;
-
-	(void)arg;
-	rt_must(vsched_current(c->id, &ref), "current");
-	t = rt_rec(ref);
 	rt_after_switch(t);
 	t->started = true;
 	/* a task that never ran before its runtime began cancelling never
 	 * runs: it exits as if it had returned -ECANCELED */
 	(void)vs_task_exit(rt_cancelled() ? -ECANCELED : t->fn(t->arg));
 	abort(); /* only the boot task cannot exit, and it never starts here */
+}
+
+/* A new task's first code: which it is, from the core, then (TSan) whose
+ * fiber this is, before anything instrumented. */
+RT_TEXT RT_NO_TSAN static void task_entry(void *arg)
+{
+	vsched_ref_t ref = VSCHED_REF_NONE;
+	struct vs_task *t;
+
+	(void)arg;
+	if (vsched_current(rt_self()->id, &ref) < 0)
+		abort();
+	t = rt_g->recs + VSCHED_REF_IDX(ref);
+	rt_tsan_resume(t);
+	task_run(t);
 }
 
 /* Fills a fresh record for slot @ref. */
@@ -152,11 +166,16 @@ RT_TEXT struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr
 			rt_stack_put(c, &st);
 		return NULL;
 	}
+	rt_tsan_acquire(rt_rec(ref)); /* freed, maybe by another thread */
 	t = rec_init(ref, stackless, attr ? attr->name : NULL, 2);
 	t->preemptible = !stackless && attr && attr->preemptible;
 	t->stk = stk;
 	t->stack_lo = st.lo;
 	t->stack_len = len;
+#ifdef __SANITIZE_THREAD__
+	if (stk)
+		t->tsan_fiber = rt_tsan_fiber_new();
+#endif
 	return t;
 }
 
@@ -176,10 +195,14 @@ RT_TEXT struct vs_task *rt_task_create_thread(bool boot, int *err)
 	*err = vsched_task_alloc(VSCHED_CPU_NONE, &d, &ref);
 	if (*err < 0)
 		return NULL;
+	rt_tsan_acquire(rt_rec(ref));
 	t = rec_init(ref, false, boot ? "main" : "idle", 1);
 	t->boot = boot;
 	t->idle = !boot;
 	t->started = true;
+#ifdef __SANITIZE_THREAD__
+	t->tsan_fiber = rt_tsan_fiber_self(); /* the thread's own */
+#endif
 	if (pthread_getattr_np(pthread_self(), &a) == 0) {
 		if (pthread_attr_getstack(&a, &lo, &len) == 0) {
 			t->stack_lo = lo;
@@ -192,9 +215,16 @@ RT_TEXT struct vs_task *rt_task_create_thread(bool boot, int *err)
 
 RT_TEXT void rt_task_destroy(struct vs_task *t)
 {
+#ifdef __SANITIZE_THREAD__
+	if (t->stk)
+		rt_tsan_fiber_free(t->tsan_fiber);
+#endif
+	vsched_ref_t ref = t->ref;
+
 	stack_release(rt_self(), t);
 	atomic_store_explicit(&t->refs, 0, memory_order_relaxed);
-	rt_must(vsched_task_free(rt_self() ? rt_self()->id : VSCHED_CPU_NONE, t->ref),
+	rt_tsan_release(t);
+	rt_must(vsched_task_free(rt_self() ? rt_self()->id : VSCHED_CPU_NONE, ref),
 		"freeing a task never spawned");
 }
 
@@ -247,6 +277,7 @@ RT_TEXT static int task_start(struct vs_task *t, const struct vs_task_attr *attr
 
 	atomic_fetch_add_explicit(&rt_g->live, 1, memory_order_relaxed);
 	*out = t; /* before spawn: the task may run (and look itself up) at once */
+	rt_tsan_release(t);
 	r = vsched_spawn((uint32_t)cpu, t->ref);
 	if (r < 0) {
 		*out = NULL;
@@ -500,6 +531,7 @@ RT_TEXT static int poll_once(struct rt_cpu *c, struct vs_task *t)
 {
 	int code = 0;
 
+	rt_tsan_acquire(t);
 	if (t->in_wait) {
 		t->in_wait = false;
 		(void)rt_wait_end(t); /* the next wait call tells the task */

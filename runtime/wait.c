@@ -72,7 +72,10 @@ RT_TEXT void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
 	if ((uint32_t)(w >> 32) == seq &&
 	    atomic_load_explicit(&rt_slot(t)->state, memory_order_acquire) ==
 		    VSCHED_TASK_BLOCKED) {
-		struct vs_wq *wq = t->wwq;
+		struct vs_wq *wq;
+
+		rt_tsan_acquire(t); /* the core's release of BLOCKED */
+		wq = t->wwq;
 
 		if (wq) {
 			rt_wq_lock(wq);

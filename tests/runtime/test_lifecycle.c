@@ -36,7 +36,11 @@ static atomic_bool realloc_fails;
 typedef int create_fn(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 typedef void *realloc_fn(void *, size_t);
 
-int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+/* Not instrumented by TSan, whose own thread start calls realloc before
+ * the thread is ready for instrumented code. */
+#define NOT_TSAN __attribute__((no_sanitize_thread))
+
+NOT_TSAN int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
 	static create_fn *real;
 
@@ -47,7 +51,7 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *
 	return real(th, attr, fn, arg);
 }
 
-void *realloc(void *p, size_t n)
+NOT_TSAN void *realloc(void *p, size_t n)
 {
 	static realloc_fn *real;
 

@@ -27,7 +27,7 @@
 
 #define NCPUS 2
 #define FULL_COUNT 10000000u
-#define SMALL_COUNT 200000u	 /* under emulation or ASan */
+#define SMALL_COUNT 200000u	 /* under emulation or a sanitizer */
 #define KIB_PER_TASK 1		 /* MemAvailable asked for per task */
 #define COUNT_ENV "VSCHED_STACKLESS_TASKS"
 #define STALL_S 30.0		 /* no progress for this long fails the test */
@@ -153,7 +153,7 @@ static size_t heap_in_use(void)
 static long task_count(void)
 {
 	const char *env = getenv(COUNT_ENV);
-	long n = getenv("VSCHED_EMULATED") || UNDER_ASAN ? SMALL_COUNT : FULL_COUNT;
+	long n = getenv("VSCHED_EMULATED") || UNDER_SANITIZER ? SMALL_COUNT : FULL_COUNT;
 	long avail = proc_kib("/proc/meminfo", "MemAvailable");
 
 	if (env) {
@@ -260,12 +260,12 @@ static void test_ten_million_parked(void **state)
 			      "slots and global ring cells touched)\n",
 			      (double)vvar_kib * 1024.0 / (double)n, vvar_kib >> 10,
 			      (unsigned long long)(area >> 20));
-	if (!UNDER_ASAN && heap > heap0)
+	if (!UNDER_SANITIZER && heap > heap0)
 		print_message("stackless:   malloc heap in use: %.1f bytes/task (chunk headers "
 			      "included)\n",
 			      (double)(heap - heap0) / (double)n);
 	/* ASan's shadow and quarantine are not the runtime's */
-	if (!UNDER_ASAN && n >= MIN_MEASURED && per_task > CEILING_PER_TASK)
+	if (!UNDER_SANITIZER && n >= MIN_MEASURED && per_task > CEILING_PER_TASK)
 		fail_msg("stackless: %.1f bytes of peak RSS per parked task, over %d", per_task,
 			 CEILING_PER_TASK);
 	free(t);

@@ -126,7 +126,7 @@ static void test_pool_warm(void **state)
 	assert_true(s1.maps > s0.maps); /* warm-up did map */
 	assert_int_equal(s2.maps, s1.maps);
 	assert_int_equal(s2.unmaps, s1.unmaps);
-	if (!UNDER_ASAN)
+	if (!UNDER_SANITIZER)
 		assert_true(l2 <= l1);
 
 	/* a size other than the default gets a mapping of its own, and
@@ -464,7 +464,7 @@ static long mem_available_kib(void)
  * (a parked task costs about 4.5 KiB: ask for twice that). */
 static unsigned parked_count(void)
 {
-	unsigned n = emulated() || UNDER_ASAN ? 20000 : 1000000;
+	unsigned n = UNDER_TSAN ? 4000 : emulated() || UNDER_ASAN ? 20000 : 1000000;
 	long avail = mem_available_kib();
 
 	if (avail > 0 && (long)n * 9 > avail) {
@@ -522,7 +522,7 @@ static void test_million_parked(void **state)
 		      n, t1 - t0, t2 - t1, (double)(hwm - rss0) * 1024.0 / n, maps, st.slabs,
 		      st.guards);
 	/* a parked task's stack costs one page: two would exceed this */
-	if (!UNDER_ASAN)
+	if (!UNDER_SANITIZER)
 		assert_true((hwm - rss0) * 1024 / (long)n < 7 * 1024);
 	free(P.ran);
 	free(t);
