@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "proc.h"
 #include "start.h"
@@ -154,8 +155,11 @@ static void start_failing(unsigned ncpus, enum vs_policy policy, int fail)
 	assert_int_equal(vs_runtime_start(&cfg), -EAGAIN);
 	atomic_store(&create_fail_at, 0);
 	assert_int_equal(atomic_load(&create_calls), fail);
-	/* nothing left behind: no thread, no runtime, nothing half-made */
-	assert_int_equal(threads(), before);
+	/* nothing left behind: no thread (a joined thread may linger in
+	 * /proc for a moment, under qemu-user longer), no runtime */
+	for (int i = 0; i < 200 && threads() > before; i++)
+		usleep(10000);
+	assert_true(threads() <= before);
 	assert_null(vs_task_self());
 	assert_int_equal(vs_cpu_self(), -1);
 	start_works(ncpus);
