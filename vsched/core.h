@@ -81,7 +81,17 @@ HIDDEN void policy_account(struct vsched_vvar *h, struct vsched_cpu *c,
 			   struct vsched_task *cur);
 HIDDEN uint64_t core_clock(struct vsched_vvar *h);
 
-/* policy.c: run-queue helpers the policies share */
+/* fifo.c: FIFO and RR */
+HIDDEN int fifo_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val,
+			uint32_t flags);
+HIDDEN struct vsched_task *fifo_pick(struct vsched_vvar *h, struct vsched_cpu *c);
+HIDDEN int rr_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t,
+		      uint32_t flags);
+HIDDEN void rr_account(struct vsched_task *cur, uint64_t delta);
+HIDDEN bool rr_due(struct vsched_vvar *h, struct vsched_cpu *c, const struct vsched_task *cur,
+		   uint64_t ran);
+
+/* rq.c: run-queue helpers the policies share */
 #define RQ_GLOBAL_CHECK_EVERY 61
 HIDDEN int rq_put(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val, uint32_t flags);
 HIDDEN uint32_t rq_pop_raw(struct vsched_vvar *h, struct vsched_cpu *c);

@@ -49,6 +49,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/cpu.h" /* vsched_cpu_relax, vsched_clock_read */
+
 /* A task reference: generation in the high half, slot index in the low. */
 typedef uint64_t vsched_ref_t;
 #define VSCHED_REF_NONE ((vsched_ref_t)0)
@@ -127,19 +129,6 @@ struct vsched_task {
 	uint64_t vruntime;	   /* CFS: virtual runtime while queued or running,
 				    * lag behind min_vruntime (signed) while not */
 };
-
-/* A spin-wait hint, for the core and the runtime alike. */
-static inline void vsched_cpu_relax(void)
-{
-#if defined(__x86_64__)
-	__asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#elif defined(__riscv)
-	/* Zihintpause "pause"; a harmless fence on cores without it */
-	__asm__ volatile(".insn i 0x0f, 0, x0, x0, 0x010" ::: "memory");
-#endif
-}
 
 /* May a task with @affinity run on @cpu? (CPUs past 63 only if "any".) */
 static inline int vsched_affinity_allows(uint64_t affinity, uint32_t cpu)
@@ -329,33 +318,6 @@ static inline vsched_cell_t *vsched_vvar_rq(struct vsched_vvar *h, uint32_t cpu)
 static inline struct vsched_cfs_ent *vsched_vvar_cfs(struct vsched_vvar *h, uint32_t cpu)
 {
 	return (struct vsched_cfs_ent *)((char *)h - h->cfs_off) + (uint64_t)cpu * h->ntasks;
-}
-
-/*
- * The core's clock: the CPU's own counter, read without a system call
- * (TSC, the generic timer's virtual count, the time CSR). Its units are
- * the counter's; the runtime measures them against CLOCK_MONOTONIC.
- */
-static inline uint64_t vsched_clock_read(void)
-{
-#if defined(__x86_64__)
-	uint32_t lo, hi;
-
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((uint64_t)hi << 32) | lo;
-#elif defined(__aarch64__)
-	uint64_t v;
-
-	__asm__ volatile("isb\n\tmrs %0, cntvct_el0" : "=r"(v) :: "memory");
-	return v;
-#elif defined(__riscv)
-	uint64_t v;
-
-	__asm__ volatile("rdtime %0" : "=r"(v));
-	return v;
-#else
-#error "no clock for this architecture"
-#endif
 }
 
 static inline vsched_cell_t *vsched_vvar_gq(struct vsched_vvar *h)

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The run-queue helpers every policy shares: the per-CPU rings and the
+ * global one (a full ring spills to it), the checks on what a popped value
+ * names and who may run it, and stealing half of another CPU's ring.
+ * Enqueueing may come from any CPU or foreign thread (remote wake-ups);
+ * taking, from the owning CPU or a thief.
+ */
+#include "core.h"
+#include "queue.h"
+/* A push to the global ring can only find it full while a consumer is
+ * between claiming and releasing a cell: wait for it, within reason. */
+#define GLOBAL_PUSH_SPINS (1u << 24)
+
+static struct vs_ring local_ring(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	return (struct vs_ring){
+		.cells = vsched_vvar_rq(h, c->cpu_id),
+		.enq = &c->rq_enq,
+		.deq = &c->rq_deq,
+		.mask = h->queue_cap - 1,
+	};
+}
+
+static struct vs_ring global_ring(struct vsched_vvar *h)
+{
+	return (struct vs_ring){
+		.cells = vsched_vvar_gq(h),
+		.enq = &h->gq_enq,
+		.deq = &h->gq_deq,
+		.mask = h->gq_cap - 1,
+	};
+}
+
+COLD static int global_push(struct vsched_vvar *h, uint32_t val)
+{
+	struct vs_ring gr = global_ring(h);
+
+	for (uint32_t i = 0; i < GLOBAL_PUSH_SPINS; i++) {
+		if (vs_ring_push(&gr, val))
+			return 0;
+		cpu_relax();
+	}
+	return -VSCHED_EAGAIN;
+}
+
+/* Onto @c's ring, or the global one if it is full (unless ENQ_LOCAL). */
+int rq_put(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val,
+		    uint32_t flags)
+{
+	struct vs_ring lr = local_ring(h, c);
+
+	if (vs_ring_push(&lr, val))
+		return 0;
+	if (flags & ENQ_LOCAL)
+		return -VSCHED_EAGAIN;
+	return global_push(h, val);
+}
+
+
+/* A popped value names a ready task, or it is skipped (never followed). */
+struct vsched_task *rq_checked(struct vsched_vvar *h, uint32_t val)
+{
+	struct vsched_task *t = val && !(val & VSCHED_RQ_MSG) ? task_at(h, val - 1) : 0;
+
+	/* acquire: the ring's release published the state with the value */
+	if (t && atomic_load_explicit(&t->state, memory_order_acquire) == VSCHED_TASK_READY &&
+	    !(t->flags & VSCHED_TF_IDLE))
+		return t;
+	return 0;
+}
+
+bool rq_may_run(const struct vsched_task *t, const struct vsched_cpu *c)
+{
+	/* relaxed: the runtime sets STAY before the task is queued (the
+	 * ring's release publishes it) and clears it once it runs again */
+	if (__atomic_load_n(&t->flags, __ATOMIC_RELAXED) & VSCHED_TF_STAY)
+		return atomic_load_explicit(&t->cpu, memory_order_relaxed) == c->cpu_id;
+	return vsched_affinity_allows(t->affinity, c->cpu_id);
+}
+
+/* Asks the runtime to wake @cpu: work went back onto a queue it may
+ * have found empty before parking. */
+void rq_want_kick(struct vsched_cpu *c, uint32_t cpu)
+{
+	/* relaxed: read by this CPU's own runtime, after the call returns */
+	atomic_fetch_or_explicit(&c->kick, 1ull << (cpu < 63 ? cpu : 63),
+				 memory_order_relaxed);
+}
+
+/* The first CPU @t may run on, to be woken for it. (A loop: a ctz builtin
+ * may become a libgcc call, which the image cannot have.) */
+static uint32_t a_cpu_for(const struct vsched_task *t)
+{
+	uint32_t cpu = 0;
+
+	while (cpu < 63 && !((t->affinity >> cpu) & 1))
+		cpu++;
+	return t->affinity ? cpu : 0;
+}
+
+/* The global ring holds tasks of any affinity: one this CPU may not run
+ * goes back to the tail, for a CPU that may. */
+COLD struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	struct vs_ring gr = global_ring(h);
+
+	for (int tries = 0; tries < 2; tries++) {
+		uint32_t val = vs_ring_pop(&gr);
+		struct vsched_task *t = rq_checked(h, val);
+
+		if (!val)
+			return 0;
+		if (!t)
+			continue;
+		if (rq_may_run(t, c))
+			return t;
+		if (global_push(h, val) < 0)
+			return t; /* cannot put it back: run it rather than lose it */
+		rq_want_kick(c, a_cpu_for(t));
+	}
+	return 0;
+}
+
+/*
+ * Takes half of the first non-empty ring of another CPU (Go's runqsteal),
+ * leaving what this CPU may not run. Returns one to run now; the rest go
+ * to this CPU's ring.
+ */
+COLD struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	struct vsched_cpu *cpus = vsched_vvar_cpus(h);
+	uint32_t n = h->ncpus;
+
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t v = (c->steal_from + k) % n;
+		struct vsched_cpu *vc = cpus + v;
+		struct vs_ring vr;
+		struct vsched_task *first = 0;
+		uint64_t len, take, got = 0;
+
+		if (vc == c || atomic_load_explicit(&vc->online, memory_order_acquire) != 2)
+			continue;
+		vr = local_ring(h, vc);
+		len = vs_ring_len(&vr);
+		take = (len + 1) / 2;
+		/* look at up to all of it, to get past tasks we may not run */
+		for (uint64_t i = 0; i < len && got < take; i++) {
+			uint32_t val = vs_ring_pop(&vr);
+			struct vsched_task *t = rq_checked(h, val);
+
+			if (!val)
+				break;
+			if (!t)
+				continue;
+			if (!rq_may_run(t, c)) {
+				if (rq_put(h, vc, val, 0) < 0)
+					return t; /* nowhere to put it: run it */
+				rq_want_kick(c, v);
+				continue;
+			}
+			atomic_store_explicit(&t->cpu, c->cpu_id, memory_order_relaxed);
+			got++;
+			if (!first)
+				first = t;
+			else if (rq_put(h, c, val, 0) < 0)
+				return t; /* cannot happen: the global ring fits all */
+		}
+		if (first) {
+			c->steal_from = v + 1;
+			atomic_fetch_add_explicit(&c->nr_steals, got, memory_order_relaxed);
+			return first;
+		}
+	}
+	return 0;
+}
+
+uint64_t rq_len(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	struct vs_ring lr = local_ring(h, c);
+
+	return vs_ring_len(&lr);
+}
+
+uint64_t rq_global_len(struct vsched_vvar *h)
+{
+	struct vs_ring gr = global_ring(h);
+
+	return vs_ring_len(&gr);
+}
+
+uint32_t rq_pop_raw(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	struct vs_ring lr = local_ring(h, c);
+
+	return vs_ring_pop(&lr);
+}
