@@ -11,6 +11,8 @@
 
 #include "rt.h"
 #include "vsched/sync.h"
+#include "cpu.h"
+#include "wq.h"
 
 /*
  * Everything but the queues is under @lock. A sender or receiver that

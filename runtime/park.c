@@ -12,6 +12,10 @@
 #include <stdlib.h>
 
 #include "rt.h"
+#include "cpu.h"
+#include "park.h"
+#include "timer.h"
+#include "task.h"
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/common_interface_defs.h>

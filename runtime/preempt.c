@@ -20,6 +20,10 @@
 #include <ucontext.h>
 
 #include "rt.h"
+#include "cpu.h"
+#include "park.h"
+#include "timer.h"
+#include "preempt.h"
 
 #define PREEMPT_SIG SIGURG /* as Go: rarely used, ignored by default */
 

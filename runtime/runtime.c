@@ -1,88 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Starting and stopping the runtime, the CPU threads, and the idle loop:
- * run what is queued, poll stackless tasks, park on a futex when there is
- * nothing to do (Dekker-style with the waker, so no wake-up is lost).
+ * Starting and stopping the runtime: the image mapped, the task records,
+ * CPU 0 on the calling thread and the other CPUs' threads; stop waits for
+ * (or cancels) every task, then takes it all down.
  */
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "ctx.h"
-#include "rt.h"
+#include "cpu.h"
+#include "park.h"
+#include "preempt.h"
+#include "task.h"
+#include "timer.h"
+#include "wait.h"
+#include "wq.h"
+#include "parker.h"
 
 struct rt *rt_g;
-static __thread struct rt_cpu *tls_self;
-
-/* noinline: a task may move between threads across a switch, and the
- * compiler must not reuse one thread's TLS address on another */
-RT_TEXT __attribute__((noinline)) struct rt_cpu *rt_self(void)
-{
-	struct rt_cpu *c = tls_self;
-
-	__asm__ volatile("" ::: "memory");
-	return c;
-}
-
-RT_TEXT void rt_set_self(struct rt_cpu *c)
-{
-	tls_self = c;
-}
-
-/*
- * A CPU thread counts the runtime locks it holds or is taking (Go's
- * m.locks): the preemption signal never switches a task out while the
- * count is not 0, wherever its PC is (a predicate or a clock read under a
- * queue's lock), since the next task on this thread could spin on the lock
- * for good. Only this thread and its signal handler touch the count:
- * compiler fences order it against the lock word. A lock taken on a CPU is
- * released on it (at the latest by the next task, after a park).
- *
- * noinline, as rt_self: each call finds its own thread's CPU afresh.
- */
-/* held for a few instructions; past a short spin the holder's thread was
- * likely preempted by the OS: let it run */
-RT_TEXT __attribute__((noinline, cold)) static void lock_spin(atomic_flag *f)
-{
-	for (unsigned n = 0; atomic_flag_test_and_set_explicit(f, memory_order_acquire); n++) {
-		if (n < 128)
-			rt_relax();
-		else
-			sched_yield();
-	}
-}
-
-RT_TEXT __attribute__((noinline)) void rt_lock_flag(atomic_flag *f)
-{
-	struct rt_cpu *c = tls_self;
-
-	/* counted before trying: on the way to the lock is under it too */
-	if (c) {
-		__atomic_store_n(&c->locks, c->locks + 1, __ATOMIC_RELAXED);
-		atomic_signal_fence(memory_order_seq_cst);
-	}
-	if (atomic_flag_test_and_set_explicit(f, memory_order_acquire))
-		lock_spin(f);
-}
-
-RT_TEXT __attribute__((noinline)) void rt_unlock_flag(atomic_flag *f)
-{
-	struct rt_cpu *c = tls_self;
-
-	atomic_flag_clear_explicit(f, memory_order_release);
-	if (c) {
-		atomic_signal_fence(memory_order_seq_cst);
-		__atomic_store_n(&c->locks, c->locks - 1, __ATOMIC_RELAXED);
-	}
-}
 
 RT_TEXT void rt_must(int r, const char *what)
 {
@@ -90,176 +28,6 @@ RT_TEXT void rt_must(int r, const char *what)
 		fprintf(stderr, "vsched: %s failed: %s\n", what, strerror(-r));
 		abort();
 	}
-}
-
-RT_TEXT static long futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
-{
-	return syscall(SYS_futex, (uint32_t *)uaddr, op, val, NULL, NULL, 0);
-}
-
-/* Sleeps on @uaddr while it holds @val, until @deadline (0: no limit). */
-RT_TEXT static void futex_wait_until(_Atomic uint32_t *uaddr, uint32_t val, uint64_t deadline)
-{
-	struct timespec ts, *tp = NULL;
-
-	if (deadline) {
-		uint64_t now = rt_now();
-		uint64_t left = deadline > now ? deadline - now : 0;
-
-		if (!left)
-			return;
-		ts.tv_sec = (time_t)(left / 1000000000u);
-		ts.tv_nsec = (long)(left % 1000000000u);
-		tp = &ts;
-	}
-	syscall(SYS_futex, (uint32_t *)uaddr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
-}
-
-RT_TEXT uint64_t rt_cpu_load(uint32_t cpu)
-{
-	uint64_t n = 0;
-
-	rt_must(vsched_queue_len(cpu, &n), "queue length");
-	return n;
-}
-
-RT_TEXT bool rt_cpu_has_work(uint32_t cpu)
-{
-	return rt_cpu_load(cpu) || rt_cpu_load(VSCHED_CPU_NONE);
-}
-
-/* Work queued on some other CPU, which this one might steal. */
-RT_TEXT static bool others_have_work(uint32_t self)
-{
-	for (uint32_t i = 0; i < rt_g->ncpus; i++)
-		if (i != self && rt_cpu_load(i) > 1)
-			return true;
-	return false;
-}
-
-RT_TEXT void rt_kick(uint32_t cpu)
-{
-	struct rt_cpu *d = &rt_g->cpus[cpu];
-
-	/* seq_cst fence: our enqueue is ordered before the parked check, as
-	 * the parker's flag store is before its queue check (Dekker) */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&d->parked, memory_order_relaxed)) {
-		atomic_fetch_add_explicit(&d->futex, 1, memory_order_release);
-		futex(&d->futex, FUTEX_WAKE_PRIVATE, 1);
-	}
-}
-
-RT_TEXT void rt_drain_kicks_slow(struct rt_cpu *c)
-{
-	uint64_t m = 0;
-
-	rt_must(vsched_take_kicks(c->id, &m), "taking kicks");
-	for (uint32_t i = 0; i < rt_g->ncpus; i++)
-		if ((m >> (i < 63 ? i : 63)) & 1)
-			rt_kick(i);
-}
-
-RT_TEXT void rt_wake_idle(uint32_t self)
-{
-	if (rt_g->ncpus == 1)
-		return; /* no other CPU to wake: spare the fence */
-	/* seq_cst fence: our enqueue before the parked check (Dekker with
-	 * park(), which announces itself before looking at the rings) */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_load_explicit(&rt_g->nr_parked, memory_order_relaxed))
-		return;
-	for (uint32_t i = 0; i < rt_g->ncpus; i++)
-		if (i != self && atomic_load_explicit(&rt_g->cpus[i].parked, memory_order_relaxed)) {
-			rt_kick(i);
-			return;
-		}
-}
-
-/*
- * Sleeps until kicked, unless work showed up meanwhile. With @look_around,
- * work queued on other CPUs also keeps it awake (to try stealing it once
- * more); without, only its own ring and the global one do, so a CPU that
- * cannot take what others hold (affinity) does not spin.
- */
-RT_TEXT static void park(struct rt_cpu *c, bool look_around, uint64_t deadline)
-{
-	uint32_t seq = atomic_load_explicit(&c->futex, memory_order_acquire);
-
-	atomic_store_explicit(&c->parked, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&rt_g->nr_parked, 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_seq_cst);
-	/* an idle CPU sleeps until the next timer of any CPU and no longer */
-	if (!rt_cpu_has_work(c->id) && !(look_around && others_have_work(c->id)) &&
-	    !atomic_load(&rt_g->stopping))
-		futex_wait_until(&c->futex, seq, deadline);
-	atomic_fetch_sub_explicit(&rt_g->nr_parked, 1, memory_order_relaxed);
-	atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
-}
-
-/* rounds of looking for work before parking: long enough that work handed
- * over soon after a CPU ran out finds it still looking, with no futex wake
- * needed (Go's idle Ms spin too) */
-#define IDLE_SPINS 1024
-#define IDLE_LOOK_AROUND 3 /* parks that still wake for others' work */
-#define IDLE_STUCK_ROUNDS 64 /* rounds of seeing work it cannot take yet */
-
-RT_TEXT void rt_idle_loop(struct rt_cpu *c)
-{
-	unsigned spins = 0, parks = 0, stuck = 0;
-	uint64_t deadline;
-	bool fired;
-
-	for (;;) {
-		c = rt_after_switch(c->idle);
-		rt_dispatch(c);
-		/* its own ring, the global one, then stealing: all in the pick */
-		if (rt_idle_switch(c)) {
-			spins = parks = stuck = 0;
-			continue;
-		}
-		if (rt_cpu_has_work(c->id)) {
-			/* queued since the pick looked (look again), or not
-			 * takeable yet: a task still leaving a CPU whose thread
-			 * the OS preempted. Only the second lasts: after some
-			 * rounds, let that thread run */
-			if (++stuck >= IDLE_STUCK_ROUNDS) {
-				stuck = 0;
-				sched_yield();
-			}
-			continue;
-		}
-		stuck = 0;
-		if (atomic_load(&rt_g->stopping) && c->id != 0)
-			return;
-		if (spins++ < IDLE_SPINS) {
-			__asm__ volatile("" ::: "memory");
-			continue;
-		}
-		spins = 0;
-		/* timers other CPUs are late with: the tasks they wake are
-		 * then stolen here */
-		deadline = rt_timers_help(c, &fired);
-		if (fired)
-			continue;
-		park(c, parks++ < IDLE_LOOK_AROUND, deadline);
-	}
-}
-
-RT_TEXT __attribute__((noreturn)) static void idle_run(struct rt_cpu *c)
-{
-	rt_idle_loop(c);
-	abort(); /* CPU 0's idle never stops: stop runs on the boot task */
-}
-
-/* CPU 0's idle task starts here (TSan: on its own fiber). */
-RT_TEXT RT_NO_TSAN static void idle_entry(void *arg)
-{
-	struct rt_cpu *c = arg;
-
-	rt_tsan_resume(c->idle);
-	idle_run(c);
-	abort(); /* CPU 0's idle never stops: stop runs on the boot task */
 }
 
 RT_TEXT void vs_config_default(struct vs_config *cfg)
@@ -272,47 +40,6 @@ RT_TEXT void vs_config_default(struct vs_config *cfg)
 	cfg->queue_cap = 256;
 	cfg->max_tasks = 1u << 20;
 	cfg->policy = VS_POLICY_FIFO;
-}
-
-RT_TEXT static void pin(unsigned id)
-{
-	cpu_set_t set;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	CPU_ZERO(&set);
-	CPU_SET(id % (unsigned)(n > 0 ? n : 1), &set);
-	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
-RT_TEXT static void *cpu_thread(void *arg)
-{
-	struct rt_cpu *c = arg;
-	int err = 0;
-
-	rt_set_self(c);
-	rt_stack_cpu_init(c);
-#ifdef __SANITIZE_THREAD__
-	c->tsan_transit = rt_tsan_fiber_new();
-#endif
-	if (rt_g->cfg.pin)
-		pin(c->id);
-	c->idle = rt_task_create_thread(false, &err);
-	if (c->idle && (err = vsched_init_secondary(c->id, c->idle->ref)) < 0) {
-		rt_task_destroy(c->idle);
-		c->idle = NULL;
-	}
-	if (!c->idle) {
-		/* the starter sees the error with the count and unwinds */
-		atomic_store(&rt_g->up_err, err < 0 ? err : -ENOMEM);
-		rt_stack_cpu_fini(c);
-		atomic_fetch_add(&rt_g->online, 1);
-		return NULL;
-	}
-	c->cur = c->idle;
-	atomic_fetch_add(&rt_g->online, 1);
-	rt_idle_loop(c);
-	rt_stack_cpu_fini(c);
-	return NULL;
 }
 
 RT_TEXT static void rt_free(struct rt *rt)
@@ -404,6 +131,7 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 	rt->cfg = cfg;
 	rt->ncpus = cfg.ncpus;
 	rt->owner = (uint32_t)getpid();
+	rt->parker = &rt_parker_futex;
 	vs_wq_init(&rt->live_wq);
 	rt->cpus = aligned_alloc(64, sizeof(*rt->cpus) * cfg.ncpus);
 	if (!rt->cpus) {
@@ -453,7 +181,7 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 	rt->boot = rt_task_create_thread(true, &r);
 	if (!rt->boot)
 		goto fail;
-	c0->idle = rt_task_create(false, NULL, idle_entry, c0, &r);
+	c0->idle = rt_task_create(false, NULL, rt_idle_entry, c0, &r);
 	if (!c0->idle)
 		goto fail;
 	c0->idle->idle = true;
@@ -470,11 +198,11 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 	c0->thread = pthread_self(); /* for the preemption signal */
 	c0->cur = rt->boot;
 	if (cfg.pin)
-		pin(0);
+		rt_cpu_pin(0);
 	atomic_store(&rt->online, 1);
 
 	for (up = 1; up < cfg.ncpus; up++) {
-		r = -pthread_create(&rt->cpus[up].thread, NULL, cpu_thread, &rt->cpus[up]);
+		r = -pthread_create(&rt->cpus[up].thread, NULL, rt_cpu_thread, &rt->cpus[up]);
 		if (r < 0)
 			break;
 	}

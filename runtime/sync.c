@@ -9,6 +9,7 @@
 
 #include "rt.h"
 #include "vsched/sync.h"
+#include "wq.h"
 
 #define MUTEX_WAITERS ((uintptr_t)1)
 

@@ -12,6 +12,11 @@
 
 #include "ctx.h"
 #include "rt.h"
+#include "cpu.h"
+#include "park.h"
+#include "wait.h"
+#include "wq.h"
+#include "task.h"
 
 
 RT_TEXT void rt_task_put(struct vs_task *t)

@@ -13,6 +13,12 @@
 #include <time.h>
 
 #include "rt.h"
+#include "cpu.h"
+#include "park.h"
+#include "wait.h"
+#include "timer.h"
+#include "wq.h"
+#include "task.h"
 
 RT_TEXT uint64_t rt_now(void)
 {

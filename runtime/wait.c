@@ -7,6 +7,10 @@
 #include <errno.h>
 
 #include "rt.h"
+#include "park.h"
+#include "wait.h"
+#include "wq.h"
+#include "task.h"
 
 /*
  * wword = the number of the task's current wait << 32 | pins. The task

@@ -11,6 +11,10 @@
 #include <stdlib.h>
 
 #include "rt.h"
+#include "park.h"
+#include "wait.h"
+#include "timer.h"
+#include "wq.h"
 
 RT_TEXT void vs_wq_init(struct vs_wq *wq)
 {

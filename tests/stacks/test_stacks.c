@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "proc.h"
-#include "rt.h"
+#include "cpu.h"
 
 #include "asan.h"
 

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CPUs (cpu.c): the worker threads, kicking and waking idle ones, the idle
+ * loop, and the runtime's spinlocks, counted per CPU for preemption.
+ */
+#ifndef VS_RUNTIME_CPU_H
+#define VS_RUNTIME_CPU_H
+
+#include "rt.h"
+
+void rt_kick(uint32_t cpu);
+/* Wakes the CPUs the core put work back on while this one stole. */
+void rt_drain_kicks_slow(struct rt_cpu *c);
+static inline void rt_drain_kicks(struct rt_cpu *c)
+{
+	/* a peek, at every switch: almost always 0 */
+	if (atomic_load_explicit(&c->core->kick, memory_order_relaxed))
+		rt_drain_kicks_slow(c);
+}
+/* Wakes one parked CPU other than @self, if any, to steal new work. */
+void rt_wake_idle(uint32_t self);
+bool rt_cpu_has_work(uint32_t cpu);
+/* Tasks waiting on @cpu (its ring and runnext slot): a load estimate. */
+uint64_t rt_cpu_load(uint32_t cpu);
+void rt_idle_loop(struct rt_cpu *c);
+/* Pins the calling thread to host CPU @id (modulo the CPUs online). */
+void rt_cpu_pin(unsigned id);
+/* A CPU thread (start's pthread_create), and CPU 0's idle task. */
+void *rt_cpu_thread(void *arg);
+void rt_idle_entry(void *arg);
+
+
+/* A short spinlock (held for a few instructions), counted in the CPU's
+ * locks: never preempted while held. */
+void rt_lock_flag(atomic_flag *f);
+void rt_unlock_flag(atomic_flag *f);
+/* The calling thread's CPU holds none of the runtime's locks. */
+static inline bool rt_locks_none(const struct rt_cpu *c)
+{
+	return !c || !__atomic_load_n(&c->locks, __ATOMIC_RELAXED);
+}
+
+#endif

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Time (timer.c): the clock and the per-CPU timer heaps.
+ */
+#ifndef VS_RUNTIME_TIMER_H
+#define VS_RUNTIME_TIMER_H
+
+#include "rt.h"
+
+uint64_t rt_now(void);
+/* Fires the due timers of @c (its own thread). */
+void rt_timers_poll(struct rt_cpu *c);
+/* The earliest deadline on @c, or 0 if none (a hint). */
+uint64_t rt_timers_next(struct rt_cpu *c);
+/* An idle CPU @self fires the due timers of the others (*@fired says if
+ * it did); returns the earliest deadline left on any CPU (0: none), to
+ * sleep until. */
+uint64_t rt_timers_help(struct rt_cpu *self, bool *fired);
+/* Arms a timer on @c that ends @t's current wait at @deadline, if @t is
+ * still in it then (takes a reference on @t). */
+int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline);
+/* Drops @c's timers (at stop). */
+void rt_timers_fini(struct rt_cpu *c);
+
+#endif

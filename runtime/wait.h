@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The wait protocol (wait.c) every blocking call follows.
+ */
+#ifndef VS_RUNTIME_WAIT_H
+#define VS_RUNTIME_WAIT_H
+
+#include "rt.h"
+
+/* The number of @me's current (or next) wait. */
+static inline uint32_t rt_wait_seq(struct vs_task *me)
+{
+	return (uint32_t)(atomic_load_explicit(&me->wword, memory_order_relaxed) >> 32);
+}
+/* Begins a wait of @me on @wq (locked): queued. A stackful task then
+ * parks (rt_park, which marks it blocked), a stackless one marks itself
+ * blocked (rt_mark_blocked) before the lock goes. */
+void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq);
+/* Begins a direct wait of @me (sleep, join), claimed by whoever ends it
+ * with rt_wait_claim; then as above. */
+void rt_wait_direct(struct vs_task *me);
+/* Claims @t's direct wait: true if the caller must wake @t. */
+bool rt_wait_claim(struct vs_task *t);
+/* Ends the wait of @me once it runs again: 0 if notified, -ETIMEDOUT or
+ * -ECANCELED. */
+int rt_wait_end(struct vs_task *me);
+/* Ends @t's wait number @seq for @why (a timer, the canceller), if @t is
+ * still blocked in it. The caller holds a reference on @t. */
+void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why);
+/* Cancels every blocked task's wait (stop with VS_STOP_CANCEL). */
+void rt_wait_cancel_all(void);
+
+#endif
