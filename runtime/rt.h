@@ -57,8 +57,7 @@ struct vs_task {
 	void *stack_lo;		/* the usable range, for the sanitizer */
 	struct vs_task *joiner; /* the one joining; under jlock */
 	struct rt_waiter waiter;
-	struct vs_wq *wwq; /* the queue of the current wait; NULL for a direct
-			    * wait (sleep, join) */
+	struct vs_wq *wwq; /* the queue of a queue wait (RT_WAIT_QUEUE) */
 	/* the wait protocol (wait.c): the number of the current wait << 32 |
 	 * how many timers or cancellers are inside it */
 	_Atomic uint64_t wword;
@@ -67,6 +66,7 @@ struct vs_task {
 	int exit_code;		 /* under jlock */
 	uint32_t stack_len;	 /* with stack_lo */
 	uint8_t why;		 /* how the last wait ended: RT_WHY_* */
+	uint8_t wkind;		 /* the kind of the current wait: RT_WAIT_* */
 	uint8_t handle;		 /* HANDLE_*; under jlock */
 	bool queued;		 /* waiter is in wwq: under wwq's lock */
 	bool in_wait;		 /* stackless: a wait not yet ended */

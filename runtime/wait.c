@@ -26,10 +26,12 @@
 #define WAIT_PINS 0xffffffffu
 
 /* The task is then marked BLOCKED by the core (with a release: a firer
- * that reads it with an acquire also sees wwq and direct, stored here). */
+ * that reads it with an acquire also sees the kind, wwq and direct, stored
+ * here). */
 RT_TEXT void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
 {
 	me->why = RT_WHY_NOTIFIED;
+	me->wkind = RT_WAIT_QUEUE;
 	me->wwq = wq;
 	rt_wq_append_locked(wq, me);
 }
@@ -37,9 +39,40 @@ RT_TEXT void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
 RT_TEXT void rt_wait_direct(struct vs_task *me)
 {
 	me->why = RT_WHY_NOTIFIED;
-	me->wwq = NULL;
+	me->wkind = RT_WAIT_DIRECT;
 	atomic_store_explicit(&me->direct, 1, memory_order_relaxed);
 }
+
+/* A queue wait: off the queue, under its lock, if a notify has not taken
+ * it off first. The pin keeps the queue alive meanwhile. */
+RT_TEXT static bool fire_queue(struct vs_task *t, uint8_t why)
+{
+	struct vs_wq *wq = t->wwq;
+	bool wake = false;
+
+	rt_wq_lock(wq);
+	if (t->queued) {
+		rt_wq_remove_locked(wq, t);
+		t->why = why;
+		wake = true;
+	}
+	rt_wq_unlock(wq);
+	return wake;
+}
+
+/* A direct wait (sleep, join): whoever claims it first ends it. */
+RT_TEXT static bool fire_direct(struct vs_task *t, uint8_t why)
+{
+	if (!rt_wait_claim(t))
+		return false;
+	t->why = why;
+	return true;
+}
+
+const struct rt_wait_kind rt_wait_kinds[RT_WAIT_NKINDS] = {
+	[RT_WAIT_DIRECT] = { .fire = fire_direct },
+	[RT_WAIT_QUEUE] = { .fire = fire_queue },
+};
 
 RT_TEXT bool rt_wait_claim(struct vs_task *t)
 {
@@ -57,7 +90,6 @@ RT_TEXT int rt_wait_end(struct vs_task *me)
 		rt_relax();
 		w = atomic_load_explicit(&me->wword, memory_order_acquire);
 	}
-	me->wwq = NULL;
 	if (me->why == RT_WHY_TIMEDOUT)
 		return -ETIMEDOUT;
 	if (me->why == RT_WHY_CANCELED)
@@ -71,28 +103,15 @@ RT_TEXT void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
 	bool wake = false;
 
 	/* the number still matches: the task has not left wait @seq, and
-	 * cannot until we unpin. BLOCKED (acquire) makes its wwq visible; a
-	 * task not blocked yet will find the cancel flag or its timer later */
+	 * cannot until we unpin. BLOCKED (acquire) makes its kind and wait
+	 * object visible; a task not blocked yet will find the cancel flag or
+	 * its timer later */
 	if ((uint32_t)(w >> 32) == seq &&
 	    atomic_load_explicit(&rt_slot(t)->state, memory_order_acquire) ==
 		    VSCHED_TASK_BLOCKED) {
-		struct vs_wq *wq;
-
 		rt_tsan_acquire(t); /* the core's release of BLOCKED */
-		wq = t->wwq;
-
-		if (wq) {
-			rt_wq_lock(wq);
-			if (t->queued) {
-				rt_wq_remove_locked(wq, t);
-				t->why = why;
-				wake = true;
-			}
-			rt_wq_unlock(wq);
-		} else if (rt_wait_claim(t)) {
-			t->why = why;
-			wake = true;
-		}
+		if (t->wkind < RT_WAIT_NKINDS)
+			wake = rt_wait_kinds[t->wkind].fire(t, why);
 	}
 	atomic_fetch_sub_explicit(&t->wword, 1, memory_order_release);
 	/* still blocked (we took it off its queue, or claimed it): alive */

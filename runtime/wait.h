@@ -7,6 +7,23 @@
 
 #include "rt.h"
 
+/*
+ * The kinds of wait. Each says how a timer or the canceller ends a wait of
+ * its kind, which it may do only while the task is blocked in it (pinned:
+ * rt_wait_fire). A new kind (an I/O operation that only its completion may
+ * end, whose fire starts an asynchronous cancel and returns false) is a
+ * new entry in rt_wait_kinds, with the other kinds untouched.
+ */
+enum { RT_WAIT_DIRECT = 0, RT_WAIT_QUEUE = 1, RT_WAIT_NKINDS };
+
+struct rt_wait_kind {
+	/* Ends pinned, blocked @t's wait for @why (RT_WHY_*), if it still
+	 * can: true if the caller must then wake @t. */
+	bool (*fire)(struct vs_task *t, uint8_t why);
+};
+
+extern const struct rt_wait_kind rt_wait_kinds[RT_WAIT_NKINDS];
+
 /* The number of @me's current (or next) wait. */
 static inline uint32_t rt_wait_seq(struct vs_task *me)
 {

@@ -261,7 +261,7 @@ RT_TEXT int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t)
 		return -EINVAL;
 	rt_wq_lock(wq);
 	/* a task waits on one queue at a time: its own fields say which */
-	found = t->queued && t->wwq == wq;
+	found = t->queued && t->wkind == RT_WAIT_QUEUE && t->wwq == wq;
 	if (found)
 		rt_wq_remove_locked(wq, t);
 	rt_wq_unlock(wq);
