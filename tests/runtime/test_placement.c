@@ -128,15 +128,6 @@ static void test_migrate(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
-/* A failed test leaves its runtime up: stop it, so the next can start. */
-static int stop_left(void **state)
-{
-	(void)state;
-	if (vs_task_self())
-		(void)!vs_runtime_shutdown(VS_STOP_CANCEL);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
