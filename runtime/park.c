@@ -116,8 +116,8 @@ RT_TEXT struct rt_cpu *rt_park(struct rt_cpu *c, struct vs_task *me, void (*unlo
 	rt_tsan_release(me); /* the core's release of BLOCKED */
 	/* marked blocked by the core on the way out: whoever could end the
 	 * wait either needs the lock held until we are off (a notifier, a
-	 * joinee), fires only on this CPU after the switch (a timer), or
-	 * tries again later (the canceller) */
+	 * joinee), or finds us not blocked yet and tries again later (a timer
+	 * fired by an idle CPU, the canceller; wait.c) */
 	rt_tsan_leave(c);
 	rt_must(vsched_park(c->id, VSCHED_TASK_BLOCKED), "parking a task");
 	rt_tsan_resume(me);

@@ -74,21 +74,31 @@ RT_TEXT static void publish_next(struct rt_cpu *c)
 			      memory_order_relaxed);
 }
 
+/* Room for one more entry (under the lock): 0 or -ENOMEM. */
+RT_TEXT static int heap_room(struct rt_timers *ts)
+{
+	unsigned cap;
+	struct rt_timer *h;
+
+	if (ts->n < ts->cap)
+		return 0;
+	cap = ts->cap ? ts->cap * 2 : 64;
+	h = realloc(ts->heap, cap * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	ts->heap = h;
+	ts->cap = cap;
+	return 0;
+}
+
 RT_TEXT int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
 {
 	struct rt_timers *ts = &c->timers;
 
 	rt_lock_flag(&ts->lock);
-	if (ts->n == ts->cap) {
-		unsigned cap = ts->cap ? ts->cap * 2 : 64;
-		struct rt_timer *h = realloc(ts->heap, cap * sizeof(*h));
-
-		if (!h) {
-			rt_unlock_flag(&ts->lock);
-			return -ENOMEM;
-		}
-		ts->heap = h;
-		ts->cap = cap;
+	if (heap_room(ts) < 0) {
+		rt_unlock_flag(&ts->lock);
+		return -ENOMEM;
 	}
 	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 	ts->heap[ts->n] = (struct rt_timer){ .deadline = deadline,
@@ -110,16 +120,19 @@ RT_TEXT uint64_t rt_timers_next(struct rt_cpu *c)
 /*
  * Fires the timers of @c due at @now, from any CPU: popped under the lock,
  * fired outside it (firing takes a wait queue's lock, and a queue's lock
- * holder may arm a timer).
+ * holder may arm a timer). A timer whose task is not blocked yet (an idle
+ * CPU helping may see a task between arming its timer and parking) goes
+ * back into the heap, to be fired once it is: @c's own thread fires it at
+ * its next switch, which is that task leaving.
  */
 RT_TEXT static void fire_due(struct rt_cpu *c, uint64_t now)
 {
 	struct rt_timers *ts = &c->timers;
 	struct rt_timer due[FIRE_BATCH];
-	unsigned n;
+	unsigned n, kept;
 
 	do {
-		n = 0;
+		n = kept = 0;
 		rt_lock_flag(&ts->lock);
 		while (n < FIRE_BATCH && ts->n && ts->heap[0].deadline <= now) {
 			due[n++] = ts->heap[0];
@@ -129,8 +142,27 @@ RT_TEXT static void fire_due(struct rt_cpu *c, uint64_t now)
 		publish_next(c);
 		rt_unlock_flag(&ts->lock);
 		for (unsigned i = 0; i < n; i++) {
-			rt_wait_fire(due[i].task, due[i].seq, RT_WHY_TIMEDOUT);
-			rt_task_put(due[i].task);
+			if (rt_wait_fire(due[i].task, due[i].seq, RT_WHY_TIMEDOUT))
+				due[kept++] = due[i]; /* keeps its reference */
+			else
+				rt_task_put(due[i].task);
+		}
+		if (kept) {
+			rt_lock_flag(&ts->lock);
+			for (unsigned i = 0; i < kept; i++) {
+				/* they were in the heap a moment ago, but its
+				 * thread may have armed more since: out of memory
+				 * then, the wait is left to its notify or cancel */
+				if (heap_room(ts) < 0) {
+					rt_task_put(due[i].task);
+					continue;
+				}
+				ts->heap[ts->n] = due[i];
+				heap_up(ts->heap, ts->n++);
+			}
+			publish_next(c);
+			rt_unlock_flag(&ts->lock);
+			return; /* what is left is for later */
 		}
 	} while (n == FIRE_BATCH);
 }

@@ -97,26 +97,31 @@ RT_TEXT int rt_wait_end(struct vs_task *me)
 	return 0;
 }
 
-RT_TEXT void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
+RT_TEXT bool rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
 {
 	uint64_t w = atomic_fetch_add_explicit(&t->wword, 1, memory_order_acquire);
-	bool wake = false;
+	bool wake = false, early = false;
 
 	/* the number still matches: the task has not left wait @seq, and
 	 * cannot until we unpin. BLOCKED (acquire) makes its kind and wait
-	 * object visible; a task not blocked yet will find the cancel flag or
-	 * its timer later */
-	if ((uint32_t)(w >> 32) == seq &&
-	    atomic_load_explicit(&rt_slot(t)->state, memory_order_acquire) ==
+	 * object visible. A task not blocked yet (still on its way to park,
+	 * on another CPU than a firer that is an idle CPU helping) is told
+	 * so: a timer is kept for later, the canceller tries again */
+	if ((uint32_t)(w >> 32) == seq) {
+		if (atomic_load_explicit(&rt_slot(t)->state, memory_order_acquire) ==
 		    VSCHED_TASK_BLOCKED) {
-		rt_tsan_acquire(t); /* the core's release of BLOCKED */
-		if (t->wkind < RT_WAIT_NKINDS)
-			wake = rt_wait_kinds[t->wkind].fire(t, why);
+			rt_tsan_acquire(t); /* the core's release of BLOCKED */
+			if (t->wkind < RT_WAIT_NKINDS)
+				wake = rt_wait_kinds[t->wkind].fire(t, why);
+		} else {
+			early = true;
+		}
 	}
 	atomic_fetch_sub_explicit(&t->wword, 1, memory_order_release);
 	/* still blocked (we took it off its queue, or claimed it): alive */
 	if (wake)
 		rt_wake(t, false);
+	return early;
 }
 
 RT_TEXT void rt_wait_cancel_all(void)
@@ -129,7 +134,7 @@ RT_TEXT void rt_wait_cancel_all(void)
 		if (!rt_task_tryget(t))
 			continue;
 		if (!t->idle && !t->boot)
-			rt_wait_fire(t, rt_wait_seq(t), RT_WHY_CANCELED);
+			(void)rt_wait_fire(t, rt_wait_seq(t), RT_WHY_CANCELED); /* or next sweep */
 		rt_task_put(t);
 	}
 }

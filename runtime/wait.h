@@ -42,8 +42,9 @@ bool rt_wait_claim(struct vs_task *t);
  * -ECANCELED. */
 int rt_wait_end(struct vs_task *me);
 /* Ends @t's wait number @seq for @why (a timer, the canceller), if @t is
- * still blocked in it. The caller holds a reference on @t. */
-void rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why);
+ * still blocked in it. True if @t is in that wait but not blocked yet
+ * (the caller must try again later). The caller holds a reference on @t. */
+bool rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why);
 /* Cancels every blocked task's wait (stop with VS_STOP_CANCEL). */
 void rt_wait_cancel_all(void);
 

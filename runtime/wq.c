@@ -79,7 +79,8 @@ RT_TEXT int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t dead
 			rt_wq_unlock(wq);
 			return -ETIMEDOUT;
 		}
-		/* armed on this CPU: it only fires once we are off it */
+		/* armed on this CPU; fired once we are off it (by another CPU
+		 * sooner, but then kept until we are: wait.c) */
 		int r = rt_timer_arm(c, me, deadline);
 
 		if (r < 0) {

@@ -432,6 +432,40 @@ static void test_late_timer(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
+/*
+ * Sleeps so short that their timers are due before the sleeper has left
+ * its CPU, which an idle CPU may see and fire: a timer fired before its
+ * task is blocked must be kept, not lost (a lost one sleeps for good).
+ */
+static int short_sleeps;
+
+static int sleep_often(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < short_sleeps; i++)
+		if (vs_sleep(1000) != 0)
+			return -1;
+	return 0;
+}
+
+static void test_short_sleeps(void **state)
+{
+	struct vs_task_attr pinned0 = { .cpu = 0, .affinity = 1 };
+	vs_task_t *t[3];
+	int code;
+
+	(void)state;
+	short_sleeps = emulated() ? 4000 : 40000;
+	start(2);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(vs_task_spawn(sleep_often, NULL, &pinned0, &t[i]), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(vs_task_join(t[i], &code), 0);
+		assert_int_equal(code, 0);
+	}
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -445,6 +479,7 @@ int main(void)
 		cmocka_unit_test(test_stackless_sleep),
 		cmocka_unit_test(test_stale_timers),
 		cmocka_unit_test(test_late_timer),
+		cmocka_unit_test(test_short_sleeps),
 		cmocka_unit_test(test_idle_sleeps),
 		cmocka_unit_test(test_chan_timeouts),
 	};
