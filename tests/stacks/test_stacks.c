@@ -167,9 +167,16 @@ static struct {
 	char *local[NLIVE];
 } L;
 
+/* Counts the task as arrived under the queue's lock, which it keeps until
+ * it is queued and off its CPU: once all have arrived, all are queued. */
 static bool live_go(void *arg)
 {
-	(void)arg;
+	bool *counted = arg;
+
+	if (!*counted) {
+		*counted = true;
+		atomic_fetch_add(&L.arrived, 1);
+	}
 	return atomic_load(&L.go);
 }
 
@@ -177,12 +184,12 @@ static int live_task(void *arg)
 {
 	int i = (int)(intptr_t)arg;
 	struct vs_task *me = vs_task_self();
+	bool counted = false;
 	char here;
 
 	L.st[i] = *me->stk;
 	L.local[i] = &here;
-	atomic_fetch_add(&L.arrived, 1);
-	return vs_wq_wait_until(&L.wq, live_go, NULL);
+	return vs_wq_wait_until(&L.wq, live_go, &counted);
 }
 
 static bool inside(const char *p, const struct rt_stack *s)
