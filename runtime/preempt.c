@@ -6,10 +6,11 @@
  * the CPU's thread SIGURG; so it does when a CPU has a timer overdue, which
  * it would fire at its next switch. The handler switches the task out only
  * at a safe point: not while the CPU holds or takes one of the runtime's
- * locks (a count, wherever the PC is), not inside the core, the runtime,
- * libc, the dynamic loader or the vDSO (in a statically linked program,
- * nowhere in the program itself, libc being part of it), and not while the
- * task has preemption disabled. Otherwise the request waits for the task's
+ * locks (a count, wherever the PC is), only in the code of the program or
+ * of a shared object other than libc, the dynamic loader, the vDSO or a
+ * sanitizer's runtime, outside the runtime's section (in a statically
+ * linked program nowhere, libc being part of it), and not while the task
+ * has preemption disabled. Otherwise the request waits for the task's
  * next scheduling point (a yield, a block, or its last vs_preempt_enable).
  */
 #include <errno.h>
@@ -27,65 +28,75 @@
 
 #define PREEMPT_SIG SIGURG /* as Go: rarely used, ignored by default */
 
-/* Code a task must not be switched out of. */
+/*
+ * Where a task may be switched out: the code of the program and of the
+ * shared objects loaded when preemption started, less foreign code that
+ * takes locks the task may hold or runs under the runtime's, and less the
+ * runtime's own section. Anything else (libc, the dynamic loader, the
+ * vDSO, a sanitizer's runtime, code mapped later, a signal trampoline, the
+ * scheduler image) is refused: an allow list, so code nobody named is
+ * never preempted. A signal that lands in qemu-user's sigreturn trampoline
+ * (not in any object) would otherwise switch out a task whose interrupted
+ * context is inside libc.
+ */
 struct range {
 	uintptr_t lo, hi;
 };
-static struct range no_go[8];
-static unsigned n_no_go;
+#define MAX_GO 64
+static struct range go[MAX_GO];
+static unsigned n_go;
+static struct range runtime_text;
+static bool libc_found;
 static struct sigaction old_act;
 
-static void no_go_add(uintptr_t lo, uintptr_t hi)
+/* libc and the dynamic loader take locks the task may hold, and so do the
+ * sanitizers' runtimes, which stand in for libc's malloc and memset; the
+ * kernel's vDSO is called under the runtime's (a clock read). */
+static bool foreign(const char *n)
 {
-	if (n_no_go < sizeof(no_go) / sizeof(no_go[0]))
-		no_go[n_no_go++] = (struct range){ lo, hi };
+	static const char *const names[] = { "libc.so", "/ld-linux", "/ld64.so", "linux-vdso",
+					     "linux-gate", "/libasan.so", "/libubsan.so",
+					     "/libtsan.so" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strstr(n, names[i]))
+			return true;
+	return false;
 }
 
-static bool libc_found;
-
-static void no_go_object(const struct dl_phdr_info *info)
+static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	for (int i = 0; i < info->dlpi_phnum; i++) {
+	const char *n = info->dlpi_name ? info->dlpi_name : "";
+
+	(void)size;
+	(void)arg;
+	if (strstr(n, "libc.so"))
+		libc_found = true;
+	if (foreign(n))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum && n_go < MAX_GO; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 
 		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X))
-			no_go_add(info->dlpi_addr + ph->p_vaddr,
-				  info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
+			go[n_go++] = (struct range){ info->dlpi_addr + ph->p_vaddr,
+						     info->dlpi_addr + ph->p_vaddr + ph->p_memsz };
 	}
-}
-
-/*
- * Foreign code a task must not be switched out of: libc and the dynamic
- * loader take locks the task may hold, and so do the sanitizers' runtimes,
- * which stand in for libc's malloc and memset; the kernel's vDSO is called
- * under the runtime's (a clock read). A PLT stub only jumps on; the
- * lazy binding it may enter is in the loader.
- */
-static int note_lib(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	const char *n = info->dlpi_name;
-
-	(void)size;
-	(void)arg;
-	if (!n)
-		return 0;
-	if (strstr(n, "/libc.so") || strstr(n, "libc.so.6"))
-		libc_found = true;
-	else if (!strstr(n, "/ld-linux") && !strstr(n, "linux-vdso") && !strstr(n, "linux-gate") &&
-		 !strstr(n, "/libasan.so") && !strstr(n, "/libubsan.so") && !strstr(n, "/libtsan.so"))
-		return 0;
-	no_go_object(info);
 	return 0;
 }
 
-/* The main program (the first object listed): in a statically linked
- * one, libc is inside it, where no address range tells it apart. */
-static int note_main(struct dl_phdr_info *info, size_t size, void *arg)
+RT_TEXT static bool in(const struct range *r, uintptr_t pc)
 {
-	(void)size;
-	(void)arg;
-	no_go_object(info);
-	return 1;
+	return pc >= r->lo && pc < r->hi;
+}
+
+RT_TEXT static bool allowed(uintptr_t pc)
+{
+	if (in(&runtime_text, pc))
+		return false;
+	for (unsigned i = 0; i < n_go; i++)
+		if (in(&go[i], pc))
+			return true;
+	return false;
 }
 
 RT_TEXT static uintptr_t pc_of(const ucontext_t *uc)
@@ -106,11 +117,8 @@ RT_TEXT static bool safe_point(struct rt_cpu *c, const ucontext_t *uc)
 	vsched_ref_t cur = VSCHED_REF_NONE;
 
 	if (!t || t->idle || t->stackless || !t->preemptible || t->preempt_off ||
-	    !rt_locks_none(c))
+	    !rt_locks_none(c) || !allowed(pc))
 		return false;
-	for (unsigned i = 0; i < n_no_go; i++)
-		if (pc >= no_go[i].lo && pc < no_go[i].hi)
-			return false;
 	/* c->cur lags the core for a few instructions after a switch, all of
 	 * them in the runtime or the core: checked anyway */
 	return vsched_current(c->id, &cur) == 0 && cur == t->ref;
@@ -196,13 +204,15 @@ RT_TEXT int rt_preempt_start(void)
 	rt_g->cfg.preempt = 0;
 #endif
 	if (rt_g->cfg.preempt) {
-		n_no_go = 0;
+		n_go = 0;
 		libc_found = false;
-		no_go_add((uintptr_t)__start_vsrt_text, (uintptr_t)__stop_vsrt_text);
-		no_go_add((uintptr_t)rt_g->img.text, (uintptr_t)rt_g->img.text + rt_g->img.text_size);
-		dl_iterate_phdr(note_lib, NULL);
+		runtime_text = (struct range){ (uintptr_t)__start_vsrt_text,
+					       (uintptr_t)__stop_vsrt_text };
+		dl_iterate_phdr(note_object, NULL);
+		/* statically linked: libc is inside the program, where no
+		 * address range tells it apart, so nothing is allowed */
 		if (!libc_found)
-			dl_iterate_phdr(note_main, NULL);
+			n_go = 0;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = on_preempt;
 		/* NODEFER: the handler may switch to another task, which must
