@@ -17,7 +17,9 @@
 #include "timer.h"
 #include "wq.h"
 
-static __thread struct rt_cpu *tls_self;
+/* initial-exec: a load from the thread pointer, no call (the runtime is
+ * linked into the program, or loaded with it) */
+static __thread struct rt_cpu *tls_self __attribute__((tls_model("initial-exec")));
 
 /* noinline: a task may move between threads across a switch, and the
  * compiler must not reuse one thread's TLS address on another */

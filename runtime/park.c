@@ -36,16 +36,6 @@ RT_TEXT RT_NO_TSAN void rt_tsan_resume(struct vs_task *me)
 	/* what whoever readied it did before (tsan.h) */
 	__tsan_acquire(me);
 }
-#else
-RT_TEXT void rt_tsan_leave(struct rt_cpu *c)
-{
-	(void)c;
-}
-
-RT_TEXT void rt_tsan_resume(struct vs_task *me)
-{
-	(void)me;
-}
 #endif
 
 RT_TEXT struct rt_cpu *rt_after_switch(struct vs_task *me)

@@ -16,8 +16,20 @@ struct rt_cpu *rt_after_switch(struct vs_task *me);
  * core tells TSan it is @me's first thing, before instrumented code runs.
  * So a task never is current on two threads at once in TSan's view, even
  * while another CPU resumes it as soon as the core lets it. */
+#ifdef __SANITIZE_THREAD__
 void rt_tsan_leave(struct rt_cpu *c);
 void rt_tsan_resume(struct vs_task *me);
+#else
+static inline void rt_tsan_leave(struct rt_cpu *c)
+{
+	(void)c;
+}
+
+static inline void rt_tsan_resume(struct vs_task *me)
+{
+	(void)me;
+}
+#endif
 /* Marks the running (stackless) task of @c blocked; the core writes it. */
 void rt_mark_blocked(struct rt_cpu *c);
 /* Marks @me, running on @c, blocked and leaves @c; @unlock(@arg) runs

@@ -167,13 +167,10 @@ RT_TEXT static void fire_due(struct rt_cpu *c, uint64_t now)
 	} while (n == FIRE_BATCH);
 }
 
-RT_TEXT void rt_timers_poll(struct rt_cpu *c)
+RT_TEXT void rt_timers_poll_slow(struct rt_cpu *c, uint64_t nt)
 {
-	uint64_t nt = rt_timers_next(c), now;
+	uint64_t now = rt_now();
 
-	if (!nt)
-		return;
-	now = rt_now();
 	if (nt <= now)
 		fire_due(c, now);
 }

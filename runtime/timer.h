@@ -8,8 +8,16 @@
 #include "rt.h"
 
 uint64_t rt_now(void);
-/* Fires the due timers of @c (its own thread). */
-void rt_timers_poll(struct rt_cpu *c);
+/* Fires the due timers of @c (its own thread), at every switch: a peek at
+ * the earliest deadline first. */
+void rt_timers_poll_slow(struct rt_cpu *c, uint64_t nt);
+static inline void rt_timers_poll(struct rt_cpu *c)
+{
+	uint64_t nt = atomic_load_explicit(&c->next_timer, memory_order_relaxed);
+
+	if (nt)
+		rt_timers_poll_slow(c, nt);
+}
 /* The earliest deadline on @c, or 0 if none (a hint). */
 uint64_t rt_timers_next(struct rt_cpu *c);
 /* An idle CPU @self fires the due timers of the others (*@fired says if
