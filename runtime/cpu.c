@@ -36,17 +36,6 @@ RT_TEXT void rt_set_self(struct rt_cpu *c)
 	tls_self = c;
 }
 
-/*
- * A CPU thread counts the runtime locks it holds or is taking (Go's
- * m.locks): the preemption signal never switches a task out while the
- * count is not 0, wherever its PC is (a predicate or a clock read under a
- * queue's lock), since the next task on this thread could spin on the lock
- * for good. Only this thread and its signal handler touch the count:
- * compiler fences order it against the lock word. A lock taken on a CPU is
- * released on it (at the latest by the next task, after a park).
- *
- * noinline, as rt_self: each call finds its own thread's CPU afresh.
- */
 /* held for a few instructions; past a short spin the holder's thread was
  * likely preempted by the OS: let it run */
 RT_TEXT __attribute__((noinline, cold)) static void lock_spin(atomic_flag *f)
@@ -59,6 +48,17 @@ RT_TEXT __attribute__((noinline, cold)) static void lock_spin(atomic_flag *f)
 	}
 }
 
+/*
+ * A CPU thread counts the runtime locks it holds or is taking (Go's
+ * m.locks): the preemption signal never switches a task out while the
+ * count is not 0, wherever its PC is (a predicate or a clock read under a
+ * queue's lock), since the next task on this thread could spin on the lock
+ * for good. Only this thread and its signal handler touch the count:
+ * compiler fences order it against the lock word. A lock taken on a CPU is
+ * released on it (at the latest by the next task, after a park).
+ *
+ * noinline, as rt_self: each call finds its own thread's CPU afresh.
+ */
 RT_TEXT __attribute__((noinline)) void rt_lock_flag(atomic_flag *f)
 {
 	struct rt_cpu *c = tls_self;
@@ -81,6 +81,11 @@ RT_TEXT __attribute__((noinline)) void rt_unlock_flag(atomic_flag *f)
 		atomic_signal_fence(memory_order_seq_cst);
 		__atomic_store_n(&c->locks, c->locks - 1, __ATOMIC_RELAXED);
 	}
+}
+
+RT_TEXT void rt_unlock_flag_cb(void *f)
+{
+	rt_unlock_flag(f);
 }
 
 RT_TEXT uint64_t rt_cpu_load(uint32_t cpu)

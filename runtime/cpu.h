@@ -34,6 +34,8 @@ void rt_idle_entry(void *arg);
  * locks: never preempted while held. */
 void rt_lock_flag(atomic_flag *f);
 void rt_unlock_flag(atomic_flag *f);
+/* rt_unlock_flag for rt_park, which releases the lock once off the CPU. */
+void rt_unlock_flag_cb(void *f);
 /* The calling thread's CPU holds none of the runtime's locks. */
 static inline bool rt_locks_none(const struct rt_cpu *c)
 {

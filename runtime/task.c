@@ -426,11 +426,6 @@ RT_TEXT static int claim(struct vs_task *t, struct vs_task *me)
 	return 0;
 }
 
-RT_TEXT static void jlock_release(void *t)
-{
-	rt_unlock_flag(&((struct vs_task *)t)->jlock);
-}
-
 /* Gives the handle back after a join that was cancelled (jlock held). */
 RT_TEXT static void unclaim(struct vs_task *t)
 {
@@ -467,7 +462,7 @@ RT_TEXT int vs_task_join(vs_task_t *t, int *code)
 		/* blocked under the lock task_finish claims us under,
 		 * which is released once we are off the CPU */
 		rt_wait_direct(me);
-		c = rt_park(c, me, jlock_release, t);
+		c = rt_park(c, me, rt_unlock_flag_cb, &t->jlock);
 		(void)rt_wait_end(me); /* done or cancelled: the loop decides */
 		rt_lock_flag(&t->jlock);
 	}

@@ -110,7 +110,8 @@ RT_TEXT int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
 	return 0;
 }
 
-RT_TEXT uint64_t rt_timers_next(struct rt_cpu *c)
+/* The earliest deadline on @c, or 0 if none (a hint). */
+RT_TEXT static uint64_t timers_next(struct rt_cpu *c)
 {
 	return atomic_load_explicit(&c->next_timer, memory_order_relaxed);
 }
@@ -182,7 +183,7 @@ RT_TEXT uint64_t rt_timers_help(struct rt_cpu *self, bool *fired)
 	*fired = false;
 	for (unsigned i = 0; i < rt_g->ncpus; i++) {
 		struct rt_cpu *c = &rt_g->cpus[i];
-		uint64_t nt = rt_timers_next(c);
+		uint64_t nt = timers_next(c);
 
 		if (!nt)
 			continue;
@@ -192,7 +193,7 @@ RT_TEXT uint64_t rt_timers_help(struct rt_cpu *self, bool *fired)
 			if (nt <= now) {
 				fire_due(c, now);
 				*fired = true;
-				nt = rt_timers_next(c);
+				nt = timers_next(c);
 				if (!nt)
 					continue;
 			}

@@ -18,8 +18,6 @@ static inline void rt_timers_poll(struct rt_cpu *c)
 	if (nt)
 		rt_timers_poll_slow(c, nt);
 }
-/* The earliest deadline on @c, or 0 if none (a hint). */
-uint64_t rt_timers_next(struct rt_cpu *c);
 /* An idle CPU @self fires the due timers of the others (*@fired says if
  * it did); returns the earliest deadline left on any CPU (0: none), to
  * sleep until. */

@@ -61,11 +61,6 @@ RT_TEXT static struct vs_task *wq_pop(struct vs_wq *wq)
 	return rt_waiter_task(w);
 }
 
-RT_TEXT static void wq_release(void *wq)
-{
-	rt_wq_unlock(wq);
-}
-
 RT_TEXT int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable)
 {
 	struct vs_task *me = c->cur;
@@ -90,12 +85,14 @@ RT_TEXT int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t dead
 	}
 	rt_wait_queue_locked(me, wq);
 	/* the lock goes once we are off the CPU */
-	rt_park(c, me, wq_release, wq);
+	rt_park(c, me, rt_unlock_flag_cb, &wq->lock);
 	return rt_wait_end(me);
 }
 
 RT_TEXT int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline)
 {
+	struct rt_cpu *c = rt_self();
+
 	if (me->in_wait)
 		return -EBUSY;
 	if (rt_cancelled())
@@ -105,13 +102,13 @@ RT_TEXT int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_
 
 		if (rt_now() >= deadline)
 			return -ETIMEDOUT;
-		r = rt_timer_arm(rt_self(), me, deadline);
+		r = rt_timer_arm(c, me, deadline);
 		if (r < 0)
 			return r;
 	}
 	me->in_wait = true;
 	rt_wait_queue_locked(me, wq);
-	rt_mark_blocked(rt_self());
+	rt_mark_blocked(c);
 	return -EAGAIN;
 }
 
