@@ -23,7 +23,7 @@
  * no wake-up is lost, and a channel nobody waits on costs no notify.
  */
 struct vs_chan {
-	atomic_flag lock;
+	unsigned char lock; /* rt_lock_flag */
 	bool closed;
 	size_t elem_size, cap;
 	size_t head, count; /* the oldest element's slot, and how many */
@@ -55,7 +55,7 @@ RT_TEXT int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out)
 	ch = calloc(1, bytes);
 	if (!ch)
 		return -ENOMEM;
-	atomic_flag_clear(&ch->lock);
+	ch->lock = 0;
 	ch->elem_size = elem_size;
 	ch->cap = capacity;
 	vs_wq_init(&ch->not_full);

@@ -38,9 +38,9 @@ RT_TEXT void rt_set_self(struct rt_cpu *c)
 
 /* held for a few instructions; past a short spin the holder's thread was
  * likely preempted by the OS: let it run */
-RT_TEXT __attribute__((noinline, cold)) static void lock_spin(atomic_flag *f)
+RT_TEXT __attribute__((noinline, cold)) static void lock_spin(unsigned char *f)
 {
-	for (unsigned n = 0; atomic_flag_test_and_set_explicit(f, memory_order_acquire); n++) {
+	for (unsigned n = 0; __atomic_test_and_set(f, __ATOMIC_ACQUIRE); n++) {
 		if (n < 128)
 			rt_relax();
 		else
@@ -59,7 +59,7 @@ RT_TEXT __attribute__((noinline, cold)) static void lock_spin(atomic_flag *f)
  *
  * noinline, as rt_self: each call finds its own thread's CPU afresh.
  */
-RT_TEXT __attribute__((noinline)) void rt_lock_flag(atomic_flag *f)
+RT_TEXT __attribute__((noinline)) void rt_lock_flag(unsigned char *f)
 {
 	struct rt_cpu *c = tls_self;
 
@@ -68,15 +68,15 @@ RT_TEXT __attribute__((noinline)) void rt_lock_flag(atomic_flag *f)
 		__atomic_store_n(&c->locks, c->locks + 1, __ATOMIC_RELAXED);
 		atomic_signal_fence(memory_order_seq_cst);
 	}
-	if (atomic_flag_test_and_set_explicit(f, memory_order_acquire))
+	if (__atomic_test_and_set(f, __ATOMIC_ACQUIRE))
 		lock_spin(f);
 }
 
-RT_TEXT __attribute__((noinline)) void rt_unlock_flag(atomic_flag *f)
+RT_TEXT __attribute__((noinline)) void rt_unlock_flag(unsigned char *f)
 {
 	struct rt_cpu *c = tls_self;
 
-	atomic_flag_clear_explicit(f, memory_order_release);
+	__atomic_clear(f, __ATOMIC_RELEASE);
 	if (c) {
 		atomic_signal_fence(memory_order_seq_cst);
 		__atomic_store_n(&c->locks, c->locks - 1, __ATOMIC_RELAXED);

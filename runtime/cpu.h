@@ -32,8 +32,8 @@ void rt_idle_entry(void *arg);
 
 /* A short spinlock (held for a few instructions), counted in the CPU's
  * locks: never preempted while held. */
-void rt_lock_flag(atomic_flag *f);
-void rt_unlock_flag(atomic_flag *f);
+void rt_lock_flag(unsigned char *f);
+void rt_unlock_flag(unsigned char *f);
 /* rt_unlock_flag for rt_park, which releases the lock once off the CPU. */
 void rt_unlock_flag_cb(void *f);
 /* The calling thread's CPU holds none of the runtime's locks. */

@@ -74,7 +74,7 @@ struct vs_task {
 	bool stackless, boot, idle, started;
 	bool preemptible;     /* may be switched out by the preemption signal */
 	uint16_t preempt_off; /* vs_preempt_disable depth */
-	atomic_flag jlock;
+	unsigned char jlock; /* rt_lock_flag */
 	char name[16];
 #ifdef __SANITIZE_THREAD__
 	void *tsan_fiber; /* a stackful task's TSan fiber (tsan.h) */
@@ -97,7 +97,7 @@ struct rt_timer {
 struct rt_timers {
 	struct rt_timer *heap;
 	unsigned n, cap;
-	atomic_flag lock;
+	unsigned char lock; /* rt_lock_flag */
 };
 
 struct rt_cpu {

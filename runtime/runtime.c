@@ -172,7 +172,7 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 	for (unsigned i = 0; i < cfg.ncpus; i++) {
 		rt->cpus[i].id = i;
 		rt->cpus[i].core = vsched_vvar_cpus(rt->vvar) + i;
-		atomic_flag_clear(&rt->cpus[i].timers.lock);
+		rt->cpus[i].timers.lock = 0;
 	}
 	rt_g = rt;
 

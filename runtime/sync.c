@@ -56,7 +56,7 @@ RT_TEXT static uintptr_t holder_self(void)
 
 RT_TEXT void vs_mutex_init(struct vs_mutex *m)
 {
-	atomic_init(&m->state, 0);
+	m->state = 0;
 	vs_wq_init(&m->wq);
 }
 
@@ -70,8 +70,8 @@ struct mutex_take {
 RT_TEXT static bool mutex_take(void *arg)
 {
 	struct mutex_take *mt = arg;
-	_Atomic uintptr_t *s = &mt->m->state;
-	uintptr_t v = atomic_load_explicit(s, memory_order_acquire);
+	uintptr_t *s = &mt->m->state;
+	uintptr_t v = __atomic_load_n(s, __ATOMIC_ACQUIRE);
 
 	for (;;) {
 		uintptr_t holder = v & ~MUTEX_WAITERS;
@@ -79,17 +79,15 @@ RT_TEXT static bool mutex_take(void *arg)
 		if (holder == mt->me)
 			return true; /* handed over by the unlocker */
 		if (holder == 0) {
-			if (atomic_compare_exchange_weak_explicit(s, &v, mt->me | (v & MUTEX_WAITERS),
-								  memory_order_acquire,
-								  memory_order_acquire))
+			if (__atomic_compare_exchange_n(s, &v, mt->me | (v & MUTEX_WAITERS), true,
+							__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
 				return true;
 			continue;
 		}
 		if (v & MUTEX_WAITERS)
 			return false;
-		if (atomic_compare_exchange_weak_explicit(s, &v, v | MUTEX_WAITERS,
-							  memory_order_acquire,
-							  memory_order_acquire))
+		if (__atomic_compare_exchange_n(s, &v, v | MUTEX_WAITERS, true, __ATOMIC_ACQUIRE,
+						__ATOMIC_ACQUIRE))
 			return false;
 	}
 }
@@ -129,12 +127,11 @@ RT_TEXT static bool holder_running_elsewhere(uintptr_t v, uint32_t cpu)
 RT_TEXT static bool mutex_spin(struct vs_mutex *m, uintptr_t me, uint32_t cpu)
 {
 	for (int i = 0; i < MUTEX_SPINS; i++) {
-		uintptr_t v = atomic_load_explicit(&m->state, memory_order_relaxed);
+		uintptr_t v = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
 
 		if (v == 0) {
-			if (atomic_compare_exchange_weak_explicit(&m->state, &v, me,
-								  memory_order_acquire,
-								  memory_order_relaxed))
+			if (__atomic_compare_exchange_n(&m->state, &v, me, true, __ATOMIC_ACQUIRE,
+							__ATOMIC_RELAXED))
 				return true;
 			continue;
 		}
@@ -157,8 +154,8 @@ RT_TEXT static int mutex_lock(struct vs_mutex *m, bool timed, uint64_t timeout_n
 		return -EPERM;
 	mt.m = m;
 	mt.me = holder_of(me);
-	if (atomic_compare_exchange_strong_explicit(&m->state, &v, mt.me,
-						    memory_order_acquire, memory_order_relaxed))
+	if (__atomic_compare_exchange_n(&m->state, &v, mt.me, false, __ATOMIC_ACQUIRE,
+					__ATOMIC_RELAXED))
 		return 0;
 	if ((v & ~MUTEX_WAITERS) == mt.me)
 		return -EDEADLK;
@@ -186,8 +183,8 @@ RT_TEXT int vs_mutex_trylock(struct vs_mutex *m)
 
 	if (!m)
 		return -EINVAL;
-	if (atomic_compare_exchange_strong_explicit(&m->state, &v, holder_self(),
-						    memory_order_acquire, memory_order_relaxed))
+	if (__atomic_compare_exchange_n(&m->state, &v, holder_self(), false, __ATOMIC_ACQUIRE,
+					__ATOMIC_RELAXED))
 		return 0;
 	return -EBUSY;
 }
@@ -199,8 +196,8 @@ RT_TEXT int vs_mutex_unlock(struct vs_mutex *m)
 
 	if (!m)
 		return -EINVAL;
-	if (atomic_compare_exchange_strong_explicit(&m->state, &v, 0, memory_order_release,
-						    memory_order_relaxed))
+	if (__atomic_compare_exchange_n(&m->state, &v, 0, false, __ATOMIC_RELEASE,
+					__ATOMIC_RELAXED))
 		return 0;
 	if ((v & ~MUTEX_WAITERS) != me)
 		return -EPERM;
@@ -211,7 +208,7 @@ RT_TEXT int vs_mutex_unlock(struct vs_mutex *m)
 	w = m->wq.head;
 	if (w)
 		next = holder_of(rt_waiter_task(w)) | (w->next ? MUTEX_WAITERS : 0);
-	atomic_store_explicit(&m->state, next, memory_order_release);
+	__atomic_store_n(&m->state, next, __ATOMIC_RELEASE);
 	rt_wq_unlock(&m->wq);
 	/* pops @w: it is still the head, as only its new holder (@w itself,
 	 * asleep until this pops it) may unlock, and newcomers queue behind */
@@ -231,7 +228,7 @@ RT_TEXT int vs_mutex_unlock(struct vs_mutex *m)
 
 RT_TEXT void vs_cond_init(struct vs_cond *cv)
 {
-	atomic_init(&cv->seq, 0);
+	cv->seq = 0;
 	vs_wq_init(&cv->wq);
 }
 
@@ -244,7 +241,7 @@ RT_TEXT static bool cond_moved(void *arg)
 {
 	struct cond_wait *cw = arg;
 
-	return atomic_load_explicit(&cw->cv->seq, memory_order_relaxed) != cw->seq;
+	return __atomic_load_n(&cw->cv->seq, __ATOMIC_RELAXED) != cw->seq;
 }
 
 RT_TEXT static int cond_wait(struct vs_cond *cv, struct vs_mutex *m, bool timed, uint64_t timeout_ns)
@@ -255,11 +252,11 @@ RT_TEXT static int cond_wait(struct vs_cond *cv, struct vs_mutex *m, bool timed,
 
 	if (!cv || !m)
 		return -EINVAL;
-	if (!me || (atomic_load_explicit(&m->state, memory_order_relaxed) & ~MUTEX_WAITERS) !=
+	if (!me || (__atomic_load_n(&m->state, __ATOMIC_RELAXED) & ~MUTEX_WAITERS) !=
 			   holder_of(me))
 		return -EPERM;
 	/* read before the unlock (release): a signal after it bumps past this */
-	cw.seq = atomic_load_explicit(&cv->seq, memory_order_relaxed);
+	cw.seq = __atomic_load_n(&cv->seq, __ATOMIC_RELAXED);
 	r = vs_mutex_unlock(m);
 	if (r < 0)
 		return r;
@@ -287,7 +284,7 @@ RT_TEXT int vs_cond_signal(struct vs_cond *cv)
 {
 	if (!cv)
 		return -EINVAL;
-	atomic_fetch_add_explicit(&cv->seq, 1, memory_order_relaxed);
+	__atomic_fetch_add(&cv->seq, 1, __ATOMIC_RELAXED);
 	(void)vs_wq_notify_one(&cv->wq);
 	return 0;
 }
@@ -296,7 +293,7 @@ RT_TEXT int vs_cond_broadcast(struct vs_cond *cv)
 {
 	if (!cv)
 		return -EINVAL;
-	atomic_fetch_add_explicit(&cv->seq, 1, memory_order_relaxed);
+	__atomic_fetch_add(&cv->seq, 1, __ATOMIC_RELAXED);
 	(void)vs_wq_notify_all(&cv->wq);
 	return 0;
 }
@@ -314,8 +311,8 @@ RT_TEXT int vs_sem_init(struct vs_sem *sem, int value)
 {
 	if (!sem || value < 0)
 		return -EINVAL;
-	atomic_init(&sem->value, value);
-	atomic_init(&sem->sleepers, 0);
+	sem->value = value;
+	sem->sleepers = 0;
 	vs_wq_init(&sem->wq);
 	return 0;
 }
@@ -323,10 +320,11 @@ RT_TEXT int vs_sem_init(struct vs_sem *sem, int value)
 RT_TEXT static bool sem_take(void *arg)
 {
 	struct vs_sem *sem = arg;
-	int v = atomic_load(&sem->value);
+	int v = __atomic_load_n(&sem->value, __ATOMIC_SEQ_CST);
 
 	while (v > 0)
-		if (atomic_compare_exchange_weak(&sem->value, &v, v - 1))
+		if (__atomic_compare_exchange_n(&sem->value, &v, v - 1, true, __ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST))
 			return true;
 	return false;
 }
@@ -341,9 +339,9 @@ RT_TEXT static int sem_wait(struct vs_sem *sem, bool timed, uint64_t timeout_ns)
 		return -EPERM;
 	if (sem_take(sem))
 		return 0;
-	atomic_fetch_add(&sem->sleepers, 1);
+	__atomic_fetch_add(&sem->sleepers, 1, __ATOMIC_SEQ_CST);
 	r = wait_pred(&sem->wq, sem_take, sem, timed, timeout_ns);
-	atomic_fetch_sub(&sem->sleepers, 1);
+	__atomic_fetch_sub(&sem->sleepers, 1, __ATOMIC_SEQ_CST);
 	return r;
 }
 
@@ -370,12 +368,13 @@ RT_TEXT int vs_sem_post(struct vs_sem *sem)
 
 	if (!sem)
 		return -EINVAL;
-	v = atomic_load(&sem->value);
+	v = __atomic_load_n(&sem->value, __ATOMIC_SEQ_CST);
 	do {
 		if (v == INT_MAX)
 			return -EOVERFLOW;
-	} while (!atomic_compare_exchange_weak(&sem->value, &v, v + 1));
-	if (atomic_load(&sem->sleepers))
+	} while (!__atomic_compare_exchange_n(&sem->value, &v, v + 1, true, __ATOMIC_SEQ_CST,
+					     __ATOMIC_SEQ_CST));
+	if (__atomic_load_n(&sem->sleepers, __ATOMIC_SEQ_CST))
 		(void)vs_wq_notify_one(&sem->wq);
 	return 0;
 }
@@ -384,5 +383,5 @@ RT_TEXT int vs_sem_value(struct vs_sem *sem)
 {
 	if (!sem)
 		return -EINVAL;
-	return atomic_load_explicit(&sem->value, memory_order_relaxed);
+	return __atomic_load_n(&sem->value, __ATOMIC_RELAXED);
 }

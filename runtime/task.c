@@ -124,7 +124,7 @@ RT_TEXT static struct vs_task *rec_init(vsched_ref_t ref, bool stackless, const 
 	memset(t, 0, sizeof(*t));
 	t->ref = ref;
 	t->stackless = stackless;
-	atomic_flag_clear(&t->jlock);
+	__atomic_clear(&t->jlock, __ATOMIC_RELAXED);
 	if (name)
 		snprintf(t->name, sizeof(t->name), "%s", name);
 	/* release: a tryget that sees the count sees the record */

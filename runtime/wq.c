@@ -18,7 +18,7 @@
 
 RT_TEXT void vs_wq_init(struct vs_wq *wq)
 {
-	atomic_flag_clear(&wq->lock);
+	__atomic_clear(&wq->lock, __ATOMIC_RELAXED);
 	wq->head = wq->tail = NULL;
 }
 

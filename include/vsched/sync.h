@@ -7,7 +7,6 @@
 #ifndef VSCHED_SYNC_H
 #define VSCHED_SYNC_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,7 +25,7 @@ extern "C" {
  * task running on another CPU spins briefly before it sleeps.
  */
 struct vs_mutex {
-	_Atomic uintptr_t state; /* the holder's identity, low bit: waiters */
+	uintptr_t state; /* the holder's identity, low bit: waiters */
 	struct vs_wq wq;
 };
 #define VS_MUTEX_INIT { 0, VS_WQ_INIT }
@@ -60,7 +59,7 @@ VS_WARN_UNUSED int vs_mutex_unlock(struct vs_mutex *m);
  * It may be used with different mutexes at different times.
  */
 struct vs_cond {
-	_Atomic unsigned seq; /* bumped by every signal and broadcast */
+	unsigned seq; /* bumped by every signal and broadcast */
 	struct vs_wq wq;
 };
 #define VS_COND_INIT { 0, VS_WQ_INIT }
@@ -96,8 +95,8 @@ VS_WARN_UNUSED int vs_cond_broadcast(struct vs_cond *cv);
  * may take the unit, and the woken waiter then sleeps again.
  */
 struct vs_sem {
-	_Atomic int value;
-	_Atomic int sleepers; /* tasks in the blocking path of vs_sem_wait */
+	int value;
+	int sleepers; /* tasks in the blocking path of vs_sem_wait */
 	struct vs_wq wq;
 };
 #define VS_SEM_INIT(v) { (v), 0, VS_WQ_INIT }

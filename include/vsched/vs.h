@@ -7,7 +7,6 @@
 #ifndef VSCHED_VS_H
 #define VSCHED_VS_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -194,10 +193,10 @@ VS_WARN_UNUSED int vs_sleep_until_poll(uint64_t deadline_ns);
  * returns -ECANCELED once the runtime is cancelling (vs_runtime_shutdown).
  */
 struct vs_wq {
-	atomic_flag lock;
+	unsigned char lock; /* a spinlock, through atomic builtins */
 	void *head, *tail;
 };
-#define VS_WQ_INIT { ATOMIC_FLAG_INIT, NULL, NULL }
+#define VS_WQ_INIT { 0, NULL, NULL }
 
 void vs_wq_init(struct vs_wq *wq);
 

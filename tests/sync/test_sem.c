@@ -86,7 +86,7 @@ static void test_sem(void **state)
 	assert_int_equal(vs_sem_init(&gate, 0), 0);
 	g = spawn_on(gate_waiter, NULL, 1);
 	/* peeks at a private field, to post only once it is going to sleep */
-	while (atomic_load(&gate.sleepers) == 0)
+	while (__atomic_load_n(&gate.sleepers, __ATOMIC_RELAXED) == 0)
 		yield_n(1);
 	assert_int_equal(pthread_create(&th, NULL, gate_poster, NULL), 0);
 	join_expect(g, 9);
