@@ -30,8 +30,10 @@ static int start(unsigned ncpus, unsigned max_tasks, size_t stack)
 static double pair(unsigned ncpus, int c0, int c1, vs_task_fn fn, void *a0, void *a1)
 {
 	struct vs_task_attr at[2] = {
-		{ .cpu = c0, .affinity = c0 >= 0 ? 1ull << c0 : 0 },
-		{ .cpu = c1, .affinity = c1 >= 0 ? 1ull << c1 : 0 },
+		{ .place = c0 >= 0 ? VS_PLACE_CPU : VS_PLACE_LOCAL, .cpu = c0 >= 0 ? c0 : 0,
+		  .affinity = c0 >= 0 ? 1ull << c0 : 0 },
+		{ .place = c1 >= 0 ? VS_PLACE_CPU : VS_PLACE_LOCAL, .cpu = c1 >= 0 ? c1 : 0,
+		  .affinity = c1 >= 0 ? 1ull << c1 : 0 },
 	};
 	vs_task_t *t[2];
 	uint64_t t0;
@@ -98,7 +100,7 @@ static int ponger(void *arg)
 	struct side *s = arg;
 
 	for (long i = 0; i < s->p->rounds; i++) {
-		if (vs_wq_wait_until(&s->p->wq[s->me], my_turn, s) < 0)
+		if (vs_wq_wait_pred(&s->p->wq[s->me], my_turn, s) < 0)
 			abort();
 		atomic_store_explicit(&s->p->turn, !s->me, memory_order_release);
 		vs_wq_notify_one(&s->p->wq[!s->me]);
@@ -160,7 +162,7 @@ double vs_spawn_join(long n)
 
 static double fanout(unsigned ncpus, long n)
 {
-	struct vs_task_attr bal = { .cpu = -1, .balance = 1 };
+	struct vs_task_attr bal = { .place = VS_PLACE_BALANCE };
 	vs_task_t **t = malloc(sizeof(*t) * (size_t)n);
 	uint64_t t0;
 	int code, r;
@@ -291,7 +293,7 @@ static enum vs_poll park_stackless(void *state, int *code)
 		return VS_READY;
 	}
 	atomic_fetch_add(&parked, 1);
-	if (vs_wq_wait_poll(&park_wq) < 0)
+	if (vs_wq_wait_poll(&park_wq) != -EAGAIN) /* registered */
 		abort();
 	return VS_PENDING;
 }
@@ -303,7 +305,7 @@ static enum vs_poll park_stackless(void *state, int *code)
  */
 static double park(long n, bool stackless)
 {
-	struct vs_task_attr spread = { .cpu = -1, .balance = 1 };
+	struct vs_task_attr spread = { .place = VS_PLACE_BALANCE };
 	long before;
 	int r;
 

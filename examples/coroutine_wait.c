@@ -24,9 +24,12 @@ static enum vs_poll co_poll(void *state, int *code)
 	polls++;
 	switch (co->stage) {
 	case 0: /* wait until the flag is set */
-		if (!flag) {
-			CHECK(vs_wq_wait_poll(&wq) == 0);
-			return VS_PENDING;
+		while (!flag) {
+			/* -EAGAIN: registered; 0: notified, so look again */
+			r = vs_wq_wait_poll(&wq);
+			if (r == -EAGAIN)
+				return VS_PENDING;
+			CHECK(r == 0);
 		}
 		step = 1;
 		co->stage = 1;

@@ -58,7 +58,7 @@ static int run(enum vs_policy policy, struct worker *w, int n)
 	if (r < 0)
 		return r;
 	for (int i = 0; i < n; i++) {
-		struct vs_task_attr a = { .name = w[i].name, .cpu = -1, .priority = w[i].nice,
+		struct vs_task_attr a = { .name = w[i].name, .priority = w[i].nice,
 					  .preemptible = 1 };
 
 		if ((r = vs_task_spawn(burn, &w[i], &a, &t[i])) < 0)

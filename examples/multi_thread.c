@@ -44,7 +44,7 @@ static int player(void *arg)
 	struct vs_wq *other = me ? &ping_wq : &pong_wq;
 
 	for (int i = 0; i < PINGS; i++) {
-		CHECK(vs_wq_wait_until(mine, my_turn, arg) == 0);
+		CHECK(vs_wq_wait_pred(mine, my_turn, arg) == 0);
 		CHECK(vs_cpu_self() == me);
 		atomic_fetch_add(&turn, 1);
 		CHECK(vs_wq_notify_one(other) >= 0);
@@ -62,7 +62,7 @@ int main(void)
 	cfg.ncpus = 2;
 	CHECK(vs_runtime_start(&cfg) == 0);
 	for (long i = 0; i < 2 * PER_CPU; i++) {
-		struct vs_task_attr a = { .cpu = (int)(i & 1), .affinity = 1ull << (i & 1) };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = (int)(i & 1), .affinity = 1ull << (i & 1) };
 
 		CHECK(vs_task_spawn(counter, (void *)(i & 1), &a, &t[i]) == 0);
 	}
@@ -74,7 +74,7 @@ int main(void)
 	CHECK(wrong_cpu == 0);
 
 	for (long i = 0; i < 2; i++) {
-		struct vs_task_attr a = { .cpu = (int)i, .affinity = 1ull << i };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = (int)i, .affinity = 1ull << i };
 
 		CHECK(vs_task_spawn(player, (void *)i, &a, &p[i]) == 0);
 	}

@@ -54,7 +54,7 @@ int main(void)
 	CHECK(vs_runtime_start(&cfg) == 0);
 	for (uintptr_t i = 0; i < CHUNKS; i++) {
 		/* cpu 0 would mean "start on CPU 0": -1 lets balance choose */
-		struct vs_task_attr a = { .cpu = -1, .balance = 1 };
+		struct vs_task_attr a = { .place = VS_PLACE_BALANCE };
 
 		CHECK(vs_task_spawn(chunk, (void *)i, &a, &t[i]) == 0);
 		/* cooperative: now and then let this CPU run its share too */

@@ -57,12 +57,12 @@ int main(void)
 	CHECK(vs_runtime_start(&cfg) == 0);
 	CHECK(vs_chan_create(sizeof(int), 16, &ch) == 0);
 	for (long i = 0; i < CONSUMERS; i++) {
-		struct vs_task_attr a = { .cpu = (int)(i % 2) };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = (int)(i % 2) };
 
 		CHECK(vs_task_spawn(consumer, NULL, &a, &c[i]) == 0);
 	}
 	for (long i = 0; i < PRODUCERS; i++) {
-		struct vs_task_attr a = { .cpu = (int)(i % 2) };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = (int)(i % 2) };
 
 		CHECK(vs_task_spawn(producer, (void *)i, &a, &p[i]) == 0);
 	}

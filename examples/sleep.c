@@ -35,7 +35,7 @@ static int sleeper(void *arg)
 	uint64_t deadline;
 
 	atomic_fetch_add(&ready, 1);
-	CHECK(vs_wq_wait_until(&start, base_set, NULL) == 0);
+	CHECK(vs_wq_wait_pred(&start, base_set, NULL) == 0);
 	deadline = atomic_load(&base) + (uint64_t)(i + 1) * step;
 	CHECK(vs_sleep_until(deadline) == 0);
 	if (vs_now() < deadline)
@@ -57,7 +57,7 @@ int main(void)
 	cfg.ncpus = 2;
 	CHECK(vs_runtime_start(&cfg) == 0);
 	for (int k = 0; k < N; k++) {
-		struct vs_task_attr a = { .cpu = k & 1 };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = k & 1 };
 
 		CHECK(vs_task_spawn(sleeper, (void *)(intptr_t)scramble[k], &a, &t[k]) == 0);
 	}

@@ -12,6 +12,7 @@
 #include "rt.h"
 #include "vsched/sync.h"
 #include "cpu.h"
+#include "timer.h"
 #include "wq.h"
 
 /*
@@ -151,13 +152,12 @@ RT_TEXT static int try_op(vs_chan_t *ch, const void *src, void *dst)
 }
 
 /*
- * A try first, which takes no queue lock; then sleep on the queue, until
- * @deadline if @timed. A waiter that times out leaves the sleeper count
- * one too high: that only costs a spare notify later (too low would lose
- * one).
+ * A try first, which takes no queue lock; then sleep on the queue until
+ * @deadline (VS_NEVER: none). A waiter that times out leaves the sleeper
+ * count one too high: that only costs a spare notify later (too low would
+ * lose one).
  */
-RT_TEXT static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool poll, bool timed,
-		       uint64_t timeout_ns)
+RT_TEXT static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool poll, uint64_t deadline)
 {
 	struct vs_task *me = vs_task_self();
 	struct attempt a = { .ch = ch, .src = src, .dst = dst };
@@ -170,16 +170,14 @@ RT_TEXT static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool p
 		return -EPERM;
 	if (attempt(&a))
 		return finish(&a);
-	if (timed && timeout_ns == 0)
+	if (deadline != VS_NEVER && rt_now() >= deadline)
 		return -ETIMEDOUT;
 	a.sleeping = true;
 	wq = src ? &ch->not_full : &ch->not_empty;
 	if (poll)
-		r = vs_wq_wait_until_poll(wq, attempt, &a);
-	else if (timed)
-		r = vs_wq_wait_until_timeout(wq, attempt, &a, timeout_ns);
+		r = vs_wq_wait_pred_until_poll(wq, attempt, &a, deadline);
 	else
-		r = vs_wq_wait_until(wq, attempt, &a);
+		r = vs_wq_wait_pred_until(wq, attempt, &a, deadline);
 	if (r < 0)
 		return r; /* -EAGAIN: registered, and counted (or -EBUSY), or -ETIMEDOUT */
 	return finish(&a);
@@ -195,34 +193,44 @@ RT_TEXT int vs_chan_try_recv(vs_chan_t *ch, void *elem)
 	return try_op(ch, NULL, elem);
 }
 
+RT_TEXT int vs_chan_send_until(vs_chan_t *ch, const void *elem, uint64_t deadline_ns)
+{
+	return blocking_op(ch, elem, NULL, false, deadline_ns);
+}
+
+RT_TEXT int vs_chan_recv_until(vs_chan_t *ch, void *elem, uint64_t deadline_ns)
+{
+	return blocking_op(ch, NULL, elem, false, deadline_ns);
+}
+
 RT_TEXT int vs_chan_send(vs_chan_t *ch, const void *elem)
 {
-	return blocking_op(ch, elem, NULL, false, false, 0);
+	return vs_chan_send_until(ch, elem, VS_NEVER);
 }
 
 RT_TEXT int vs_chan_recv(vs_chan_t *ch, void *elem)
 {
-	return blocking_op(ch, NULL, elem, false, false, 0);
+	return vs_chan_recv_until(ch, elem, VS_NEVER);
 }
 
-RT_TEXT int vs_chan_send_timeout(vs_chan_t *ch, const void *elem, uint64_t timeout_ns)
+RT_TEXT int vs_chan_send_until_poll(vs_chan_t *ch, const void *elem, uint64_t deadline_ns)
 {
-	return blocking_op(ch, elem, NULL, false, true, timeout_ns);
+	return blocking_op(ch, elem, NULL, true, deadline_ns);
 }
 
-RT_TEXT int vs_chan_recv_timeout(vs_chan_t *ch, void *elem, uint64_t timeout_ns)
+RT_TEXT int vs_chan_recv_until_poll(vs_chan_t *ch, void *elem, uint64_t deadline_ns)
 {
-	return blocking_op(ch, NULL, elem, false, true, timeout_ns);
+	return blocking_op(ch, NULL, elem, true, deadline_ns);
 }
 
 RT_TEXT int vs_chan_send_poll(vs_chan_t *ch, const void *elem)
 {
-	return blocking_op(ch, elem, NULL, true, false, 0);
+	return vs_chan_send_until_poll(ch, elem, VS_NEVER);
 }
 
 RT_TEXT int vs_chan_recv_poll(vs_chan_t *ch, void *elem)
 {
-	return blocking_op(ch, NULL, elem, true, false, 0);
+	return vs_chan_recv_until_poll(ch, elem, VS_NEVER);
 }
 
 RT_TEXT int vs_chan_close(vs_chan_t *ch)

@@ -261,5 +261,5 @@ RT_TEXT void vs_preempt_enable(void)
 	 * at its next yield or block */
 	if (--t->preempt_off == 0 && !t->stackless && rt_locks_none(rt_self()) &&
 	    atomic_load_explicit(&rt_slot(t)->need_resched, memory_order_relaxed))
-		(void)!vs_task_yield();
+		(void)vs_task_yield();
 }

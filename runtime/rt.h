@@ -70,6 +70,7 @@ struct vs_task {
 	uint8_t handle;		 /* HANDLE_*; under jlock */
 	bool queued;		 /* waiter is in wwq: under wwq's lock */
 	bool in_wait;		 /* stackless: a wait not yet ended */
+	bool wended;		 /* stackless: in the poll after a wait ended */
 	bool done;		 /* exited; under jlock */
 	bool stackless, boot, idle, started;
 	bool preemptible;     /* may be switched out by the preemption signal */

@@ -30,16 +30,27 @@ RT_TEXT void rt_must(int r, const char *what)
 	}
 }
 
-RT_TEXT void vs_config_default(struct vs_config *cfg)
+/* Gives each zero field of @cfg its default. */
+RT_TEXT static void fill_defaults(struct vs_config *cfg)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
+	if (!cfg->ncpus)
+		cfg->ncpus = n > 0 ? (unsigned)n : 1;
+	if (!cfg->stack_size)
+		cfg->stack_size = 256 * 1024;
+	if (!cfg->queue_cap)
+		cfg->queue_cap = 256;
+	if (!cfg->max_tasks)
+		cfg->max_tasks = 1u << 20;
+	if (!cfg->slice_ns)
+		cfg->slice_ns = 3000000;
+}
+
+RT_TEXT void vs_config_default(struct vs_config *cfg)
+{
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->ncpus = n > 0 ? (unsigned)n : 1;
-	cfg->stack_size = 256 * 1024;
-	cfg->queue_cap = 256;
-	cfg->max_tasks = 1u << 20;
-	cfg->policy = VS_POLICY_FIFO;
+	fill_defaults(cfg);
 }
 
 RT_TEXT static void rt_free(struct rt *rt)
@@ -106,20 +117,13 @@ RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
 	if (cfg_in)
 		cfg = *cfg_in;
 	else
-		vs_config_default(&cfg);
-	if (cfg.ncpus == 0) {
-		struct vs_config d;
-
-		vs_config_default(&d);
-		cfg.ncpus = d.ncpus;
-	}
+		memset(&cfg, 0, sizeof(cfg));
+	fill_defaults(&cfg);
 	if (cfg.ncpus > VSCHED_MAX_CPUS || cfg.stack_size < 16384 ||
 	    cfg.queue_cap < VSCHED_MIN_QUEUE || cfg.queue_cap > VSCHED_MAX_QUEUE ||
 	    cfg.max_tasks < cfg.ncpus + 2 || cfg.max_tasks > VSCHED_MAX_TASKS ||
 	    (unsigned)cfg.policy > VS_POLICY_CFS)
 		return -EINVAL;
-	if (!cfg.slice_ns)
-		cfg.slice_ns = 3000000;
 	if (!atomic_compare_exchange_strong(&rt_claimed, &zero, 1))
 		return -EBUSY;
 
@@ -245,7 +249,8 @@ RT_TEXT static void wait_for_tasks(struct rt *rt, bool cancel)
 			return;
 		}
 		/* not cancelable: this is the canceller */
-		(void)rt_wq_block_locked(&rt->live_wq, c, cancel ? rt_now() + 1000000 : 0, false);
+		(void)rt_wq_block_locked(&rt->live_wq, c, cancel ? rt_now() + 1000000 : VS_NEVER,
+					 false);
 		c = rt_self();
 	}
 }

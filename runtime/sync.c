@@ -92,14 +92,6 @@ RT_TEXT static bool mutex_take(void *arg)
 	}
 }
 
-/* A relative timeout, or none (timed false). */
-RT_TEXT static int wait_pred(struct vs_wq *wq, bool (*pred)(void *), void *arg, bool timed,
-		     uint64_t timeout_ns)
-{
-	return timed ? vs_wq_wait_until_timeout(wq, pred, arg, timeout_ns)
-		     : vs_wq_wait_until(wq, pred, arg);
-}
-
 #define MUTEX_SPINS 1000
 
 /* Is the holder in @v a task now running on a CPU other than @cpu? */
@@ -142,7 +134,7 @@ RT_TEXT static bool mutex_spin(struct vs_mutex *m, uintptr_t me, uint32_t cpu)
 	return false;
 }
 
-RT_TEXT static int mutex_lock(struct vs_mutex *m, bool timed, uint64_t timeout_ns)
+RT_TEXT int vs_mutex_lock_until(struct vs_mutex *m, uint64_t deadline_ns)
 {
 	struct vs_task *me = stackful_self();
 	struct mutex_take mt;
@@ -164,20 +156,15 @@ RT_TEXT static int mutex_lock(struct vs_mutex *m, bool timed, uint64_t timeout_n
 	/* on a timeout or a cancel the WAITERS bit may stay set with nobody
 	 * queued: that only sends the next unlock down the slow path, which
 	 * clears it */
-	return wait_pred(&m->wq, mutex_take, &mt, timed, timeout_ns);
+	return vs_wq_wait_pred_until(&m->wq, mutex_take, &mt, deadline_ns);
 }
 
 RT_TEXT int vs_mutex_lock(struct vs_mutex *m)
 {
-	return mutex_lock(m, false, 0);
+	return vs_mutex_lock_until(m, VS_NEVER);
 }
 
-RT_TEXT int vs_mutex_lock_timeout(struct vs_mutex *m, uint64_t timeout_ns)
-{
-	return mutex_lock(m, true, timeout_ns);
-}
-
-RT_TEXT int vs_mutex_trylock(struct vs_mutex *m)
+RT_TEXT int vs_mutex_try_lock(struct vs_mutex *m)
 {
 	uintptr_t v = 0;
 
@@ -186,7 +173,7 @@ RT_TEXT int vs_mutex_trylock(struct vs_mutex *m)
 	if (__atomic_compare_exchange_n(&m->state, &v, holder_self(), false, __ATOMIC_ACQUIRE,
 					__ATOMIC_RELAXED))
 		return 0;
-	return -EBUSY;
+	return -EAGAIN;
 }
 
 RT_TEXT int vs_mutex_unlock(struct vs_mutex *m)
@@ -244,7 +231,7 @@ RT_TEXT static bool cond_moved(void *arg)
 	return __atomic_load_n(&cw->cv->seq, __ATOMIC_RELAXED) != cw->seq;
 }
 
-RT_TEXT static int cond_wait(struct vs_cond *cv, struct vs_mutex *m, bool timed, uint64_t timeout_ns)
+RT_TEXT int vs_cond_wait_until(struct vs_cond *cv, struct vs_mutex *m, uint64_t deadline_ns)
 {
 	struct vs_task *me = stackful_self();
 	struct cond_wait cw = { .cv = cv };
@@ -260,7 +247,7 @@ RT_TEXT static int cond_wait(struct vs_cond *cv, struct vs_mutex *m, bool timed,
 	r = vs_mutex_unlock(m);
 	if (r < 0)
 		return r;
-	r = wait_pred(&cv->wq, cond_moved, &cw, timed, timeout_ns);
+	r = vs_wq_wait_pred_until(&cv->wq, cond_moved, &cw, deadline_ns);
 	/* as pthreads: back with the mutex held, whatever ended the wait;
 	 * when cancelling, the lock cannot sleep, but its holder's blocking
 	 * calls fail too, so it lets go soon */
@@ -272,12 +259,7 @@ RT_TEXT static int cond_wait(struct vs_cond *cv, struct vs_mutex *m, bool timed,
 
 RT_TEXT int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m)
 {
-	return cond_wait(cv, m, false, 0);
-}
-
-RT_TEXT int vs_cond_wait_timeout(struct vs_cond *cv, struct vs_mutex *m, uint64_t timeout_ns)
-{
-	return cond_wait(cv, m, true, timeout_ns);
+	return vs_cond_wait_until(cv, m, VS_NEVER);
 }
 
 RT_TEXT int vs_cond_signal(struct vs_cond *cv)
@@ -329,7 +311,7 @@ RT_TEXT static bool sem_take(void *arg)
 	return false;
 }
 
-RT_TEXT static int sem_wait(struct vs_sem *sem, bool timed, uint64_t timeout_ns)
+RT_TEXT int vs_sem_wait_until(struct vs_sem *sem, uint64_t deadline_ns)
 {
 	int r;
 
@@ -340,22 +322,17 @@ RT_TEXT static int sem_wait(struct vs_sem *sem, bool timed, uint64_t timeout_ns)
 	if (sem_take(sem))
 		return 0;
 	__atomic_fetch_add(&sem->sleepers, 1, __ATOMIC_SEQ_CST);
-	r = wait_pred(&sem->wq, sem_take, sem, timed, timeout_ns);
+	r = vs_wq_wait_pred_until(&sem->wq, sem_take, sem, deadline_ns);
 	__atomic_fetch_sub(&sem->sleepers, 1, __ATOMIC_SEQ_CST);
 	return r;
 }
 
 RT_TEXT int vs_sem_wait(struct vs_sem *sem)
 {
-	return sem_wait(sem, false, 0);
+	return vs_sem_wait_until(sem, VS_NEVER);
 }
 
-RT_TEXT int vs_sem_wait_timeout(struct vs_sem *sem, uint64_t timeout_ns)
-{
-	return sem_wait(sem, true, timeout_ns);
-}
-
-RT_TEXT int vs_sem_trywait(struct vs_sem *sem)
+RT_TEXT int vs_sem_try_wait(struct vs_sem *sem)
 {
 	if (!sem)
 		return -EINVAL;

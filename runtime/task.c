@@ -15,6 +15,7 @@
 #include "cpu.h"
 #include "park.h"
 #include "wait.h"
+#include "timer.h"
 #include "wq.h"
 #include "task.h"
 
@@ -143,7 +144,7 @@ RT_TEXT struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr
 		.affinity = attr ? attr->affinity : 0,
 		.prio = attr ? attr->priority : 0,
 		/* a CPU asked for is where it first runs: no other steals it */
-		.flags = attr && attr->cpu >= 0 && !attr->balance ? VSCHED_TF_STAY : 0,
+		.flags = attr && attr->place == VS_PLACE_CPU ? VSCHED_TF_STAY : 0,
 	};
 	struct rt_stack st = { 0 }, *stk = NULL;
 	struct vs_task *t;
@@ -265,9 +266,9 @@ RT_TEXT static int place(const struct vs_task_attr *attr, struct rt_cpu *c)
 	uint64_t aff = attr ? attr->affinity : 0;
 	int self = c ? (int)c->id : 0;
 
-	if (attr && attr->balance)
-		return least_loaded(aff); /* wins over cpu: { .balance = 1 } works */
-	if (attr && attr->cpu >= 0)
+	if (attr && attr->place == VS_PLACE_BALANCE)
+		return least_loaded(aff);
+	if (attr && attr->place == VS_PLACE_CPU)
 		return attr->cpu;
 	if (!allows(aff, (unsigned)self))
 		return least_loaded(aff);
@@ -303,14 +304,17 @@ RT_TEXT static int attr_ok(const struct vs_task_attr *attr)
 		return 1;
 	uint64_t usable = rt_g->ncpus >= 64 ? ~0ull : (1ull << rt_g->ncpus) - 1;
 
-	if (attr->cpu < -1 || (attr->cpu >= 0 && (unsigned)attr->cpu >= rt_g->ncpus))
+	/* a CPU given without VS_PLACE_CPU would be ignored: refused */
+	if ((unsigned)attr->place > VS_PLACE_BALANCE ||
+	    (attr->place == VS_PLACE_CPU ? attr->cpu < 0 || (unsigned)attr->cpu >= rt_g->ncpus
+					 : attr->cpu != 0))
 		return 0;
 	if (attr->stack_size && attr->stack_size < 16384)
 		return 0;
 	/* the mask must name a CPU this runtime has, and the CPU asked for */
 	if (attr->affinity && !(attr->affinity & usable))
 		return 0;
-	if (attr->cpu >= 0 && !allows(attr->affinity, (unsigned)attr->cpu))
+	if (attr->place == VS_PLACE_CPU && !allows(attr->affinity, (unsigned)attr->cpu))
 		return 0;
 	if (attr->priority < -20 || attr->priority > 19)
 		return 0;
@@ -426,27 +430,56 @@ RT_TEXT static int claim(struct vs_task *t, struct vs_task *me)
 	return 0;
 }
 
-/* Gives the handle back after a join that was cancelled (jlock held). */
+/* Gives the handle back after a join that gave up (jlock held). */
 RT_TEXT static void unclaim(struct vs_task *t)
 {
 	t->joiner = NULL;
 	t->handle = HANDLE_HELD;
 }
 
-RT_TEXT int vs_task_join(vs_task_t *t, int *code)
+/* The checks both join forms share: 0 if @me may join @t. */
+RT_TEXT static int join_check(const struct vs_task *t, const struct vs_task *me, bool stackless)
 {
-	struct rt_cpu *c = rt_self();
-	struct vs_task *me = c ? c->cur : NULL;
-	int r;
-
-	if (!t || !code)
+	if (!t)
 		return -EINVAL;
-	if (!me || me->stackless || me->idle)
+	if (!me || me->idle || me->stackless != stackless)
 		return -EPERM;
 	if (t == me)
 		return -EDEADLK;
 	if (t->boot)
 		return -EINVAL;
+	return 0;
+}
+
+/* Takes the exit code of @t, done (jlock held, released here). */
+RT_TEXT static int join_done(struct vs_task *t, int *code)
+{
+	if (code)
+		*code = t->exit_code;
+	t->handle = HANDLE_JOINED; /* a second join is refused */
+	rt_unlock_flag(&t->jlock);
+	rt_task_put(t);
+	return 0;
+}
+
+/* Why a join that is not done must give up now, or 0 (jlock held). */
+RT_TEXT static int join_give_up(uint64_t deadline)
+{
+	if (rt_cancelled())
+		return -ECANCELED;
+	if (deadline != VS_NEVER && rt_now() >= deadline)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+RT_TEXT int vs_task_join_until(vs_task_t *t, int *code, uint64_t deadline_ns)
+{
+	struct rt_cpu *c = rt_self();
+	struct vs_task *me = c ? c->cur : NULL;
+	int r = join_check(t, me, false);
+
+	if (r < 0)
+		return r;
 	rt_lock_flag(&t->jlock);
 	r = claim(t, me);
 	if (r < 0) {
@@ -454,61 +487,66 @@ RT_TEXT int vs_task_join(vs_task_t *t, int *code)
 		return r;
 	}
 	while (!t->done) {
-		if (rt_cancelled()) {
-			unclaim(t);
+		r = join_give_up(deadline_ns);
+		if (r == 0 && deadline_ns != VS_NEVER)
+			r = rt_timer_arm(c, me, deadline_ns);
+		if (r < 0) {
+			unclaim(t); /* @t stays valid */
 			rt_unlock_flag(&t->jlock);
-			return -ECANCELED;
+			return r;
 		}
 		/* blocked under the lock task_finish claims us under,
 		 * which is released once we are off the CPU */
 		rt_wait_direct(me);
 		c = rt_park(c, me, rt_unlock_flag_cb, &t->jlock);
-		(void)rt_wait_end(me); /* done or cancelled: the loop decides */
+		(void)rt_wait_end(me); /* done, timed out or cancelled: the loop decides */
 		rt_lock_flag(&t->jlock);
 	}
-	*code = t->exit_code;
-	t->handle = HANDLE_JOINED; /* a second join is refused */
-	rt_unlock_flag(&t->jlock);
-	rt_task_put(t);
-	return 0;
+	return join_done(t, code);
 }
 
-RT_TEXT int vs_task_join_poll(vs_task_t *t, int *code)
+RT_TEXT int vs_task_join(vs_task_t *t, int *code)
+{
+	return vs_task_join_until(t, code, VS_NEVER);
+}
+
+RT_TEXT int vs_task_join_until_poll(vs_task_t *t, int *code, uint64_t deadline_ns)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
-	int r;
+	int r = join_check(t, me, true);
 
-	if (!t || !code)
-		return -EINVAL;
-	if (!me || !me->stackless)
-		return -EPERM;
-	if (t == me)
-		return -EDEADLK;
-	if (t->boot)
-		return -EINVAL;
+	if (r < 0)
+		return r;
 	if (me->in_wait)
 		return -EBUSY;
 	rt_lock_flag(&t->jlock);
 	r = claim(t, me);
-	if (r == 0 && t->done) {
-		*code = t->exit_code;
-		t->handle = HANDLE_JOINED;
+	if (r < 0) {
 		rt_unlock_flag(&t->jlock);
-		rt_task_put(t);
-		return 0;
+		return r;
 	}
-	if (r == 0 && rt_cancelled()) {
-		unclaim(t);
-		r = -ECANCELED;
-	} else if (r == 0) {
+	if (t->done)
+		return join_done(t, code);
+	r = join_give_up(deadline_ns);
+	if (r == 0 && deadline_ns != VS_NEVER)
+		r = rt_timer_arm(c, me, deadline_ns);
+	if (r == 0) {
 		me->in_wait = true;
+		me->wended = false;
 		rt_wait_direct(me);
 		rt_mark_blocked(c);
 		r = -EAGAIN;
+	} else {
+		unclaim(t); /* @t stays valid */
 	}
 	rt_unlock_flag(&t->jlock);
 	return r;
+}
+
+RT_TEXT int vs_task_join_poll(vs_task_t *t, int *code)
+{
+	return vs_task_join_until_poll(t, code, VS_NEVER);
 }
 
 RT_TEXT int vs_task_detach(vs_task_t *t)
@@ -532,9 +570,12 @@ RT_TEXT static int poll_once(struct rt_cpu *c, struct vs_task *t)
 	int code = 0;
 
 	rt_tsan_acquire(t);
+	/* this poll is the one the end of its wait brought: a plain wait's
+	 * poll form reports how it ended (wq.c) */
+	t->wended = t->in_wait;
 	if (t->in_wait) {
 		t->in_wait = false;
-		(void)rt_wait_end(t); /* the next wait call tells the task */
+		(void)rt_wait_end(t);
 	}
 	if (!t->started) {
 		t->started = true;

@@ -245,11 +245,16 @@ RT_TEXT int vs_sleep_until(uint64_t deadline)
 	return r == -ETIMEDOUT ? 0 : r;
 }
 
-RT_TEXT int vs_sleep(uint64_t ns)
+RT_TEXT uint64_t vs_deadline_in(uint64_t ns)
 {
 	uint64_t now = rt_now();
 
-	return vs_sleep_until(ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
+	return ns > VS_NEVER - now ? VS_NEVER : now + ns;
+}
+
+RT_TEXT int vs_sleep(uint64_t ns)
+{
+	return vs_sleep_until(vs_deadline_in(ns));
 }
 
 RT_TEXT int vs_sleep_until_poll(uint64_t deadline)
@@ -270,6 +275,7 @@ RT_TEXT int vs_sleep_until_poll(uint64_t deadline)
 	if (r < 0)
 		return r;
 	me->in_wait = true;
+	me->wended = false;
 	rt_wait_direct(me);
 	rt_mark_blocked(c);
 	return -EAGAIN;

@@ -90,6 +90,11 @@ RT_TEXT int rt_wait_end(struct vs_task *me)
 		rt_relax();
 		w = atomic_load_explicit(&me->wword, memory_order_acquire);
 	}
+	return rt_wait_result(me);
+}
+
+RT_TEXT int rt_wait_result(const struct vs_task *me)
+{
 	if (me->why == RT_WHY_TIMEDOUT)
 		return -ETIMEDOUT;
 	if (me->why == RT_WHY_CANCELED)

@@ -69,7 +69,7 @@ RT_TEXT int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t dead
 		rt_wq_unlock(wq);
 		return -ECANCELED;
 	}
-	if (deadline) {
+	if (deadline != VS_NEVER) {
 		if (rt_now() >= deadline) {
 			rt_wq_unlock(wq);
 			return -ETIMEDOUT;
@@ -97,7 +97,7 @@ RT_TEXT int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_
 		return -EBUSY;
 	if (rt_cancelled())
 		return -ECANCELED;
-	if (deadline) {
+	if (deadline != VS_NEVER) {
 		int r;
 
 		if (rt_now() >= deadline)
@@ -107,6 +107,7 @@ RT_TEXT int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_
 			return r;
 	}
 	me->in_wait = true;
+	me->wended = false;
 	rt_wait_queue_locked(me, wq);
 	rt_mark_blocked(c);
 	return -EAGAIN;
@@ -122,7 +123,7 @@ RT_TEXT static struct rt_cpu *stackful_cpu(void)
 
 /*
  * Waits until notified, or until pred (if any) holds, checked under the
- * queue's lock before each sleep; until @deadline if not 0.
+ * queue's lock before each sleep; until @deadline (VS_NEVER: none).
  */
 RT_TEXT static int wait_stackful(struct vs_wq *wq, bool (*pred)(void *), void *arg, uint64_t deadline)
 {
@@ -157,37 +158,29 @@ RT_TEXT static int wait_stackful(struct vs_wq *wq, bool (*pred)(void *), void *a
 	}
 }
 
-/* Deadline from a relative timeout, saturating. */
-RT_TEXT static uint64_t deadline_in(uint64_t timeout_ns)
-{
-	uint64_t now = rt_now();
-
-	return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
-}
-
 RT_TEXT int vs_wq_wait(struct vs_wq *wq)
 {
-	return wait_stackful(wq, NULL, NULL, 0);
+	return wait_stackful(wq, NULL, NULL, VS_NEVER);
 }
 
-RT_TEXT int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
+RT_TEXT int vs_wq_wait_until(struct vs_wq *wq, uint64_t deadline_ns)
+{
+	return wait_stackful(wq, NULL, NULL, deadline_ns);
+}
+
+RT_TEXT int vs_wq_wait_pred(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
 {
 	if (!pred)
 		return -EINVAL;
-	return wait_stackful(wq, pred, arg, 0);
+	return wait_stackful(wq, pred, arg, VS_NEVER);
 }
 
-RT_TEXT int vs_wq_wait_timeout(struct vs_wq *wq, uint64_t timeout_ns)
-{
-	return wait_stackful(wq, NULL, NULL, deadline_in(timeout_ns));
-}
-
-RT_TEXT int vs_wq_wait_until_timeout(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
-			     uint64_t timeout_ns)
+RT_TEXT int vs_wq_wait_pred_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
+				  uint64_t deadline_ns)
 {
 	if (!pred)
 		return -EINVAL;
-	return wait_stackful(wq, pred, arg, deadline_in(timeout_ns));
+	return wait_stackful(wq, pred, arg, deadline_ns);
 }
 
 /* The calling stackless task, or NULL. */
@@ -199,7 +192,12 @@ RT_TEXT static struct vs_task *stackless_self(void)
 	return me && me->stackless ? me : NULL;
 }
 
-RT_TEXT int vs_wq_wait_poll(struct vs_wq *wq)
+/*
+ * A plain wait has no condition to check again, so the poll that its
+ * wake-up brings reports how it ended (wended: set for that poll only,
+ * task.c); any other call begins a new wait.
+ */
+RT_TEXT static int wait_poll(struct vs_wq *wq, uint64_t deadline)
 {
 	struct vs_task *me = stackless_self();
 	int r;
@@ -208,14 +206,28 @@ RT_TEXT int vs_wq_wait_poll(struct vs_wq *wq)
 		return -EINVAL;
 	if (!me)
 		return -EPERM;
+	if (me->wended && me->wkind == RT_WAIT_QUEUE && me->wwq == wq) {
+		me->wended = false;
+		return rt_wait_result(me);
+	}
 	rt_wq_lock(wq);
-	r = rt_wq_park_poll_locked(wq, me, 0);
+	r = rt_wq_park_poll_locked(wq, me, deadline);
 	rt_wq_unlock(wq);
-	return r == -EAGAIN ? 0 : r;
+	return r;
 }
 
-RT_TEXT int vs_wq_wait_until_deadline_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
-				   uint64_t deadline_ns)
+RT_TEXT int vs_wq_wait_poll(struct vs_wq *wq)
+{
+	return wait_poll(wq, VS_NEVER);
+}
+
+RT_TEXT int vs_wq_wait_until_poll(struct vs_wq *wq, uint64_t deadline_ns)
+{
+	return wait_poll(wq, deadline_ns);
+}
+
+RT_TEXT int vs_wq_wait_pred_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
+				       uint64_t deadline_ns)
 {
 	struct vs_task *me = stackless_self();
 	int r = 0;
@@ -231,9 +243,9 @@ RT_TEXT int vs_wq_wait_until_deadline_poll(struct vs_wq *wq, bool (*pred)(void *
 	return r;
 }
 
-RT_TEXT int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
+RT_TEXT int vs_wq_wait_pred_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
 {
-	return vs_wq_wait_until_deadline_poll(wq, pred, arg, 0);
+	return vs_wq_wait_pred_until_poll(wq, pred, arg, VS_NEVER);
 }
 
 RT_TEXT int vs_wq_notify_one(struct vs_wq *wq)

@@ -23,7 +23,7 @@ void rt_wq_remove_locked(struct vs_wq *wq, struct vs_task *t);
 void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t);
 /*
  * With @wq locked: blocks the calling stackful task until notified, until
- * @deadline (0: none) or, if @cancelable, until the runtime cancels; the
+ * @deadline (VS_NEVER: none) or, if @cancelable, until the runtime cancels; the
  * lock is dropped. 0, -ETIMEDOUT or -ECANCELED.
  */
 int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable);

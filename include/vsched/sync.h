@@ -2,7 +2,8 @@
 /*
  * Synchronisation between tasks: mutex, condition variable, semaphore and a
  * bounded channel. A blocking call blocks the calling task, never its CPU.
- * Calls return 0 or a negative errno (-EINVAL for a NULL argument).
+ * Calls return 0 or a negative errno (-EINVAL for a NULL argument); the
+ * conventions (X_until, X_poll, X_try) are vs.h's.
  */
 #ifndef VSCHED_SYNC_H
 #define VSCHED_SYNC_H
@@ -33,26 +34,25 @@ struct vs_mutex {
 void vs_mutex_init(struct vs_mutex *m);
 
 /*
- * Takes @m, blocking the calling stackful task while another holds it.
- * -EPERM from a thread that is not a stackful task (stackless tasks and
- * plain threads use vs_mutex_trylock), -EDEADLK if the caller holds it.
+ * Takes @m, blocking the calling stackful task while another holds it;
+ * the _until form gives up with -ETIMEDOUT. -EPERM from a thread that is
+ * not a stackful task (stackless tasks and plain threads use
+ * vs_mutex_try_lock), -EDEADLK if the caller holds it.
  */
 VS_WARN_UNUSED int vs_mutex_lock(struct vs_mutex *m);
-
-/* vs_mutex_lock giving up with -ETIMEDOUT after @timeout_ns. */
-VS_WARN_UNUSED int vs_mutex_lock_timeout(struct vs_mutex *m, uint64_t timeout_ns);
+VS_WARN_UNUSED int vs_mutex_lock_until(struct vs_mutex *m, uint64_t deadline_ns);
 
 /*
  * Takes @m if it is free and nobody waits for it; callable from any
- * thread or task. -EBUSY otherwise (the caller's own hold included).
+ * thread or task. -EAGAIN otherwise (the caller's own hold included).
  */
-VS_WARN_UNUSED int vs_mutex_trylock(struct vs_mutex *m);
+VS_WARN_UNUSED int vs_mutex_try_lock(struct vs_mutex *m);
 
 /*
  * Releases @m, handing it to the oldest waiter if there is one. -EPERM if
  * the caller (the task, or for a plain thread the thread) does not hold it.
  */
-VS_WARN_UNUSED int vs_mutex_unlock(struct vs_mutex *m);
+int vs_mutex_unlock(struct vs_mutex *m);
 
 /*
  * A condition variable. VS_COND_INIT or vs_cond_init; fields private.
@@ -77,17 +77,17 @@ void vs_cond_init(struct vs_cond *cv);
  */
 VS_WARN_UNUSED int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m);
 
-/* vs_cond_wait giving up with -ETIMEDOUT after @timeout_ns (holding @m
- * again, as always). */
-VS_WARN_UNUSED int vs_cond_wait_timeout(struct vs_cond *cv, struct vs_mutex *m,
-					uint64_t timeout_ns);
+/* vs_cond_wait giving up with -ETIMEDOUT once @deadline_ns has passed
+ * (holding @m again, as always). */
+VS_WARN_UNUSED int vs_cond_wait_until(struct vs_cond *cv, struct vs_mutex *m,
+				      uint64_t deadline_ns);
 
 /*
  * Wakes one waiter / every waiter of @cv. Callable from any thread, with
  * or without the mutex held. -EINVAL for a NULL @cv.
  */
-VS_WARN_UNUSED int vs_cond_signal(struct vs_cond *cv);
-VS_WARN_UNUSED int vs_cond_broadcast(struct vs_cond *cv);
+int vs_cond_signal(struct vs_cond *cv);
+int vs_cond_broadcast(struct vs_cond *cv);
 
 /*
  * A counting semaphore. VS_SEM_INIT(value) or vs_sem_init; fields
@@ -102,22 +102,21 @@ struct vs_sem {
 #define VS_SEM_INIT(v) { (v), 0, VS_WQ_INIT }
 
 /* Sets @sem to @value units. -EINVAL for a negative @value. */
-VS_WARN_UNUSED int vs_sem_init(struct vs_sem *sem, int value);
+int vs_sem_init(struct vs_sem *sem, int value);
 
 /*
- * Takes one unit, blocking the calling stackful task while there is none.
- * -EPERM from a thread that is not a stackful task (use vs_sem_trywait).
+ * Takes one unit, blocking the calling stackful task while there is none;
+ * the _until form gives up with -ETIMEDOUT. -EPERM from a thread that is
+ * not a stackful task (use vs_sem_try_wait).
  */
 VS_WARN_UNUSED int vs_sem_wait(struct vs_sem *sem);
-
-/* vs_sem_wait giving up with -ETIMEDOUT after @timeout_ns. */
-VS_WARN_UNUSED int vs_sem_wait_timeout(struct vs_sem *sem, uint64_t timeout_ns);
+VS_WARN_UNUSED int vs_sem_wait_until(struct vs_sem *sem, uint64_t deadline_ns);
 
 /* Takes one unit if there is one; from anywhere. -EAGAIN if there is none. */
-VS_WARN_UNUSED int vs_sem_trywait(struct vs_sem *sem);
+VS_WARN_UNUSED int vs_sem_try_wait(struct vs_sem *sem);
 
 /* Adds one unit and wakes a waiter; from anywhere. -EOVERFLOW at INT_MAX. */
-VS_WARN_UNUSED int vs_sem_post(struct vs_sem *sem);
+int vs_sem_post(struct vs_sem *sem);
 
 /* The units available at this instant; -EINVAL for NULL. */
 int vs_sem_value(struct vs_sem *sem);
@@ -156,32 +155,34 @@ VS_WARN_UNUSED int vs_chan_send(vs_chan_t *ch, const void *elem);
 VS_WARN_UNUSED int vs_chan_recv(vs_chan_t *ch, void *elem);
 
 /*
- * As send and recv, but giving up with -ETIMEDOUT once @timeout_ns has
- * passed (0: only if it can be done at once).
+ * As send and recv, but giving up with -ETIMEDOUT once @deadline_ns has
+ * passed (a deadline already past: only if it can be done at once).
  */
-VS_WARN_UNUSED int vs_chan_send_timeout(vs_chan_t *ch, const void *elem, uint64_t timeout_ns);
-VS_WARN_UNUSED int vs_chan_recv_timeout(vs_chan_t *ch, void *elem, uint64_t timeout_ns);
+VS_WARN_UNUSED int vs_chan_send_until(vs_chan_t *ch, const void *elem, uint64_t deadline_ns);
+VS_WARN_UNUSED int vs_chan_recv_until(vs_chan_t *ch, void *elem, uint64_t deadline_ns);
 
 /* As send and recv, from anywhere, but -EAGAIN where they would block. */
 VS_WARN_UNUSED int vs_chan_try_send(vs_chan_t *ch, const void *elem);
 VS_WARN_UNUSED int vs_chan_try_recv(vs_chan_t *ch, void *elem);
 
 /*
- * The stackless forms: 0 once done (or -EPIPE as above), else -EAGAIN
- * after registering the calling stackless task to be woken when it may
- * succeed; its poll function then returns VS_PENDING and calls again when
- * polled. -EPERM outside a stackless task, -EBUSY if it is already
- * waiting elsewhere.
+ * The stackless forms: 0 once done (or -EPIPE as above, -ETIMEDOUT once
+ * @deadline_ns has passed), else -EAGAIN after registering the calling
+ * stackless task to be woken when it may succeed. -EPERM outside a
+ * stackless task, -EBUSY if it is already waiting elsewhere.
  */
 VS_WARN_UNUSED int vs_chan_send_poll(vs_chan_t *ch, const void *elem);
 VS_WARN_UNUSED int vs_chan_recv_poll(vs_chan_t *ch, void *elem);
+VS_WARN_UNUSED int vs_chan_send_until_poll(vs_chan_t *ch, const void *elem,
+					   uint64_t deadline_ns);
+VS_WARN_UNUSED int vs_chan_recv_until_poll(vs_chan_t *ch, void *elem, uint64_t deadline_ns);
 
 /*
  * Closes @ch: later sends get -EPIPE, receives drain what is left then
  * get -EPIPE, and every blocked sender and receiver is woken. From
  * anywhere. -EPIPE if it was already closed.
  */
-VS_WARN_UNUSED int vs_chan_close(vs_chan_t *ch);
+int vs_chan_close(vs_chan_t *ch);
 
 #ifdef __cplusplus
 }

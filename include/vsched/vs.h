@@ -3,6 +3,17 @@
  * libvsched's user runtime: CPUs (worker threads) scheduling stackful and
  * stackless tasks through libvsched.so. Every call returns 0 (or a count)
  * on success and a negative errno on failure, and changes nothing then.
+ *
+ * The conventions, the same in every family (here and in sync.h):
+ * - a blocking call X blocks the calling stackful task (never its CPU);
+ *   X_until(..., deadline_ns) is X giving up with -ETIMEDOUT once the
+ *   deadline (vs_now() time; VS_NEVER: none) has passed, and every
+ *   blocking call returns -ECANCELED once the runtime is cancelling;
+ * - X_poll is the stackless form: 0 when done, or -EAGAIN once the calling
+ *   stackless task is registered to be woken (its poll function then
+ *   returns VS_PENDING, and calls X_poll again when next polled);
+ * - X_try (vs_mutex_try_lock, ...) never blocks: -EAGAIN where X would;
+ * - a zeroed attribute or configuration struct means the defaults.
  */
 #ifndef VSCHED_VS_H
 #define VSCHED_VS_H
@@ -15,7 +26,12 @@
 extern "C" {
 #endif
 
+/* On calls whose result must be looked at: ignoring it is a bug (a lock
+ * not taken, a task not spawned, a wait that timed out). */
 #define VS_WARN_UNUSED __attribute__((warn_unused_result))
+
+/* No deadline: an X_until call given it is X. */
+#define VS_NEVER UINT64_MAX
 
 /* A task: returned by spawn, valid until joined or detached. */
 typedef struct vs_task vs_task_t;
@@ -27,19 +43,21 @@ typedef struct vs_task vs_task_t;
  */
 enum vs_policy { VS_POLICY_FIFO = 0, VS_POLICY_RR = 1, VS_POLICY_CFS = 2 };
 
+/* The runtime's configuration: a zero field means its default, so a zeroed
+ * struct, or one that sets only what it changes, is valid. */
 struct vs_config {
 	unsigned ncpus;	       /* worker CPUs; 0: the number online */
 	int pin;	       /* pin each CPU thread to a real CPU */
-	size_t stack_size;     /* default stack of a stackful task */
-	unsigned queue_cap;    /* per-CPU run-queue capacity */
-	unsigned max_tasks;    /* size of the task table */
-	enum vs_policy policy;
+	size_t stack_size;     /* default stack of a stackful task; 0: 256 KiB */
+	unsigned queue_cap;    /* per-CPU run-queue capacity; 0: 256 */
+	unsigned max_tasks;    /* size of the task table; 0: 2^20 */
+	enum vs_policy policy; /* 0: FIFO */
 	uint64_t slice_ns;     /* RR time slice, CFS granularity; 0: 3 ms */
 	int preempt;	       /* switch out preemptible tasks that overrun
 				* their slice (RR, CFS): see README */
 };
 
-/* Fills @cfg with the defaults. */
+/* Fills @cfg with the defaults, spelled out: what its zero fields mean. */
 void vs_config_default(struct vs_config *cfg);
 
 /*
@@ -67,25 +85,33 @@ enum vs_stop {
  * vs_runtime_cancelled() itself. Only the first task may call it (-EPERM
  * otherwise); -EINVAL for an unknown @how.
  */
-VS_WARN_UNUSED int vs_runtime_shutdown(enum vs_stop how);
+int vs_runtime_shutdown(enum vs_stop how);
 
 /* vs_runtime_shutdown(VS_STOP_WAIT). */
-VS_WARN_UNUSED int vs_runtime_stop(void);
+int vs_runtime_stop(void);
 
 /* True once a shutdown with VS_STOP_CANCEL has begun. */
 bool vs_runtime_cancelled(void);
 
-/* Attributes of a new task; NULL means all defaults. */
+/* Where a new task starts. */
+enum vs_place {
+	/* the spawning CPU (CPU 0 from a thread that is not a task), or the
+	 * least-loaded CPU the affinity allows if it does not allow that one */
+	VS_PLACE_LOCAL = 0,
+	VS_PLACE_CPU = 1,     /* CPU .cpu: its first run is there */
+	VS_PLACE_BALANCE = 2, /* the least-loaded CPU the affinity allows */
+};
+
+/* Attributes of a new task; NULL, or a zero field, means the default. */
 struct vs_task_attr {
-	const char *name;  /* copied; at most 15 characters are kept */
-	size_t stack_size; /* 0: the runtime's default */
-	int cpu;	   /* CPU to start on; -1: the spawning one */
-	uint64_t affinity; /* CPUs 0..63 it may ever run on; 0: any */
-	int balance;	   /* start on the least-loaded allowed CPU (cpu is
-			    * then ignored) */
-	int priority;	   /* -20 (first) .. 19 (last); for CFS: nice */
-	int preemptible;   /* stackful: may be switched out when it overruns
-			    * its slice (with vs_config.preempt) */
+	const char *name;    /* copied; at most 15 characters are kept */
+	size_t stack_size;   /* 0: the runtime's default */
+	enum vs_place place; /* 0: VS_PLACE_LOCAL */
+	int cpu;	     /* with VS_PLACE_CPU (else it must be 0) */
+	uint64_t affinity;   /* CPUs 0..63 it may ever run on; 0: any */
+	int priority;	     /* -20 (first) .. 19 (last); for CFS: nice */
+	int preemptible;     /* stackful: may be switched out when it overruns
+			      * its slice (with vs_config.preempt) */
 };
 
 typedef int (*vs_task_fn)(void *arg);
@@ -119,7 +145,7 @@ vs_task_t *vs_task_self(void);
 int vs_cpu_self(void);
 
 /* Lets other ready tasks run. -EPERM outside a stackful task. */
-VS_WARN_UNUSED int vs_task_yield(void);
+int vs_task_yield(void);
 
 /*
  * Moves the calling stackful task to CPU @cpu: it returns running there.
@@ -135,27 +161,33 @@ VS_WARN_UNUSED int vs_task_migrate(int cpu);
 int vs_task_exit(int code);
 
 /*
- * Waits for @t to exit and gives its exit code; @t is invalid afterwards.
- * -EDEADLK for the calling task itself, -EINVAL for a detached task or one
- * already joined, -EPERM from a thread that is not a stackful task.
+ * Waits for @t to exit and gives its exit code in *@code (if @code is not
+ * NULL); @t is invalid afterwards. -EDEADLK for the calling task itself,
+ * -EINVAL for a detached task or one already joined, -EPERM from a thread
+ * that is not a stackful task.
  */
 VS_WARN_UNUSED int vs_task_join(vs_task_t *t, int *code);
 
+/* vs_task_join with a deadline: -ETIMEDOUT, and @t still valid, if @t has
+ * not exited by then. */
+VS_WARN_UNUSED int vs_task_join_until(vs_task_t *t, int *code, uint64_t deadline_ns);
+
 /*
- * The stackless form: 0 with *code once @t has exited (and @t invalid),
- * or -EAGAIN after registering the calling stackless task to be woken when
- * it does (return VS_PENDING then and call again when polled).
+ * The stackless forms: 0 (and *code) once @t has exited, @t invalid then;
+ * else -EAGAIN after registering the calling stackless task to be woken
+ * when it does. -EBUSY if that task already waits elsewhere.
  */
 VS_WARN_UNUSED int vs_task_join_poll(vs_task_t *t, int *code);
+VS_WARN_UNUSED int vs_task_join_until_poll(vs_task_t *t, int *code, uint64_t deadline_ns);
 
 /* Lets @t be reclaimed on exit without a join. -EINVAL if joined/detached. */
-VS_WARN_UNUSED int vs_task_detach(vs_task_t *t);
+int vs_task_detach(vs_task_t *t);
 
 /*
  * Sets the priority (CFS: nice, -20..19) of @t, queued, running or
  * blocked. -EINVAL for a value out of range (nothing changed).
  */
-VS_WARN_UNUSED int vs_task_set_priority(vs_task_t *t, int priority);
+int vs_task_set_priority(vs_task_t *t, int priority);
 
 /*
  * Keep the calling task from being preempted until the matching enable
@@ -168,21 +200,26 @@ void vs_preempt_enable(void);
 /* The task's name (empty if none). */
 const char *vs_task_name(const vs_task_t *t);
 
-/* Nanoseconds on CLOCK_MONOTONIC. */
+/* Nanoseconds on CLOCK_MONOTONIC: the clock of every deadline. */
 uint64_t vs_now(void);
 
+/* The deadline @ns from now: vs_now() + @ns, or VS_NEVER if that
+ * overflows. */
+uint64_t vs_deadline_in(uint64_t ns);
+
 /*
- * Blocks the calling stackful task for @ns / until @deadline_ns (vs_now()
- * time). The CPU runs other tasks meanwhile, or sleeps until its next
- * timer. -EPERM outside a stackful task; -ENOMEM if a timer cannot be kept.
+ * Blocks the calling stackful task until @deadline_ns / for @ns. The CPU
+ * runs other tasks meanwhile, or sleeps until its next timer. 0 once the
+ * time has come, -ECANCELED; -EPERM outside a stackful task; -ENOMEM if a
+ * timer cannot be kept.
  */
-VS_WARN_UNUSED int vs_sleep(uint64_t ns);
-VS_WARN_UNUSED int vs_sleep_until(uint64_t deadline_ns);
+int vs_sleep_until(uint64_t deadline_ns);
+int vs_sleep(uint64_t ns);
 
 /*
  * The stackless form: 0 once @deadline_ns has passed, else -EAGAIN after
- * arming a timer that wakes the calling stackless task (return VS_PENDING
- * then and call again when polled). -EPERM outside a stackless task.
+ * arming a timer that wakes the calling stackless task. -EPERM outside a
+ * stackless task, -EBUSY if it already waits elsewhere.
  */
 VS_WARN_UNUSED int vs_sleep_until_poll(uint64_t deadline_ns);
 
@@ -200,47 +237,42 @@ struct vs_wq {
 
 void vs_wq_init(struct vs_wq *wq);
 
-/* Blocks the calling stackful task until notified. -EPERM outside one. */
+/*
+ * Blocks the calling stackful task until notified: 0, or -ETIMEDOUT once
+ * @deadline_ns has passed. -EPERM outside a stackful task.
+ */
 VS_WARN_UNUSED int vs_wq_wait(struct vs_wq *wq);
+VS_WARN_UNUSED int vs_wq_wait_until(struct vs_wq *wq, uint64_t deadline_ns);
 
 /*
- * Blocks the calling stackful task until pred(arg) holds. pred is checked
- * under the queue's lock, so a notifier that makes it true and then
- * notifies is never missed. -EPERM outside a stackful task.
+ * Blocks the calling stackful task until pred(arg) holds: 0 then.
+ * pred is checked under the queue's lock, so a notifier that makes it true
+ * and then notifies is never missed. -ETIMEDOUT or -ECANCELED only if pred
+ * still does not hold. -EPERM outside a stackful task.
  */
-VS_WARN_UNUSED int vs_wq_wait_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
+VS_WARN_UNUSED int vs_wq_wait_pred(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
+VS_WARN_UNUSED int vs_wq_wait_pred_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
+					 uint64_t deadline_ns);
 
 /*
- * vs_wq_wait and vs_wq_wait_until with a timeout: -ETIMEDOUT if @timeout_ns
- * passed first (for the predicate form: and pred still does not hold).
- */
-VS_WARN_UNUSED int vs_wq_wait_timeout(struct vs_wq *wq, uint64_t timeout_ns);
-VS_WARN_UNUSED int vs_wq_wait_until_timeout(struct vs_wq *wq, bool (*pred)(void *arg),
-					    void *arg, uint64_t timeout_ns);
-
-/*
- * The stackless form: registers the calling stackless task as a waiter and
- * returns 0; the poll function then returns VS_PENDING and is polled again
- * once notified. -EPERM outside a stackless task, -EBUSY if it is already
- * waiting somewhere.
+ * The stackless forms of vs_wq_wait: -EAGAIN after registering the calling
+ * stackless task as a waiter. Called again in the task's next poll (the
+ * one its wake-up brings), 0 if it was notified, -ETIMEDOUT or
+ * -ECANCELED; a call at any other time registers anew. -EPERM outside a
+ * stackless task, -EBUSY if it already waits elsewhere.
  */
 VS_WARN_UNUSED int vs_wq_wait_poll(struct vs_wq *wq);
+VS_WARN_UNUSED int vs_wq_wait_until_poll(struct vs_wq *wq, uint64_t deadline_ns);
 
 /*
- * The stackless form of vs_wq_wait_until: 0 if pred(arg) holds (checked
+ * The stackless forms of vs_wq_wait_pred: 0 if pred(arg) holds (checked
  * under the queue's lock), else -EAGAIN after registering the calling
- * stackless task as a waiter (return VS_PENDING then and call again when
- * polled). -EPERM outside a stackless task.
+ * stackless task as a waiter (or -ETIMEDOUT, -ECANCELED). Keep the
+ * deadline in the task's state and pass the same one on every poll.
  */
-VS_WARN_UNUSED int vs_wq_wait_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
-
-/*
- * vs_wq_wait_until_poll with a deadline (vs_now() time): -ETIMEDOUT once
- * @deadline_ns has passed and pred still does not hold. Keep the deadline
- * in the task's state and pass the same one on every poll.
- */
-VS_WARN_UNUSED int vs_wq_wait_until_deadline_poll(struct vs_wq *wq, bool (*pred)(void *arg),
-						  void *arg, uint64_t deadline_ns);
+VS_WARN_UNUSED int vs_wq_wait_pred_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg);
+VS_WARN_UNUSED int vs_wq_wait_pred_until_poll(struct vs_wq *wq, bool (*pred)(void *arg),
+					      void *arg, uint64_t deadline_ns);
 
 /*
  * Wakes @t if it waits on @wq: 1 if it did, 0 if @t was not waiting there.

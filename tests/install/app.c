@@ -28,7 +28,7 @@ static int add(void *arg)
 
 int main(void)
 {
-	struct vs_task_attr a = { .cpu = -1, .balance = 1 };
+	struct vs_task_attr a = { .place = VS_PLACE_BALANCE };
 	vs_task_t *t[8];
 	int code, bad = 0;
 

@@ -60,7 +60,7 @@ static int setter(void *arg)
 static bool starves(int preempt, int preemptible, int disabled, uint64_t give_up)
 {
 	struct vs_config cfg;
-	struct vs_task_attr at = { .cpu = -1, .preemptible = preemptible };
+	struct vs_task_attr at = { .preemptible = preemptible };
 	vs_task_t *s, *t;
 	int code;
 
@@ -158,8 +158,8 @@ static int napper(void *arg)
 static void test_resume_same_thread(void **state)
 {
 	struct vs_config cfg;
-	struct vs_task_attr at = { .cpu = 0, .preemptible = 1 };
-	struct vs_task_attr on1 = { .cpu = 1, .affinity = 2 };
+	struct vs_task_attr at = { .place = VS_PLACE_CPU, .cpu = 0, .preemptible = 1 };
+	struct vs_task_attr on1 = { .place = VS_PLACE_CPU, .cpu = 1, .affinity = 2 };
 	vs_task_t *t[4];
 	int code;
 

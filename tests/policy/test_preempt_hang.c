@@ -61,7 +61,7 @@ static int pred_task(void *arg)
 {
 	(void)arg;
 	for (unsigned i = 0; i < rounds; i++) {
-		if (vs_wq_wait_until(&wq, slow_pred, NULL) != 0)
+		if (vs_wq_wait_pred(&wq, slow_pred, NULL) != 0)
 			return 1;
 		(void)vs_wq_notify_all(&wq); /* takes the lock too */
 		atomic_fetch_add(&done_rounds, 1);
@@ -75,7 +75,7 @@ static int clock_task(void *arg)
 	(void)arg;
 	for (unsigned i = 0; i < rounds; i++) {
 		for (int k = 0; k < 1000; k++)
-			if (vs_wq_wait_timeout(&wq, 0) != -ETIMEDOUT)
+			if (vs_wq_wait_until(&wq, vs_deadline_in(0)) != -ETIMEDOUT)
 				return 1;
 		atomic_fetch_add(&done_rounds, 1);
 	}
@@ -119,7 +119,7 @@ static int start_rr(void)
  * the exit status says what went wrong. */
 static int scenario(vs_task_fn fn)
 {
-	struct vs_task_attr at = { .cpu = -1, .preemptible = 1 };
+	struct vs_task_attr at = { .preemptible = 1 };
 	vs_task_t *t[NTASKS];
 	int code, bad = 0;
 
@@ -174,7 +174,7 @@ static int other(void *arg)
 
 static int libc_scenario(vs_task_fn fn)
 {
-	struct vs_task_attr at = { .cpu = -1, .preemptible = 1 };
+	struct vs_task_attr at = { .preemptible = 1 };
 	vs_task_t *a, *b;
 	int code_a = -1, code_b = -1;
 

@@ -85,10 +85,10 @@ static int blocker(void *arg)
 		r = vs_wq_wait(&wq);
 		break;
 	case K_UNTIL:
-		r = vs_wq_wait_until(&wq, never, NULL);
+		r = vs_wq_wait_pred(&wq, never, NULL);
 		break;
 	case K_WQ_TIMEOUT:
-		r = vs_wq_wait_timeout(&wq, LONG_NS);
+		r = vs_wq_wait_until(&wq, vs_deadline_in(LONG_NS));
 		break;
 	case K_SLEEP:
 		r = vs_sleep(LONG_NS);
@@ -139,21 +139,21 @@ static enum vs_poll sl_poll(void *state, int *code)
 	}
 	switch (s->kind) {
 	case S_WQ:
-		/* registers (0) the first time; the call after the wake-up
-		 * says why it came */
+		/* registers (-EAGAIN) the first time; the call after the
+		 * wake-up says why it came */
 		r = vs_wq_wait_poll(&wq);
-		if (r == 0 && s->deadline != 1) {
+		if (r == -EAGAIN && s->deadline != 1) {
 			s->deadline = 1;
 			return VS_PENDING;
 		}
-		if (r == 0)
+		if (r == -EAGAIN)
 			r = -EPROTO; /* registered again: the cancel went unseen */
 		break;
 	case S_UNTIL:
-		r = vs_wq_wait_until_poll(&wq, never, NULL);
+		r = vs_wq_wait_pred_poll(&wq, never, NULL);
 		break;
 	case S_DEADLINE:
-		r = vs_wq_wait_until_deadline_poll(&wq, never, NULL, s->deadline);
+		r = vs_wq_wait_pred_until_poll(&wq, never, NULL, s->deadline);
 		break;
 	case S_SLEEP:
 		r = vs_sleep_until_poll(s->deadline);
@@ -180,7 +180,7 @@ static enum vs_poll sl_poll(void *state, int *code)
 static void test_cancel_every_wait(void **state)
 {
 	static struct sl sls[NSKINDS];
-	struct vs_task_attr a = { .cpu = -1 };
+	struct vs_task_attr a = { .place = VS_PLACE_CPU };
 	int expect = NKINDS + NSKINDS;
 	vs_task_t *t;
 	char c = 0;
@@ -285,7 +285,7 @@ static int spinner(void *arg)
 
 static void test_cancel_never_started(void **state)
 {
-	struct vs_task_attr on0 = { .cpu = 0, .affinity = 1 }, on1 = { .cpu = 1, .affinity = 2 };
+	struct vs_task_attr on0 = { .place = VS_PLACE_CPU, .cpu = 0, .affinity = 1 }, on1 = { .place = VS_PLACE_CPU, .cpu = 1, .affinity = 2 };
 	vs_task_t *t;
 
 	(void)state;
@@ -376,7 +376,7 @@ static int busy(void *arg)
 			r = vs_chan_send(busy_ch, &c);
 			break;
 		default:
-			r = vs_chan_recv_timeout(busy_ch, &c, 10 * MS);
+			r = vs_chan_recv_until(busy_ch, &c, vs_deadline_in(10 * MS));
 			r = r == -ETIMEDOUT ? 0 : r;
 			break;
 		}
@@ -391,7 +391,7 @@ static int busy(void *arg)
 
 static void test_cancel_under_load(void **state)
 {
-	struct vs_task_attr bal = { .cpu = -1, .balance = 1 };
+	struct vs_task_attr bal = { .place = VS_PLACE_BALANCE };
 	vs_task_t *t;
 
 	(void)state;

@@ -81,7 +81,7 @@ static void start_works(unsigned ncpus)
 
 	start(ncpus);
 	for (unsigned i = 0; i < ncpus; i++) {
-		struct vs_task_attr a = { .cpu = (int)i };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = (int)i };
 
 		assert_int_equal(vs_task_spawn(ret_arg, (void *)(intptr_t)i, &a, &t), 0);
 		assert_int_equal(vs_task_join(t, &code), 0);
@@ -184,7 +184,7 @@ static struct vs_mutex held_mx = VS_MUTEX_INIT;
 static int lock_timed(void *arg)
 {
 	(void)arg;
-	return vs_mutex_lock_timeout(&held_mx, 10ull * 1000000000u);
+	return vs_mutex_lock_until(&held_mx, vs_deadline_in(10ull * 1000000000u));
 }
 
 /* One CPU, so every timer is armed on its heap: the first 64 fit the
@@ -206,7 +206,7 @@ static void test_timer_nomem(void **state)
 	atomic_store(&realloc_fails, true);
 	/* each timed call says so, and goes on without a timer */
 	assert_int_equal(vs_sleep(1000000000u), -ENOMEM);
-	assert_int_equal(vs_wq_wait_timeout(&wq, 1000000000u), -ENOMEM);
+	assert_int_equal(vs_wq_wait_until(&wq, vs_deadline_in(1000000000u)), -ENOMEM);
 	assert_int_equal(vs_task_spawn(lock_timed, NULL, NULL, &u), 0);
 	assert_int_equal(vs_task_join(u, &code), 0);
 	assert_int_equal(code, -ENOMEM);
@@ -214,7 +214,7 @@ static void test_timer_nomem(void **state)
 	assert_int_equal(vs_mutex_unlock(&held_mx), 0);
 	/* with memory back, timers work, and the mutex is free */
 	assert_int_equal(vs_sleep(1000), 0);
-	assert_int_equal(vs_wq_wait_timeout(&wq, 1000), -ETIMEDOUT);
+	assert_int_equal(vs_wq_wait_until(&wq, vs_deadline_in(1000)), -ETIMEDOUT);
 	assert_int_equal(vs_task_spawn(lock_timed, NULL, NULL, &u), 0);
 	assert_int_equal(vs_task_join(u, &code), 0);
 	assert_int_equal(code, 0);

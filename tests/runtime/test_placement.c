@@ -36,7 +36,7 @@ static int note_cpu(void *arg)
  * counts those whose first run was elsewhere. */
 static void spawn_on(int cpu, unsigned n)
 {
-	struct vs_task_attr a = { .cpu = cpu };
+	struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = cpu };
 	vs_task_t *t[64];
 
 	atomic_store(&wrong_cpu, 0);
@@ -112,7 +112,7 @@ static void test_migrate(void **state)
 	(void)state;
 	start(m.ncpus);
 	for (unsigned i = 0; i < m.ncpus; i++) {
-		struct vs_task_attr a = { .cpu = (int)i, .affinity = 1ull << i };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = (int)i, .affinity = 1ull << i };
 
 		assert_int_equal(vs_task_spawn(note_tid, (void *)(intptr_t)i, &a, &t), 0);
 		assert_int_equal(vs_task_join(t, &code), 0);

@@ -102,7 +102,7 @@ static int wait_forever_until(void *arg)
 
 static void test_misuse(void **state)
 {
-	struct vs_task_attr bad_cpu = { .cpu = 5 }, bad_stack = { .cpu = -1, .stack_size = 4096 };
+	struct vs_task_attr bad_cpu = { .place = VS_PLACE_CPU, .cpu = 5 }, bad_stack = { .stack_size = 4096 };
 	struct vs_wq wq = VS_WQ_INIT;
 	vs_task_t *t, *u;
 	int code;
@@ -158,7 +158,7 @@ static bool released(void *arg)
 static int count(void *arg)
 {
 	(void)arg;
-	if (vs_wq_wait_until(&hold_wq, released, NULL) != 0)
+	if (vs_wq_wait_pred(&hold_wq, released, NULL) != 0)
 		return -1;
 	atomic_fetch_add(&ran, 1);
 	return 7;
@@ -207,7 +207,7 @@ static bool flag_set(void *arg)
 static int wait_flag(void *arg)
 {
 	(void)arg;
-	return vs_wq_wait_until(&flag_wq, flag_set, NULL) == 0 ? 11 : -1;
+	return vs_wq_wait_pred(&flag_wq, flag_set, NULL) == 0 ? 11 : -1;
 }
 
 static void *outsider(void *arg)
@@ -288,7 +288,7 @@ static int ring_stackful(void *arg)
 		if (atomic_fetch_add(&running[m->i], 1) != 0)
 			atomic_fetch_add(&errors, 1);
 		atomic_fetch_sub(&running[m->i], 1);
-		if (vs_wq_wait_until(&ring_wq[m->i], my_token, m) != 0)
+		if (vs_wq_wait_pred(&ring_wq[m->i], my_token, m) != 0)
 			atomic_fetch_add(&errors, 1);
 		if (atomic_fetch_add(&running[m->i], 1) != 0)
 			atomic_fetch_add(&errors, 1);
@@ -309,7 +309,7 @@ static enum vs_poll ring_stackless(void *state, int *code)
 	if (atomic_fetch_add(&running[m->i], 1) != 0)
 		atomic_fetch_add(&errors, 1);
 	while (m->lap < laps) {
-		int r = vs_wq_wait_until_poll(&ring_wq[m->i], my_token, m);
+		int r = vs_wq_wait_pred_poll(&ring_wq[m->i], my_token, m);
 
 		if (r == -EAGAIN) {
 			atomic_fetch_sub(&running[m->i], 1);
@@ -349,12 +349,12 @@ static void test_token_ring(void **state)
 	atomic_store(&ring_done, 0);
 	start(2, 0);
 	for (int i = 0; i < 4; i++) {
-		struct vs_task_attr a = { .cpu = i & 1 };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = i & 1 };
 
 		assert_int_equal(vs_task_spawn(spinner, NULL, &a, &sp[i]), 0);
 	}
 	for (int i = 0; i < K; i++) {
-		struct vs_task_attr a = { .cpu = i & 1 };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = i & 1 };
 
 		vs_wq_init(&ring_wq[i]);
 		atomic_store(&seen[i], 0);
@@ -404,7 +404,7 @@ static int parker(void *arg)
 {
 	(void)arg;
 	for (unsigned r = 1; r <= park_rounds; r++) {
-		if (vs_wq_wait_until(&go_wq, go_ready, (void *)(uintptr_t)r) != 0)
+		if (vs_wq_wait_pred(&go_wq, go_ready, (void *)(uintptr_t)r) != 0)
 			return -1;
 		atomic_store(&ack_round, r);
 		vs_wq_notify_all(&ack_wq);
@@ -434,7 +434,7 @@ static void *thread_waker(void *arg)
 
 static void test_wake_while_parking(void **state)
 {
-	struct vs_task_attr on1 = { .cpu = 1, .affinity = 1ull << 1 };
+	struct vs_task_attr on1 = { .place = VS_PLACE_CPU, .cpu = 1, .affinity = 1ull << 1 };
 	vs_task_t *t;
 	pthread_t th;
 	int code;
@@ -450,8 +450,8 @@ static void test_wake_while_parking(void **state)
 		delay(r);
 		atomic_store(&go_round, r);
 		vs_wq_notify_all(&go_wq);
-		if (vs_wq_wait_until_timeout(&ack_wq, ack_ready, (void *)(uintptr_t)r,
-					     1000000000ull) != 0)
+		if (vs_wq_wait_pred_until(&ack_wq, ack_ready, (void *)(uintptr_t)r,
+					     vs_deadline_in(1000000000ull)) != 0)
 			fail_msg("round %u: the wake-up was lost", r);
 	}
 	assert_int_equal(vs_task_join(t, &code), 0);
@@ -523,7 +523,7 @@ static bool pins_released(void *arg)
 static int pinned(void *arg)
 {
 	(void)arg;
-	return vs_wq_wait_until(&pin_wq, pins_released, NULL);
+	return vs_wq_wait_pred(&pin_wq, pins_released, NULL);
 }
 
 static atomic_int ran_cpu = -1;
@@ -548,10 +548,10 @@ static int await_first_cpu(void)
 
 static void test_balance(void **state)
 {
-	struct vs_task_attr pin0 = { .cpu = 0, .affinity = 1 };
-	struct vs_task_attr bal = { .balance = 1 }; /* cpu 0 is ignored */
-	struct vs_task_attr bal0 = { .balance = 1, .affinity = 1 };
-	struct vs_task_attr badprio = { .cpu = -1, .priority = 20 };
+	struct vs_task_attr pin0 = { .place = VS_PLACE_CPU, .cpu = 0, .affinity = 1 };
+	struct vs_task_attr bal = { .place = VS_PLACE_BALANCE }; /* cpu 0 is ignored */
+	struct vs_task_attr bal0 = { .place = VS_PLACE_BALANCE, .affinity = 1 };
+	struct vs_task_attr badprio = { .priority = 20 };
 	vs_task_t *p[10], *b, *b0, *x;
 	int code;
 

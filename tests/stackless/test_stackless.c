@@ -68,7 +68,7 @@ static bool all_done(void *arg)
 static enum vs_poll parked_poll(void *state, int *code)
 {
 	uintptr_t i = (uintptr_t)state;
-	int r = vs_wq_wait_until_poll(&S.wq, go_set, NULL);
+	int r = vs_wq_wait_pred_poll(&S.wq, go_set, NULL);
 
 	if (r == -EAGAIN) {
 		/* counted once registered: notify_all will find it queued */
@@ -101,7 +101,7 @@ static void wait_for(bool (*pred)(void *), _Atomic long *progress, const char *w
 	double since = now_s();
 
 	for (;;) {
-		int r = vs_wq_wait_until_timeout(&S.main, pred, NULL, 1000000000ull);
+		int r = vs_wq_wait_pred_until(&S.main, pred, NULL, vs_deadline_in(1000000000ull));
 		long p = atomic_load(progress);
 
 		if (r == 0)

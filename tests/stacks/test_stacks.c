@@ -106,8 +106,8 @@ static void spawn_join(unsigned n, const struct vs_task_attr *attr)
 static void test_pool_warm(void **state)
 {
 	struct rt_stack_stats s0, s1, s2, s3;
-	struct vs_task_attr odd = { .cpu = -1, .stack_size = 64 << 10 };
-	struct vs_task_attr on1 = { .cpu = 1 };
+	struct vs_task_attr odd = { .stack_size = 64 << 10 };
+	struct vs_task_attr on1 = { .place = VS_PLACE_CPU, .cpu = 1 };
 	unsigned rounds = emulated() ? 2000 : 50000;
 	long l1, l2, held;
 
@@ -189,7 +189,7 @@ static int live_task(void *arg)
 
 	L.st[i] = *me->stk;
 	L.local[i] = &here;
-	return vs_wq_wait_until(&L.wq, live_go, &counted);
+	return vs_wq_wait_pred(&L.wq, live_go, &counted);
 }
 
 static bool inside(const char *p, const struct rt_stack *s)
@@ -333,7 +333,7 @@ static int deep_task(void *arg)
 
 static void child_guard(int cpu)
 {
-	struct vs_task_attr a = { .name = "deep", .cpu = cpu };
+	struct vs_task_attr a = { .name = "deep", .place = VS_PLACE_CPU, .cpu = cpu };
 	vs_task_t *t;
 	int code;
 
@@ -396,7 +396,7 @@ static void child_smash(int how)
 {
 	/* SMASH_DIG gets a mapping of its own: the overflow stays in its
 	 * canary page instead of reaching another task's stack */
-	struct vs_task_attr a = { .name = "smash", .cpu = -1,
+	struct vs_task_attr a = { .name = "smash",
 				  .stack_size = how == SMASH_DIG ? 32 << 10 : 0 };
 	vs_task_t *t;
 	int code;
@@ -445,7 +445,7 @@ static int parked_task(void *arg)
 	uintptr_t i = (uintptr_t)arg;
 
 	atomic_fetch_add_explicit(&P.parked, 1, memory_order_relaxed);
-	if (vs_wq_wait_until(&P.wq, parked_go, NULL))
+	if (vs_wq_wait_pred(&P.wq, parked_go, NULL))
 		return -1;
 	atomic_fetch_add_explicit(&P.ran[i], 1, memory_order_relaxed);
 	return (int)(i & 0xffff);
@@ -484,7 +484,7 @@ static unsigned parked_count(void)
 static void test_million_parked(void **state)
 {
 	const unsigned n = parked_count();
-	struct vs_task_attr a = { .name = "parked", .cpu = -1 };
+	struct vs_task_attr a = { .name = "parked" };
 	struct rt_stack_stats st;
 	vs_task_t **t = calloc(n, sizeof(*t));
 	long rss0 = status_kib("VmRSS"), hwm, maps;

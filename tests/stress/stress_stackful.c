@@ -26,7 +26,7 @@ static void sf_wait(struct worker *w)
 
 	atomic_fetch_add(&owed[tw.q], 1);
 	leave(w, OP_WAIT, (uint32_t)tw.q);
-	r = vs_wq_wait_until(&dq[tw.q], take_token, &tw);
+	r = vs_wq_wait_pred(&dq[tw.q], take_token, &tw);
 	enter(w);
 	if (r != 0)
 		report("task %u: wait on queue %d gave %d", w->id, tw.q, r);
@@ -45,8 +45,8 @@ static void sf_timed(struct worker *w)
 	m.gen = atomic_load(&gen[m.q]);
 	leave(w, OP_TIMED, (uint32_t)m.q);
 	t0 = vs_now();
-	r = with_pred ? vs_wq_wait_until_timeout(&pq[m.q], gen_moved, &m, t)
-		      : vs_wq_wait_timeout(&pq[m.q], t);
+	r = with_pred ? vs_wq_wait_pred_until(&pq[m.q], gen_moved, &m, vs_deadline_in(t))
+		      : vs_wq_wait_until(&pq[m.q], vs_deadline_in(t));
 	enter(w);
 	if (r == 0 && with_pred && !gen_moved(&m))
 		report("task %u: timed wait returned 0, predicate false", w->id);

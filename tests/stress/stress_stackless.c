@@ -55,7 +55,7 @@ static bool sl_op(struct worker *w)
 			detach_kid(w, rnd(w, w->nkids));
 		break;
 	case OP_MUTEX:
-		if (vs_mutex_trylock(&mx) != 0) {
+		if (vs_mutex_try_lock(&mx) != 0) {
 			atomic_fetch_add(&n_busy, 1);
 			break;
 		}
@@ -97,7 +97,7 @@ static int sl_step(struct worker *w)
 		struct token_wait tw = { .q = w->q };
 
 		w->polls++;
-		if ((r = vs_wq_wait_until_poll(&dq[w->q], take_token, &tw)) == -EAGAIN)
+		if ((r = vs_wq_wait_pred_poll(&dq[w->q], take_token, &tw)) == -EAGAIN)
 			return r;
 		if (r != 0)
 			report("task %u: stackless wait gave %d", w->id, r);

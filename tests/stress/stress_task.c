@@ -322,7 +322,7 @@ bool spawn_task(uint32_t id, uint8_t k, const struct vs_task_attr *a, vs_task_t 
 
 void spawn_kid(struct worker *w)
 {
-	struct vs_task_attr a = { .cpu = -1 };
+	struct vs_task_attr a = { 0 };
 	char name[16];
 	uint8_t k = 0;
 	uint32_t id;
@@ -338,10 +338,11 @@ void spawn_kid(struct worker *w)
 	case 0: /* the spawning CPU */
 		break;
 	case 1:
+		a.place = VS_PLACE_CPU;
 		a.cpu = (int)rnd(w, NCPUS);
 		break;
 	case 2:
-		a.balance = 1;
+		a.place = VS_PLACE_BALANCE;
 		break;
 	default:
 		cpu = (int)rnd(w, NCPUS);

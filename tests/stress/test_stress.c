@@ -116,7 +116,7 @@ static void test_stress(void **state)
 	P.t0 = vs_now();
 	P.deadline = P.t0 + (uint64_t)(P.seconds * 1e9);
 	for (uint32_t i = 0; i < NCPUS + P.roots; i++) {
-		struct vs_task_attr a = { .cpu = (int)(i % NCPUS) };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = (int)(i % NCPUS) };
 		uint8_t k = i < NCPUS ? K_DEALER : K_ROOT;
 
 		if (i >= NCPUS && i % 2)
@@ -131,8 +131,8 @@ static void test_stress(void **state)
 	}
 
 	/* the watchdog: a lost wake-up shows as tasks that never finish */
-	r = vs_wq_wait_until_timeout(&done_wq, all_done, NULL,
-				     P.deadline - vs_now() + P.grace);
+	r = vs_wq_wait_pred_until(&done_wq, all_done, NULL,
+				     vs_deadline_in(P.deadline - vs_now() + P.grace));
 	now = vs_now();
 	if (r != 0) {
 		static char buf[4096];

@@ -41,11 +41,9 @@ static inline int scaled(int native, int under_qemu)
 
 static inline void start(unsigned ncpus)
 {
-	struct vs_config cfg;
+	struct vs_config cfg = { .ncpus = ncpus }; /* the rest: defaults */
 
 	atomic_store(&errors, 0);
-	vs_config_default(&cfg);
-	cfg.ncpus = ncpus;
 	assert_int_equal(vs_runtime_start(&cfg), 0);
 }
 
@@ -57,7 +55,7 @@ static inline void stop(void)
 
 static inline vs_task_t *spawn_on(vs_task_fn fn, void *arg, int cpu)
 {
-	struct vs_task_attr a = { .cpu = cpu };
+	struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = cpu };
 	vs_task_t *t = NULL;
 
 	assert_int_equal(vs_task_spawn(fn, arg, &a, &t), 0);
@@ -66,7 +64,7 @@ static inline vs_task_t *spawn_on(vs_task_fn fn, void *arg, int cpu)
 
 static inline vs_task_t *spawn_poll_on(vs_poll_fn fn, void *state, int cpu)
 {
-	struct vs_task_attr a = { .cpu = cpu };
+	struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = cpu };
 	vs_task_t *t = NULL;
 
 	assert_int_equal(vs_task_spawn_poll(fn, state, &a, &t), 0);

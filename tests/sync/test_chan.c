@@ -337,7 +337,7 @@ static void *thread_feeder(void *arg)
 	bad += vs_chan_recv(chan, &v) != -EPERM;
 	bad += vs_mutex_lock(&m) != -EPERM;
 	bad += vs_sem_wait(&sem) != -EPERM;
-	bad += vs_mutex_trylock(&m) != 0;
+	bad += vs_mutex_try_lock(&m) != 0;
 	bad += vs_cond_wait(&cv, &m) != -EPERM;
 	bad += vs_mutex_unlock(&m) != 0;
 	for (int i = 0; i < items; i++) {

@@ -39,13 +39,13 @@ static void test_mutex_handoff(void **state)
 	yield_n(3); /* each runs and queues on the mutex */
 	assert_int_equal(fifo_n, 0);
 	assert_int_equal(vs_mutex_unlock(&fifo_m), 0);
-	assert_int_equal(vs_mutex_trylock(&fifo_m), -EBUSY); /* A holds it */
+	assert_int_equal(vs_mutex_try_lock(&fifo_m), -EAGAIN); /* A holds it */
 	for (int i = 0; i < 3; i++)
 		join_expect(t[i], 0);
 	assert_int_equal(fifo_n, 3);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(fifo_order[i], i);
-	assert_int_equal(vs_mutex_trylock(&fifo_m), 0);
+	assert_int_equal(vs_mutex_try_lock(&fifo_m), 0);
 	assert_int_equal(vs_mutex_unlock(&fifo_m), 0);
 	stop();
 }
@@ -86,7 +86,7 @@ static void *thread_locker(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < rounds / 8; i++) {
-		while (vs_mutex_trylock(&count_m) == -EBUSY)
+		while (vs_mutex_try_lock(&count_m) == -EAGAIN)
 			sched_yield();
 		critical(false, i);
 		EXPECT(vs_mutex_unlock(&count_m) == 0);
@@ -111,7 +111,7 @@ static void test_mutex_contention(void **state)
 		join_expect(t[i], 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(counter, (long)LOCKERS * rounds + rounds / 8);
-	assert_int_equal(vs_mutex_trylock(&count_m), 0);
+	assert_int_equal(vs_mutex_try_lock(&count_m), 0);
 	assert_int_equal(vs_mutex_unlock(&count_m), 0);
 	stop();
 }
@@ -133,8 +133,8 @@ static int try_orphan(void *arg)
 {
 	(void)arg;
 	EXPECT(vs_mutex_unlock(&orphan_m) == -EPERM);
-	EXPECT(vs_mutex_trylock(&orphan_m) == -EBUSY);
-	EXPECT(vs_mutex_lock_timeout(&orphan_m, 1000000) == -ETIMEDOUT);
+	EXPECT(vs_mutex_try_lock(&orphan_m) == -EAGAIN);
+	EXPECT(vs_mutex_lock_until(&orphan_m, vs_deadline_in(1000000)) == -ETIMEDOUT);
 	return vs_task_self() == *(vs_task_t **)arg; /* its record reused */
 }
 

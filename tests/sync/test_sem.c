@@ -74,8 +74,8 @@ static void test_sem(void **state)
 
 	/* counting without blocking; the ceiling */
 	for (int i = 0; i < UNITS; i++)
-		assert_int_equal(vs_sem_trywait(&units), 0);
-	assert_int_equal(vs_sem_trywait(&units), -EAGAIN);
+		assert_int_equal(vs_sem_try_wait(&units), 0);
+	assert_int_equal(vs_sem_try_wait(&units), -EAGAIN);
 	assert_int_equal(vs_sem_value(&units), 0);
 	assert_int_equal(vs_sem_init(&big, INT_MAX - 1), 0);
 	assert_int_equal(vs_sem_post(&big), 0);

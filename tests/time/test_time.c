@@ -37,10 +37,10 @@ static void test_misuse(void **state)
 	(void)state;
 	assert_int_equal(vs_sleep(1), -EPERM);
 	assert_int_equal(vs_sleep_until_poll(vs_now() + MS), -EPERM);
-	assert_int_equal(vs_wq_wait_timeout(&wq, MS), -EPERM);
+	assert_int_equal(vs_wq_wait_until(&wq, vs_deadline_in(MS)), -EPERM);
 	start(1);
-	assert_int_equal(vs_wq_wait_timeout(NULL, MS), -EINVAL);
-	assert_int_equal(vs_wq_wait_until_timeout(&wq, NULL, NULL, MS), -EINVAL);
+	assert_int_equal(vs_wq_wait_until(NULL, vs_deadline_in(MS)), -EINVAL);
+	assert_int_equal(vs_wq_wait_pred_until(&wq, NULL, NULL, vs_deadline_in(MS)), -EINVAL);
 	assert_int_equal(vs_sleep_until_poll(vs_now() + MS), -EPERM); /* stackful */
 	assert_int_equal(vs_sleep(0), 0);
 	assert_int_equal(vs_sleep_until(vs_now() - 1), 0); /* past: at once */
@@ -118,7 +118,7 @@ static void test_wait_timeout(void **state)
 	(void)state;
 	start(2);
 	t0 = vs_now();
-	assert_int_equal(vs_wq_wait_timeout(&twq, 10 * MS), -ETIMEDOUT);
+	assert_int_equal(vs_wq_wait_until(&twq, vs_deadline_in(10 * MS)), -ETIMEDOUT);
 	assert_true(vs_now() - t0 >= 10 * MS);
 	assert_int_equal(vs_wq_notify_one(&twq), 0); /* it left the queue */
 	assert_int_equal(vs_runtime_stop(), 0);
@@ -150,9 +150,9 @@ static void test_wait_until_timeout(void **state)
 	(void)state;
 	atomic_store(&flag, 0);
 	start(2);
-	assert_int_equal(vs_wq_wait_until_timeout(&twq, flag_set, NULL, 2 * MS), -ETIMEDOUT);
+	assert_int_equal(vs_wq_wait_pred_until(&twq, flag_set, NULL, vs_deadline_in(2 * MS)), -ETIMEDOUT);
 	assert_int_equal(vs_task_spawn(set_flag_later, NULL, NULL, &t), 0);
-	assert_int_equal(vs_wq_wait_until_timeout(&twq, flag_set, NULL, 10000 * MS), 0);
+	assert_int_equal(vs_wq_wait_pred_until(&twq, flag_set, NULL, vs_deadline_in(10000 * MS)), 0);
 	assert_true(flag_set(NULL));
 	assert_int_equal(vs_task_join(t, &code), 0);
 	assert_int_equal(code, 0);
@@ -173,7 +173,7 @@ static int racer_wait(void *arg)
 	int n = (int)(intptr_t)arg;
 
 	for (int i = 0; i < n; i++) {
-		int r = vs_wq_wait_timeout(&rwq, (uint64_t)(i % 5) * 100000 + 1);
+		int r = vs_wq_wait_until(&rwq, vs_deadline_in((uint64_t)(i % 5) * 100000 + 1));
 
 		if (r == 0)
 			atomic_fetch_add(&woken, 1);
@@ -215,7 +215,7 @@ static void test_notify_races_timeout(void **state)
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(vs_task_spawn(racer_notify, NULL, NULL, &p[i]), 0);
 	for (int i = 0; i < 4; i++) {
-		struct vs_task_attr a = { .cpu = i & 1 };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = i & 1 };
 
 		assert_int_equal(vs_task_spawn(racer_wait, (void *)(intptr_t)n, &a, &w[i]), 0);
 	}
@@ -282,7 +282,7 @@ static int short_waits(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < 50; i++)
-		if (vs_wq_wait_timeout(&rwq, 1000 * MS) != 0)
+		if (vs_wq_wait_until(&rwq, vs_deadline_in(1000 * MS)) != 0)
 			return -1; /* each one is notified long before */
 	return 0;
 }
@@ -354,21 +354,21 @@ static void test_chan_timeouts(void **state)
 	(void)state;
 	start(2);
 	assert_int_equal(vs_chan_create(sizeof(int), 1, &tch), 0);
-	assert_int_equal(vs_chan_recv_timeout(tch, &v, 0), -ETIMEDOUT); /* empty */
+	assert_int_equal(vs_chan_recv_until(tch, &v, vs_deadline_in(0)), -ETIMEDOUT); /* empty */
 	t0 = vs_now();
-	assert_int_equal(vs_chan_recv_timeout(tch, &v, 5 * MS), -ETIMEDOUT);
+	assert_int_equal(vs_chan_recv_until(tch, &v, vs_deadline_in(5 * MS)), -ETIMEDOUT);
 	assert_true(vs_now() - t0 >= 5 * MS);
-	assert_int_equal(vs_chan_send_timeout(tch, &v, 0), 0); /* room for one */
+	assert_int_equal(vs_chan_send_until(tch, &v, vs_deadline_in(0)), 0); /* room for one */
 	t0 = vs_now();
-	assert_int_equal(vs_chan_send_timeout(tch, &v, 5 * MS), -ETIMEDOUT); /* full */
+	assert_int_equal(vs_chan_send_until(tch, &v, vs_deadline_in(5 * MS)), -ETIMEDOUT); /* full */
 	assert_true(vs_now() - t0 >= 5 * MS);
-	assert_int_equal(vs_chan_recv_timeout(tch, &v, 0), 0);
+	assert_int_equal(vs_chan_recv_until(tch, &v, vs_deadline_in(0)), 0);
 	assert_int_equal(v, 7);
 	/* nothing was left behind by the timed-out send */
 	assert_int_equal(vs_chan_try_recv(tch, &v), -EAGAIN);
 	/* a sender that comes within the timeout */
 	assert_int_equal(vs_task_spawn(late_sender, NULL, NULL, &t), 0);
-	assert_int_equal(vs_chan_recv_timeout(tch, &v, 10000 * MS), 0);
+	assert_int_equal(vs_chan_recv_until(tch, &v, vs_deadline_in(10000 * MS)), 0);
 	assert_int_equal(v, 42);
 	assert_int_equal(vs_task_join(t, &code), 0);
 	assert_int_equal(code, 0);
@@ -411,7 +411,7 @@ static int sleep_short(void *arg)
 
 static void test_late_timer(void **state)
 {
-	struct vs_task_attr on0 = { .cpu = 0 }, pinned0 = { .cpu = 0, .affinity = 1 };
+	struct vs_task_attr on0 = { .place = VS_PLACE_CPU, .cpu = 0 }, pinned0 = { .place = VS_PLACE_CPU, .cpu = 0, .affinity = 1 };
 	vs_task_t *s, *t;
 	int code = -1;
 
@@ -450,7 +450,7 @@ static int sleep_often(void *arg)
 
 static void test_short_sleeps(void **state)
 {
-	struct vs_task_attr pinned0 = { .cpu = 0, .affinity = 1 };
+	struct vs_task_attr pinned0 = { .place = VS_PLACE_CPU, .cpu = 0, .affinity = 1 };
 	vs_task_t *t[3];
 	int code;
 

@@ -33,17 +33,17 @@ static void test_misuse(void **state)
 	(void)state;
 	vs_cond_init(&cv);
 	assert_int_equal(vs_sem_init(&s, 0), 0);
-	assert_int_equal(vs_mutex_lock_timeout(&m, MS), -EPERM);
-	assert_int_equal(vs_sem_wait_timeout(&s, MS), -EPERM);
+	assert_int_equal(vs_mutex_lock_until(&m, vs_deadline_in(MS)), -EPERM);
+	assert_int_equal(vs_sem_wait_until(&s, vs_deadline_in(MS)), -EPERM);
 	start(1);
-	assert_int_equal(vs_mutex_lock_timeout(NULL, MS), -EINVAL);
-	assert_int_equal(vs_sem_wait_timeout(NULL, MS), -EINVAL);
-	assert_int_equal(vs_cond_wait_timeout(NULL, &m, MS), -EINVAL);
-	assert_int_equal(vs_cond_wait_timeout(&cv, NULL, MS), -EINVAL);
-	assert_int_equal(vs_cond_wait_timeout(&cv, &m, MS), -EPERM); /* not held */
+	assert_int_equal(vs_mutex_lock_until(NULL, vs_deadline_in(MS)), -EINVAL);
+	assert_int_equal(vs_sem_wait_until(NULL, vs_deadline_in(MS)), -EINVAL);
+	assert_int_equal(vs_cond_wait_until(NULL, &m, vs_deadline_in(MS)), -EINVAL);
+	assert_int_equal(vs_cond_wait_until(&cv, NULL, vs_deadline_in(MS)), -EINVAL);
+	assert_int_equal(vs_cond_wait_until(&cv, &m, vs_deadline_in(MS)), -EPERM); /* not held */
 	/* stackless only */
-	assert_int_equal(vs_wq_wait_until_deadline_poll(&wq, NULL, NULL, 0), -EINVAL);
-	assert_int_equal(vs_wq_wait_until_deadline_poll(NULL, NULL, NULL, 0), -EINVAL);
+	assert_int_equal(vs_wq_wait_pred_until_poll(&wq, NULL, NULL, 0), -EINVAL);
+	assert_int_equal(vs_wq_wait_pred_until_poll(NULL, NULL, NULL, 0), -EINVAL);
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
@@ -59,7 +59,7 @@ static int lock_briefly(void *arg)
 {
 	uint64_t t0 = vs_now();
 
-	res = vs_mutex_lock_timeout(&mx, (uint64_t)(uintptr_t)arg);
+	res = vs_mutex_lock_until(&mx, vs_deadline_in((uint64_t)(uintptr_t)arg));
 	waited = vs_now() - t0;
 	if (res == 0)
 		res2 = vs_mutex_unlock(&mx);
@@ -81,7 +81,7 @@ static void test_mutex_timeout(void **state)
 	assert_int_equal(res, -ETIMEDOUT);
 	assert_true(waited >= 20 * MS);
 	/* still ours, and still works after the waiter gave up */
-	assert_int_equal(vs_mutex_trylock(&mx), -EBUSY);
+	assert_int_equal(vs_mutex_try_lock(&mx), -EAGAIN);
 	assert_int_equal(vs_mutex_unlock(&mx), 0);
 	assert_int_equal(vs_mutex_lock(&mx), 0);
 
@@ -93,7 +93,7 @@ static void test_mutex_timeout(void **state)
 	assert_int_equal(vs_task_join(t, &code), 0);
 	assert_int_equal(res, 0);
 	assert_int_equal(res2, 0);
-	assert_int_equal(vs_mutex_trylock(&mx), 0);
+	assert_int_equal(vs_mutex_try_lock(&mx), 0);
 	assert_int_equal(vs_mutex_unlock(&mx), 0);
 	assert_int_equal(vs_runtime_stop(), 0);
 }
@@ -104,7 +104,7 @@ static int take_briefly(void *arg)
 {
 	uint64_t t0 = vs_now();
 
-	res = vs_sem_wait_timeout(&sem, (uint64_t)(uintptr_t)arg);
+	res = vs_sem_wait_until(&sem, vs_deadline_in((uint64_t)(uintptr_t)arg));
 	waited = vs_now() - t0;
 	return 0;
 }
@@ -140,7 +140,7 @@ static int cond_briefly(void *arg)
 
 	if (vs_mutex_lock(&mx) < 0)
 		return 1;
-	res = vs_cond_wait_timeout(&cv, &mx, (uint64_t)(uintptr_t)arg);
+	res = vs_cond_wait_until(&cv, &mx, vs_deadline_in((uint64_t)(uintptr_t)arg));
 	waited = vs_now() - t0;
 	res2 = vs_mutex_unlock(&mx); /* held again whatever happened */
 	return 0;
@@ -196,7 +196,7 @@ static enum vs_poll wait_gate(void *state, int *code)
 	int r;
 
 	d->polls++;
-	r = vs_wq_wait_until_deadline_poll(&gate_wq, gate_open, NULL, d->deadline);
+	r = vs_wq_wait_pred_until_poll(&gate_wq, gate_open, NULL, d->deadline);
 	if (r == -EAGAIN)
 		return VS_PENDING;
 	d->r = r;
