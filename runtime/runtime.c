@@ -47,6 +47,16 @@ RT_TEXT static void fill_defaults(struct vs_config *cfg)
 		cfg->slice_ns = 3000000;
 }
 
+unsigned vs_version(void)
+{
+	return VS_VERSION;
+}
+
+const char *vs_version_string(void)
+{
+	return VS_VERSION_STRING;
+}
+
 RT_TEXT void vs_config_default(struct vs_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <vsched/version.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -199,6 +201,11 @@ void vs_preempt_enable(void);
 
 /* The task's name (empty if none). */
 const char *vs_task_name(const vs_task_t *t);
+
+/* The library's version, as VS_VERSION and VS_VERSION_STRING give the
+ * headers': the library a program runs with may be newer. */
+unsigned vs_version(void);
+const char *vs_version_string(void);
 
 /* Nanoseconds on CLOCK_MONOTONIC: the clock of every deadline. */
 uint64_t vs_now(void);

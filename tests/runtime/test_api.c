@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -138,6 +139,21 @@ static void test_join_forms(void **state)
 	assert_int_equal(vs_task_join_until(t, &code, VS_NEVER), 0);
 	assert_int_equal(code, 5);
 	assert_int_equal(vs_runtime_stop(), 0);
+}
+
+/* The library's version is the headers' (the same build), in both forms. */
+static void test_version(void **state)
+{
+	char s[32];
+
+	(void)state;
+	assert_int_equal(vs_version(), VS_VERSION);
+	assert_string_equal(vs_version_string(), VS_VERSION_STRING);
+	snprintf(s, sizeof(s), "%u.%u.%u", vs_version() >> 16, (vs_version() >> 8) & 0xff,
+		 vs_version() & 0xff);
+	assert_string_equal(s, VS_VERSION_STRING);
+	assert_true(VS_VERSION_AT_LEAST(VS_VERSION_MAJOR, VS_VERSION_MINOR));
+	assert_false(VS_VERSION_AT_LEAST(VS_VERSION_MAJOR, VS_VERSION_MINOR + 1));
 }
 
 /* vs_deadline_in saturates at VS_NEVER. */
@@ -305,6 +321,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_zeroed_attr, stop_left),
 		cmocka_unit_test_teardown(test_join_forms, stop_left),
 		cmocka_unit_test(test_deadline_in),
+		cmocka_unit_test(test_version),
 		cmocka_unit_test_teardown(test_wait_poll, stop_left),
 		cmocka_unit_test_teardown(test_until_poll, stop_left),
 		cmocka_unit_test_teardown(test_try_forms, stop_left),
