@@ -34,17 +34,17 @@ struct vs_chan {
 };
 
 /* Held for a copy of one element. */
-RT_TEXT static void chan_lock(vs_chan_t *ch)
+static void chan_lock(vs_chan_t *ch)
 {
 	rt_lock_flag(&ch->lock);
 }
 
-RT_TEXT static void chan_unlock(vs_chan_t *ch)
+static void chan_unlock(vs_chan_t *ch)
 {
 	rt_unlock_flag(&ch->lock);
 }
 
-RT_TEXT int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out)
+int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out)
 {
 	vs_chan_t *ch;
 	size_t bytes;
@@ -65,14 +65,14 @@ RT_TEXT int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out)
 	return 0;
 }
 
-RT_TEXT void vs_chan_destroy(vs_chan_t *ch)
+void vs_chan_destroy(vs_chan_t *ch)
 {
 	free(ch);
 }
 
 /* With @lock held: 0, -EPIPE or -EAGAIN; *wake if a receiver is owed a
  * notify. */
-RT_TEXT static int put_locked(vs_chan_t *ch, const void *elem, bool *wake)
+static int put_locked(vs_chan_t *ch, const void *elem, bool *wake)
 {
 	size_t tail;
 
@@ -92,7 +92,7 @@ RT_TEXT static int put_locked(vs_chan_t *ch, const void *elem, bool *wake)
 	return 0;
 }
 
-RT_TEXT static int get_locked(vs_chan_t *ch, void *elem, bool *wake)
+static int get_locked(vs_chan_t *ch, void *elem, bool *wake)
 {
 	if (!ch->count)
 		return ch->closed ? -EPIPE : -EAGAIN;
@@ -117,7 +117,7 @@ struct attempt {
 	int r;
 };
 
-RT_TEXT static bool attempt(void *arg)
+static bool attempt(void *arg)
 {
 	struct attempt *a = arg;
 	vs_chan_t *ch = a->ch;
@@ -134,14 +134,14 @@ RT_TEXT static bool attempt(void *arg)
 	return a->r != -EAGAIN;
 }
 
-RT_TEXT static int finish(struct attempt *a)
+static int finish(struct attempt *a)
 {
 	if (a->wake)
 		(void)vs_wq_notify_one(a->src ? &a->ch->not_empty : &a->ch->not_full);
 	return a->r;
 }
 
-RT_TEXT static int try_op(vs_chan_t *ch, const void *src, void *dst)
+static int try_op(vs_chan_t *ch, const void *src, void *dst)
 {
 	struct attempt a = { .ch = ch, .src = src, .dst = dst };
 
@@ -157,7 +157,7 @@ RT_TEXT static int try_op(vs_chan_t *ch, const void *src, void *dst)
  * count one too high: that only costs a spare notify later (too low would
  * lose one).
  */
-RT_TEXT static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool poll, uint64_t deadline)
+static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool poll, uint64_t deadline)
 {
 	struct vs_task *me = vs_task_self();
 	struct attempt a = { .ch = ch, .src = src, .dst = dst };
@@ -183,57 +183,57 @@ RT_TEXT static int blocking_op(vs_chan_t *ch, const void *src, void *dst, bool p
 	return finish(&a);
 }
 
-RT_TEXT int vs_chan_try_send(vs_chan_t *ch, const void *elem)
+int vs_chan_try_send(vs_chan_t *ch, const void *elem)
 {
 	return try_op(ch, elem, NULL);
 }
 
-RT_TEXT int vs_chan_try_recv(vs_chan_t *ch, void *elem)
+int vs_chan_try_recv(vs_chan_t *ch, void *elem)
 {
 	return try_op(ch, NULL, elem);
 }
 
-RT_TEXT int vs_chan_send_until(vs_chan_t *ch, const void *elem, uint64_t deadline_ns)
+int vs_chan_send_until(vs_chan_t *ch, const void *elem, uint64_t deadline_ns)
 {
 	return blocking_op(ch, elem, NULL, false, deadline_ns);
 }
 
-RT_TEXT int vs_chan_recv_until(vs_chan_t *ch, void *elem, uint64_t deadline_ns)
+int vs_chan_recv_until(vs_chan_t *ch, void *elem, uint64_t deadline_ns)
 {
 	return blocking_op(ch, NULL, elem, false, deadline_ns);
 }
 
-RT_TEXT int vs_chan_send(vs_chan_t *ch, const void *elem)
+int vs_chan_send(vs_chan_t *ch, const void *elem)
 {
 	return vs_chan_send_until(ch, elem, VS_NEVER);
 }
 
-RT_TEXT int vs_chan_recv(vs_chan_t *ch, void *elem)
+int vs_chan_recv(vs_chan_t *ch, void *elem)
 {
 	return vs_chan_recv_until(ch, elem, VS_NEVER);
 }
 
-RT_TEXT int vs_chan_send_until_poll(vs_chan_t *ch, const void *elem, uint64_t deadline_ns)
+int vs_chan_send_until_poll(vs_chan_t *ch, const void *elem, uint64_t deadline_ns)
 {
 	return blocking_op(ch, elem, NULL, true, deadline_ns);
 }
 
-RT_TEXT int vs_chan_recv_until_poll(vs_chan_t *ch, void *elem, uint64_t deadline_ns)
+int vs_chan_recv_until_poll(vs_chan_t *ch, void *elem, uint64_t deadline_ns)
 {
 	return blocking_op(ch, NULL, elem, true, deadline_ns);
 }
 
-RT_TEXT int vs_chan_send_poll(vs_chan_t *ch, const void *elem)
+int vs_chan_send_poll(vs_chan_t *ch, const void *elem)
 {
 	return vs_chan_send_until_poll(ch, elem, VS_NEVER);
 }
 
-RT_TEXT int vs_chan_recv_poll(vs_chan_t *ch, void *elem)
+int vs_chan_recv_poll(vs_chan_t *ch, void *elem)
 {
 	return vs_chan_recv_until_poll(ch, elem, VS_NEVER);
 }
 
-RT_TEXT int vs_chan_close(vs_chan_t *ch)
+int vs_chan_close(vs_chan_t *ch)
 {
 	if (!ch)
 		return -EINVAL;

@@ -23,7 +23,7 @@ static __thread struct rt_cpu *tls_self __attribute__((tls_model("initial-exec")
 
 /* noinline: a task may move between threads across a switch, and the
  * compiler must not reuse one thread's TLS address on another */
-RT_TEXT __attribute__((noinline)) struct rt_cpu *rt_self(void)
+__attribute__((noinline)) struct rt_cpu *rt_self(void)
 {
 	struct rt_cpu *c = tls_self;
 
@@ -31,14 +31,14 @@ RT_TEXT __attribute__((noinline)) struct rt_cpu *rt_self(void)
 	return c;
 }
 
-RT_TEXT void rt_set_self(struct rt_cpu *c)
+void rt_set_self(struct rt_cpu *c)
 {
 	tls_self = c;
 }
 
 /* held for a few instructions; past a short spin the holder's thread was
  * likely preempted by the OS: let it run */
-RT_TEXT __attribute__((noinline, cold)) static void lock_spin(unsigned char *f)
+__attribute__((noinline, cold)) static void lock_spin(unsigned char *f)
 {
 	for (unsigned n = 0; __atomic_test_and_set(f, __ATOMIC_ACQUIRE); n++) {
 		if (n < 128)
@@ -59,7 +59,7 @@ RT_TEXT __attribute__((noinline, cold)) static void lock_spin(unsigned char *f)
  *
  * noinline, as rt_self: each call finds its own thread's CPU afresh.
  */
-RT_TEXT __attribute__((noinline)) void rt_lock_flag(unsigned char *f)
+__attribute__((noinline)) void rt_lock_flag(unsigned char *f)
 {
 	struct rt_cpu *c = tls_self;
 
@@ -72,7 +72,7 @@ RT_TEXT __attribute__((noinline)) void rt_lock_flag(unsigned char *f)
 		lock_spin(f);
 }
 
-RT_TEXT __attribute__((noinline)) void rt_unlock_flag(unsigned char *f)
+__attribute__((noinline)) void rt_unlock_flag(unsigned char *f)
 {
 	struct rt_cpu *c = tls_self;
 
@@ -83,12 +83,12 @@ RT_TEXT __attribute__((noinline)) void rt_unlock_flag(unsigned char *f)
 	}
 }
 
-RT_TEXT void rt_unlock_flag_cb(void *f)
+void rt_unlock_flag_cb(void *f)
 {
 	rt_unlock_flag(f);
 }
 
-RT_TEXT uint64_t rt_cpu_load(uint32_t cpu)
+uint64_t rt_cpu_load(uint32_t cpu)
 {
 	uint64_t n = 0;
 
@@ -96,13 +96,13 @@ RT_TEXT uint64_t rt_cpu_load(uint32_t cpu)
 	return n;
 }
 
-RT_TEXT bool rt_cpu_has_work(uint32_t cpu)
+bool rt_cpu_has_work(uint32_t cpu)
 {
 	return rt_cpu_load(cpu) || rt_cpu_load(VSCHED_CPU_NONE);
 }
 
 /* Work queued on some other CPU, which this one might steal. */
-RT_TEXT static bool others_have_work(uint32_t self)
+static bool others_have_work(uint32_t self)
 {
 	for (uint32_t i = 0; i < rt_g->ncpus; i++)
 		if (i != self && rt_cpu_load(i) > 1)
@@ -110,7 +110,7 @@ RT_TEXT static bool others_have_work(uint32_t self)
 	return false;
 }
 
-RT_TEXT void rt_kick(uint32_t cpu)
+void rt_kick(uint32_t cpu)
 {
 	struct rt_cpu *d = &rt_g->cpus[cpu];
 
@@ -123,7 +123,7 @@ RT_TEXT void rt_kick(uint32_t cpu)
 	}
 }
 
-RT_TEXT void rt_drain_kicks_slow(struct rt_cpu *c)
+void rt_drain_kicks_slow(struct rt_cpu *c)
 {
 	uint64_t m = 0;
 
@@ -133,7 +133,7 @@ RT_TEXT void rt_drain_kicks_slow(struct rt_cpu *c)
 			rt_kick(i);
 }
 
-RT_TEXT void rt_wake_idle(uint32_t self)
+void rt_wake_idle(uint32_t self)
 {
 	if (rt_g->ncpus == 1)
 		return; /* no other CPU to wake: spare the fence */
@@ -155,7 +155,7 @@ RT_TEXT void rt_wake_idle(uint32_t self)
  * more); without, only its own ring and the global one do, so a CPU that
  * cannot take what others hold (affinity) does not spin.
  */
-RT_TEXT static void park(struct rt_cpu *c, bool look_around, uint64_t deadline)
+static void park(struct rt_cpu *c, bool look_around, uint64_t deadline)
 {
 	uint32_t seq = atomic_load_explicit(&c->wake_seq, memory_order_acquire);
 
@@ -177,7 +177,7 @@ RT_TEXT static void park(struct rt_cpu *c, bool look_around, uint64_t deadline)
 #define IDLE_LOOK_AROUND 3 /* parks that still wake for others' work */
 #define IDLE_STUCK_ROUNDS 64 /* rounds of seeing work it cannot take yet */
 
-RT_TEXT void rt_idle_loop(struct rt_cpu *c)
+void rt_idle_loop(struct rt_cpu *c)
 {
 	unsigned spins = 0, parks = 0, stuck = 0;
 	uint64_t deadline;
@@ -221,14 +221,14 @@ RT_TEXT void rt_idle_loop(struct rt_cpu *c)
 	}
 }
 
-RT_TEXT __attribute__((noreturn)) static void idle_run(struct rt_cpu *c)
+__attribute__((noreturn)) static void idle_run(struct rt_cpu *c)
 {
 	rt_idle_loop(c);
 	abort(); /* CPU 0's idle never stops: stop runs on the boot task */
 }
 
 /* CPU 0's idle task starts here (TSan: on its own fiber). */
-RT_TEXT RT_NO_TSAN void rt_idle_entry(void *arg)
+RT_NO_TSAN void rt_idle_entry(void *arg)
 {
 	struct rt_cpu *c = arg;
 
@@ -237,7 +237,7 @@ RT_TEXT RT_NO_TSAN void rt_idle_entry(void *arg)
 	abort(); /* CPU 0's idle never stops: stop runs on the boot task */
 }
 
-RT_TEXT void rt_cpu_pin(unsigned id)
+void rt_cpu_pin(unsigned id)
 {
 	cpu_set_t set;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -247,7 +247,7 @@ RT_TEXT void rt_cpu_pin(unsigned id)
 	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
-RT_TEXT void *rt_cpu_thread(void *arg)
+void *rt_cpu_thread(void *arg)
 {
 	struct rt_cpu *c = arg;
 	int err = 0;

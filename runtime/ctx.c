@@ -4,7 +4,6 @@
  * whose resume address is vs_arch_task_start (runtime/arch/<arch>/start.S).
  */
 #include "ctx.h"
-#include "text.h"
 
 #include <string.h>
 
@@ -35,12 +34,12 @@ _Static_assert(VS_FRAME_ENTRY != VS_FRAME_ARG &&
 void vs_arch_task_start(void) __attribute__((visibility("hidden")));
 
 /* The stack may be any object, so slots are written bytewise. */
-RT_TEXT static void slot_put64(unsigned char *frame, unsigned off, uint64_t v)
+static void slot_put64(unsigned char *frame, unsigned off, uint64_t v)
 {
 	memcpy(frame + off, &v, sizeof(v));
 }
 
-RT_TEXT uint64_t vs_ctx_init(void *stack_lo, size_t stack_size, void (*entry)(void *),
+uint64_t vs_ctx_init(void *stack_lo, size_t stack_size, void (*entry)(void *),
 		     void *arg)
 {
 	uintptr_t lo = (uintptr_t)stack_lo;

@@ -1,26 +1,33 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Links static archives into one relocatable object whose only global
-symbols are the public API (vs_*): every other symbol, the runtime's and
-the loader's helpers included, becomes local, so an application may define
-names such as rt_now or vsa_install of its own.
+"""Links static archives into one relocatable object with all their code in
+one section (the linker script), then, with --public, makes every symbol
+but the public API (vs_*) local, so that an application may define names
+such as rt_now or vsa_install of its own.
 
-usage: localize.py OUT OBJCOPY ARCHIVE... -- CC [CC-ARGS...]"""
+usage: localize.py [--public OBJCOPY] OUT SCRIPT ARCHIVE... -- CC [CC-ARGS...]"""
 import os
 import subprocess
 import sys
 
 
 def main(argv):
-    if '--' not in argv or len(argv) < 5:
+    args = argv[1:]
+    objcopy = None
+    if args[:1] == ['--public']:
+        objcopy, args = args[1], args[2:]
+    if '--' not in args or args.index('--') < 3:
         sys.exit(__doc__)
-    sep = argv.index('--')
-    out, objcopy, archives, cc = argv[1], argv[2], argv[3:sep], argv[sep + 1:]
-    tmp = out + '.all.o'
-    subprocess.run(cc + ['-r', '-nostdlib', '-o', tmp, '-Wl,--whole-archive'] + archives +
-                   ['-Wl,--no-whole-archive'], check=True)
-    subprocess.run([objcopy, '--wildcard', '--keep-global-symbol=vs_*', tmp, out], check=True)
-    os.unlink(tmp)
+    sep = args.index('--')
+    out, script, archives, cc = args[0], args[1], args[2:sep], args[sep + 1:]
+    merged = out + '.all.o' if objcopy else out
+    subprocess.run(cc + ['-r', '-nostdlib', '-o', merged, '-Wl,-T,' + script,
+                         '-Wl,--whole-archive'] + archives + ['-Wl,--no-whole-archive'],
+                   check=True)
+    if objcopy:
+        subprocess.run([objcopy, '--wildcard', '--keep-global-symbol=vs_*', merged, out],
+                       check=True)
+        os.unlink(merged)
 
 
 if __name__ == '__main__':

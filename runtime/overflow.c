@@ -19,7 +19,7 @@
 static bool segv_set;
 static struct sigaction old_segv;
 
-RT_TEXT static size_t put_str(char *buf, size_t n, size_t cap, const char *s)
+static size_t put_str(char *buf, size_t n, size_t cap, const char *s)
 {
 	while (s && *s && n + 1 < cap)
 		buf[n++] = *s++;
@@ -27,7 +27,7 @@ RT_TEXT static size_t put_str(char *buf, size_t n, size_t cap, const char *s)
 }
 
 /* One line on stderr, with write(2) only: callable from a signal handler. */
-RT_TEXT static void say_overflow(const char *task_name, const char *how)
+static void say_overflow(const char *task_name, const char *how)
 {
 	char buf[192];
 	size_t n = 0;
@@ -41,7 +41,7 @@ RT_TEXT static void say_overflow(const char *task_name, const char *how)
 		return;
 }
 
-RT_TEXT static void on_segv(int sig, siginfo_t *si, void *uc)
+static void on_segv(int sig, siginfo_t *si, void *uc)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *t = c ? c->cur : NULL;
@@ -65,7 +65,7 @@ RT_TEXT static void on_segv(int sig, siginfo_t *si, void *uc)
 	(void)sigaction(SIGSEGV, &old_segv, NULL); /* the fault repeats */
 }
 
-RT_TEXT void rt_overflow_trap_set(void)
+void rt_overflow_trap_set(void)
 {
 	struct sigaction sa;
 
@@ -76,7 +76,7 @@ RT_TEXT void rt_overflow_trap_set(void)
 	segv_set = sigaction(SIGSEGV, &sa, &old_segv) == 0;
 }
 
-RT_TEXT void rt_overflow_trap_clear(void)
+void rt_overflow_trap_clear(void)
 {
 	struct sigaction cur;
 
@@ -89,7 +89,7 @@ RT_TEXT void rt_overflow_trap_clear(void)
 	segv_set = false;
 }
 
-RT_TEXT void rt_stack_cpu_init(struct rt_cpu *c)
+void rt_stack_cpu_init(struct rt_cpu *c)
 {
 	stack_t cur, ss = { .ss_size = ALTSTACK_SIZE };
 
@@ -105,7 +105,7 @@ RT_TEXT void rt_stack_cpu_init(struct rt_cpu *c)
 	c->stacks.altstack = ss.ss_sp;
 }
 
-RT_TEXT void rt_overflow_altstack_drop(struct rt_cpu *c)
+void rt_overflow_altstack_drop(struct rt_cpu *c)
 {
 	struct rt_stack_cache *k = &c->stacks;
 	stack_t cur, off = { .ss_flags = SS_DISABLE };
@@ -119,7 +119,7 @@ RT_TEXT void rt_overflow_altstack_drop(struct rt_cpu *c)
 	k->altstack = NULL;
 }
 
-RT_TEXT void rt_stack_fail(const struct rt_stack *s, const char *task_name)
+void rt_stack_fail(const struct rt_stack *s, const char *task_name)
 {
 	(void)s;
 	say_overflow(task_name, "canary below its stack overwritten");

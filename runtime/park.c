@@ -22,12 +22,12 @@
 #endif
 
 #ifdef __SANITIZE_THREAD__
-RT_TEXT RT_NO_TSAN void rt_tsan_leave(struct rt_cpu *c)
+RT_NO_TSAN void rt_tsan_leave(struct rt_cpu *c)
 {
 	__tsan_switch_to_fiber(c->tsan_transit, 0);
 }
 
-RT_TEXT RT_NO_TSAN void rt_tsan_resume(struct vs_task *me)
+RT_NO_TSAN void rt_tsan_resume(struct vs_task *me)
 {
 	void *f = me->tsan_fiber;
 
@@ -38,7 +38,7 @@ RT_TEXT RT_NO_TSAN void rt_tsan_resume(struct vs_task *me)
 }
 #endif
 
-RT_TEXT struct rt_cpu *rt_after_switch(struct vs_task *me)
+struct rt_cpu *rt_after_switch(struct vs_task *me)
 {
 	struct rt_cpu *c = rt_self();
 	vsched_ref_t prev = VSCHED_REF_NONE;
@@ -92,13 +92,13 @@ RT_TEXT struct rt_cpu *rt_after_switch(struct vs_task *me)
 	return c;
 }
 
-RT_TEXT void rt_mark_blocked(struct rt_cpu *c)
+void rt_mark_blocked(struct rt_cpu *c)
 {
 	rt_tsan_release(c->cur); /* the core's release of BLOCKED */
 	rt_must(vsched_mark_current(c->id, VSCHED_TASK_BLOCKED), "marking a task blocked");
 }
 
-RT_TEXT struct rt_cpu *rt_park(struct rt_cpu *c, struct vs_task *me, void (*unlock)(void *),
+struct rt_cpu *rt_park(struct rt_cpu *c, struct vs_task *me, void (*unlock)(void *),
 			       void *arg)
 {
 	c->unlock = unlock;
@@ -114,7 +114,7 @@ RT_TEXT struct rt_cpu *rt_park(struct rt_cpu *c, struct vs_task *me, void (*unlo
 	return rt_after_switch(me);
 }
 
-RT_TEXT int vs_task_yield(void)
+int vs_task_yield(void)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -129,7 +129,7 @@ RT_TEXT int vs_task_yield(void)
 	return r;
 }
 
-RT_TEXT int rt_migrate(struct rt_cpu *c, struct vs_task *me, uint32_t cpu)
+int rt_migrate(struct rt_cpu *c, struct vs_task *me, uint32_t cpu)
 {
 	int r;
 
@@ -140,7 +140,7 @@ RT_TEXT int rt_migrate(struct rt_cpu *c, struct vs_task *me, uint32_t cpu)
 	return r;
 }
 
-RT_TEXT void rt_preempt(struct rt_cpu *c, struct vs_task *me)
+void rt_preempt(struct rt_cpu *c, struct vs_task *me)
 {
 	int r;
 
@@ -151,7 +151,7 @@ RT_TEXT void rt_preempt(struct rt_cpu *c, struct vs_task *me)
 		rt_after_switch(me);
 }
 
-RT_TEXT void rt_exit_cpu(struct rt_cpu *c, struct vs_task *me)
+void rt_exit_cpu(struct rt_cpu *c, struct vs_task *me)
 {
 	rt_tsan_leave(c);
 	rt_must(vsched_park(c->id, VSCHED_TASK_EXITED), "leaving an exited task");
@@ -159,7 +159,7 @@ RT_TEXT void rt_exit_cpu(struct rt_cpu *c, struct vs_task *me)
 	abort();
 }
 
-RT_TEXT bool rt_idle_switch(struct rt_cpu *c)
+bool rt_idle_switch(struct rt_cpu *c)
 {
 	uint64_t sw = atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed);
 
@@ -169,7 +169,7 @@ RT_TEXT bool rt_idle_switch(struct rt_cpu *c)
 	return atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed) != sw;
 }
 
-RT_TEXT int rt_poll_leave(struct rt_cpu *c, struct vs_task *t, bool done)
+int rt_poll_leave(struct rt_cpu *c, struct vs_task *t, bool done)
 {
 	struct vs_task *idle = c->idle;
 	bool again = false;
@@ -190,7 +190,7 @@ RT_TEXT int rt_poll_leave(struct rt_cpu *c, struct vs_task *t, bool done)
 	return r;
 }
 
-RT_TEXT void rt_wake(struct vs_task *t, bool handoff)
+void rt_wake(struct vs_task *t, bool handoff)
 {
 	struct rt_cpu *c = rt_self();
 	uint32_t src = c ? c->id : VSCHED_CPU_NONE;

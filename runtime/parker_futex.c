@@ -9,7 +9,7 @@
 #include "parker.h"
 #include "timer.h"
 
-RT_TEXT static void futex_park(struct rt_cpu *c, uint32_t seq, uint64_t deadline)
+static void futex_park(struct rt_cpu *c, uint32_t seq, uint64_t deadline)
 {
 	struct timespec ts, *tp = NULL;
 
@@ -26,12 +26,12 @@ RT_TEXT static void futex_park(struct rt_cpu *c, uint32_t seq, uint64_t deadline
 	syscall(SYS_futex, (uint32_t *)&c->wake_seq, FUTEX_WAIT_PRIVATE, seq, tp, NULL, 0);
 }
 
-RT_TEXT static void futex_kick(struct rt_cpu *c)
+static void futex_kick(struct rt_cpu *c)
 {
 	syscall(SYS_futex, (uint32_t *)&c->wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-RT_TEXT static int futex_poll(struct rt_cpu *c)
+static int futex_poll(struct rt_cpu *c)
 {
 	(void)c;
 	return 0; /* no events of its own */

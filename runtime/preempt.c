@@ -8,7 +8,7 @@
  * at a safe point: not while the CPU holds or takes one of the runtime's
  * locks (a count, wherever the PC is), only in the code of the program or
  * of a shared object other than libc, the dynamic loader, the vDSO or a
- * sanitizer's runtime, outside the runtime's section (in a statically
+ * sanitizer's runtime, outside the runtime itself (in a statically
  * linked program nowhere, libc being part of it), and not while the task
  * has preemption disabled. Otherwise the request waits for the task's
  * next scheduling point (a yield, a block, or its last vs_preempt_enable).
@@ -32,12 +32,17 @@
  * Where a task may be switched out: the code of the program and of the
  * shared objects loaded when preemption started, less foreign code that
  * takes locks the task may hold or runs under the runtime's, and less the
- * runtime's own section. Anything else (libc, the dynamic loader, the
- * vDSO, a sanitizer's runtime, code mapped later, a signal trampoline, the
+ * runtime itself. Anything else (libc, the dynamic loader, the vDSO, a
+ * sanitizer's runtime, code mapped later, a signal trampoline, the
  * scheduler image) is refused: an allow list, so code nobody named is
  * never preempted. A signal that lands in qemu-user's sigreturn trampoline
  * (not in any object) would otherwise switch out a task whose interrupted
  * context is inside libc.
+ *
+ * The runtime is found without a mark on any function: its shared library
+ * (libvsched.so.N) is refused whole, by its program headers, as libc is;
+ * linked statically, into the program or another object, its code is the
+ * section vsrt_text, where the build gathers all of it (text.ld).
  */
 struct range {
 	uintptr_t lo, hi;
@@ -47,6 +52,8 @@ static struct range go[MAX_GO];
 static unsigned n_go;
 static struct range runtime_text;
 static bool libc_found;
+/* the linker's bounds of the runtime's section */
+extern const char __start_vsrt_text[], __stop_vsrt_text[];
 static struct sigaction old_act;
 
 /* libc and the dynamic loader take locks the task may hold, and so do the
@@ -64,6 +71,23 @@ static bool foreign(const char *n)
 	return false;
 }
 
+/* Is @info the runtime's own shared library? */
+static bool is_runtime(const struct dl_phdr_info *info, const char *n)
+{
+	uintptr_t at = (uintptr_t)__start_vsrt_text;
+
+	if (!strstr(n, "libvsched.so"))
+		return false;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && at >= lo && at < lo + ph->p_memsz)
+			return true;
+	}
+	return false;
+}
+
 static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	const char *n = info->dlpi_name ? info->dlpi_name : "";
@@ -72,7 +96,7 @@ static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
 	(void)arg;
 	if (strstr(n, "libc.so"))
 		libc_found = true;
-	if (foreign(n))
+	if (foreign(n) || is_runtime(info, n))
 		return 0;
 	for (int i = 0; i < info->dlpi_phnum && n_go < MAX_GO; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -84,12 +108,12 @@ static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-RT_TEXT static bool in(const struct range *r, uintptr_t pc)
+static bool in(const struct range *r, uintptr_t pc)
 {
 	return pc >= r->lo && pc < r->hi;
 }
 
-RT_TEXT static bool allowed(uintptr_t pc)
+static bool allowed(uintptr_t pc)
 {
 	if (in(&runtime_text, pc))
 		return false;
@@ -99,7 +123,7 @@ RT_TEXT static bool allowed(uintptr_t pc)
 	return false;
 }
 
-RT_TEXT static uintptr_t pc_of(const ucontext_t *uc)
+static uintptr_t pc_of(const ucontext_t *uc)
 {
 #if defined(__x86_64__)
 	return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
@@ -110,7 +134,7 @@ RT_TEXT static uintptr_t pc_of(const ucontext_t *uc)
 #endif
 }
 
-RT_TEXT static bool safe_point(struct rt_cpu *c, const ucontext_t *uc)
+static bool safe_point(struct rt_cpu *c, const ucontext_t *uc)
 {
 	struct vs_task *t = c->cur;
 	uintptr_t pc = pc_of(uc);
@@ -124,7 +148,7 @@ RT_TEXT static bool safe_point(struct rt_cpu *c, const ucontext_t *uc)
 	return vsched_current(c->id, &cur) == 0 && cur == t->ref;
 }
 
-RT_TEXT static void on_preempt(int sig, siginfo_t *si, void *ucv)
+static void on_preempt(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	int saved = errno; /* the task may be between a call and reading it */
@@ -145,7 +169,7 @@ RT_TEXT static void on_preempt(int sig, siginfo_t *si, void *ucv)
 	errno = saved;
 }
 
-RT_TEXT static void *sysmon(void *arg)
+static void *sysmon(void *arg)
 {
 	uint64_t tick = rt_g->cfg.slice_ns / 4;
 	struct timespec ts;
@@ -179,7 +203,7 @@ RT_TEXT static void *sysmon(void *arg)
 	return NULL;
 }
 
-RT_TEXT uint64_t rt_clock_calibrate(void)
+uint64_t rt_clock_calibrate(void)
 {
 	uint64_t t0 = rt_now(), c0 = vsched_clock_read(), t1, c1;
 
@@ -190,7 +214,7 @@ RT_TEXT uint64_t rt_clock_calibrate(void)
 	return (c1 - c0) * 1000000u / (t1 - t0) + 1;
 }
 
-RT_TEXT int rt_preempt_start(void)
+int rt_preempt_start(void)
 {
 	struct sigaction sa;
 	int r;
@@ -232,7 +256,7 @@ RT_TEXT int rt_preempt_start(void)
 	return 0;
 }
 
-RT_TEXT void rt_preempt_stop(void)
+void rt_preempt_stop(void)
 {
 	if (!rt_g->has_sysmon)
 		return;
@@ -242,7 +266,7 @@ RT_TEXT void rt_preempt_stop(void)
 		sigaction(PREEMPT_SIG, &old_act, NULL);
 }
 
-RT_TEXT void vs_preempt_disable(void)
+void vs_preempt_disable(void)
 {
 	struct vs_task *t = vs_task_self();
 
@@ -250,7 +274,7 @@ RT_TEXT void vs_preempt_disable(void)
 		t->preempt_off++;
 }
 
-RT_TEXT void vs_preempt_enable(void)
+void vs_preempt_enable(void)
 {
 	struct vs_task *t = vs_task_self();
 

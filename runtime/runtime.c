@@ -22,7 +22,7 @@
 
 struct rt *rt_g;
 
-RT_TEXT void rt_must(int r, const char *what)
+void rt_must(int r, const char *what)
 {
 	if (r < 0) {
 		fprintf(stderr, "vsched: %s failed: %s\n", what, strerror(-r));
@@ -31,7 +31,7 @@ RT_TEXT void rt_must(int r, const char *what)
 }
 
 /* Gives each zero field of @cfg its default. */
-RT_TEXT static void fill_defaults(struct vs_config *cfg)
+static void fill_defaults(struct vs_config *cfg)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -57,13 +57,13 @@ const char *vs_version_string(void)
 	return VS_VERSION_STRING;
 }
 
-RT_TEXT void vs_config_default(struct vs_config *cfg)
+void vs_config_default(struct vs_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	fill_defaults(cfg);
 }
 
-RT_TEXT static void rt_free(struct rt *rt)
+static void rt_free(struct rt *rt)
 {
 	if (rt->recs)
 		munmap(rt->recs, rt->recs_len);
@@ -81,7 +81,7 @@ static atomic_int rt_claimed;
  * ticking thread, then frees all that start made, on CPU 0's thread (the
  * boot task's). Shared by stop and by a start that fails midway.
  */
-RT_TEXT static void teardown(struct rt *rt, unsigned nthreads)
+static void teardown(struct rt *rt, unsigned nthreads)
 {
 	struct rt_cpu *c0 = &rt->cpus[0];
 
@@ -115,7 +115,7 @@ RT_TEXT static void teardown(struct rt *rt, unsigned nthreads)
 	atomic_store(&rt_claimed, 0);
 }
 
-RT_TEXT int vs_runtime_start(const struct vs_config *cfg_in)
+int vs_runtime_start(const struct vs_config *cfg_in)
 {
 	struct vs_config cfg;
 	struct vsa_map_opts mo = { .vvar_fd = -1 };
@@ -246,7 +246,7 @@ fail:
 
 /* Waits (on the boot task) until every spawned task has been reclaimed;
  * when cancelling, ends every blocked wait each millisecond meanwhile. */
-RT_TEXT static void wait_for_tasks(struct rt *rt, bool cancel)
+static void wait_for_tasks(struct rt *rt, bool cancel)
 {
 	struct rt_cpu *c = rt_self();
 
@@ -265,7 +265,7 @@ RT_TEXT static void wait_for_tasks(struct rt *rt, bool cancel)
 	}
 }
 
-RT_TEXT int vs_runtime_shutdown(enum vs_stop how)
+int vs_runtime_shutdown(enum vs_stop how)
 {
 	struct rt *rt = rt_g;
 	struct rt_cpu *c = rt_self();
@@ -281,12 +281,12 @@ RT_TEXT int vs_runtime_shutdown(enum vs_stop how)
 	return 0;
 }
 
-RT_TEXT int vs_runtime_stop(void)
+int vs_runtime_stop(void)
 {
 	return vs_runtime_shutdown(VS_STOP_WAIT);
 }
 
-RT_TEXT bool vs_runtime_cancelled(void)
+bool vs_runtime_cancelled(void)
 {
 	return rt_g && rt_cancelled();
 }

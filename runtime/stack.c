@@ -72,12 +72,12 @@ static struct {
 	_Atomic long guards, slabs;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-RT_TEXT static size_t round_page(size_t n)
+static size_t round_page(size_t n)
 {
 	return (n + g.page - 1) & ~(g.page - 1);
 }
 
-RT_TEXT static void *map(size_t len)
+static void *map(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -91,13 +91,13 @@ RT_TEXT static void *map(size_t len)
 	return p;
 }
 
-RT_TEXT static void unmap(void *p, size_t len)
+static void unmap(void *p, size_t len)
 {
 	munmap(p, len);
 	atomic_fetch_add_explicit(&g.unmaps, 1, memory_order_relaxed);
 }
 
-RT_TEXT static bool guards_take(long n)
+static bool guards_take(long n)
 {
 	long left = atomic_load_explicit(&g.guards_left, memory_order_relaxed);
 
@@ -109,13 +109,13 @@ RT_TEXT static bool guards_take(long n)
 	return false;
 }
 
-RT_TEXT static void guards_give(long n)
+static void guards_give(long n)
 {
 	atomic_fetch_add_explicit(&g.guards_left, n, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&g.guards, n, memory_order_relaxed);
 }
 
-RT_TEXT static void canary_set(uint64_t *w)
+static void canary_set(uint64_t *w)
 {
 	for (unsigned i = 0; i < RT_STACK_CANARY_WORDS; i++)
 		w[i] = rt_stack_secret ^ (uint64_t)(uintptr_t)&w[i];
@@ -123,12 +123,12 @@ RT_TEXT static void canary_set(uint64_t *w)
 
 /* ---- slabs and their lists (under g.lock) ---- */
 
-RT_TEXT static char *slot_base(const struct rt_slab *sl, uint32_t i)
+static char *slot_base(const struct rt_slab *sl, uint32_t i)
 {
 	return sl->base + g.page + (size_t)i * g.stride;
 }
 
-RT_TEXT static void partial_add(struct rt_slab *sl, bool head)
+static void partial_add(struct rt_slab *sl, bool head)
 {
 	sl->partial = true;
 	sl->prev = head ? NULL : g.partial_tail;
@@ -143,7 +143,7 @@ RT_TEXT static void partial_add(struct rt_slab *sl, bool head)
 		g.partial_tail = sl;
 }
 
-RT_TEXT static void partial_del(struct rt_slab *sl)
+static void partial_del(struct rt_slab *sl)
 {
 	if (sl->prev)
 		sl->prev->next = sl->next;
@@ -158,7 +158,7 @@ RT_TEXT static void partial_del(struct rt_slab *sl)
 }
 
 /* PROT_NONE on the lowest page of every slot; all or nothing. */
-RT_TEXT static bool slab_guard(struct rt_slab *sl)
+static bool slab_guard(struct rt_slab *sl)
 {
 	for (uint32_t i = 0; i < g.nslots; i++)
 		if (mprotect(slot_base(sl, i), g.page, PROT_NONE)) {
@@ -168,7 +168,7 @@ RT_TEXT static bool slab_guard(struct rt_slab *sl)
 	return true;
 }
 
-RT_TEXT static struct rt_slab *slab_new(void)
+static struct rt_slab *slab_new(void)
 {
 	struct rt_slab *sl = calloc(1, sizeof(*sl) + g.nslots * sizeof(sl->free[0]));
 
@@ -199,7 +199,7 @@ RT_TEXT static struct rt_slab *slab_new(void)
 	return sl;
 }
 
-RT_TEXT static void slab_free(struct rt_slab *sl)
+static void slab_free(struct rt_slab *sl)
 {
 	if (sl->partial)
 		partial_del(sl);
@@ -219,7 +219,7 @@ RT_TEXT static void slab_free(struct rt_slab *sl)
 }
 
 /* Up to @want free slots into @out; how many (0: out of memory). */
-RT_TEXT static unsigned take_locked(struct rt_stack_ref *out, unsigned want)
+static unsigned take_locked(struct rt_stack_ref *out, unsigned want)
 {
 	unsigned n = 0;
 
@@ -248,7 +248,7 @@ RT_TEXT static unsigned take_locked(struct rt_stack_ref *out, unsigned want)
 /* A free slot back to its slab; a wholly free slab is unmapped unless it
  * is the one kept spare (so a spawn/exit burst at a boundary does not
  * map and unmap over and over). */
-RT_TEXT static void give_locked(struct rt_stack_ref r)
+static void give_locked(struct rt_stack_ref r)
 {
 	struct rt_slab *sl = r.slab;
 
@@ -265,7 +265,7 @@ RT_TEXT static void give_locked(struct rt_stack_ref r)
 
 /* ---- set-up ---- */
 
-RT_TEXT static long guard_budget(void)
+static long guard_budget(void)
 {
 	const char *env = getenv(RT_STACK_GUARD_ENV);
 	long max = DEFAULT_MAX_MAP_COUNT;
@@ -287,7 +287,7 @@ RT_TEXT static long guard_budget(void)
 	return max / 3 / 2; /* a third of the mappings, two per guard page */
 }
 
-RT_TEXT static void secret_init(void)
+static void secret_init(void)
 {
 	uint64_t s = 0;
 
@@ -301,7 +301,7 @@ RT_TEXT static void secret_init(void)
 	rt_stack_secret = s;
 }
 
-RT_TEXT static void init_locked(void)
+static void init_locked(void)
 {
 	long ps = sysconf(_SC_PAGESIZE);
 	size_t n;
@@ -320,7 +320,7 @@ RT_TEXT static void init_locked(void)
 	atomic_store_explicit(&g.ready, true, memory_order_release);
 }
 
-RT_TEXT static void ensure_ready(void)
+static void ensure_ready(void)
 {
 	if (atomic_load_explicit(&g.ready, memory_order_acquire))
 		return;
@@ -332,7 +332,7 @@ RT_TEXT static void ensure_ready(void)
 
 /* ---- stacks ---- */
 
-RT_TEXT static void from_slot(struct rt_stack *out, struct rt_stack_ref r)
+static void from_slot(struct rt_stack *out, struct rt_stack_ref r)
 {
 	char *b = slot_base(r.slab, r.slot);
 
@@ -352,7 +352,7 @@ RT_TEXT static void from_slot(struct rt_stack *out, struct rt_stack_ref r)
 }
 
 /* A mapping of its own: [ guard or canary page | stack ]. */
-RT_TEXT static int own_get(size_t size, struct rt_stack *out)
+static int own_get(size_t size, struct rt_stack *out)
 {
 	char *p = map(size + g.page);
 
@@ -382,7 +382,7 @@ RT_TEXT static int own_get(size_t size, struct rt_stack *out)
  * stack frame being pushed, leaving the frame popped "uninitialised".
  * Outside valgrind these are a few instructions that do nothing.
  */
-RT_TEXT static int registered(int r, struct rt_stack *out)
+static int registered(int r, struct rt_stack *out)
 {
 #ifdef VS_HAVE_VALGRIND
 	if (r == 0)
@@ -395,12 +395,12 @@ RT_TEXT static int registered(int r, struct rt_stack *out)
 
 static int stack_get(struct rt_cpu *c, size_t size, struct rt_stack *out);
 
-RT_TEXT int rt_stack_get(struct rt_cpu *c, size_t size, struct rt_stack *out)
+int rt_stack_get(struct rt_cpu *c, size_t size, struct rt_stack *out)
 {
 	return registered(stack_get(c, size, out), out);
 }
 
-RT_TEXT static int stack_get(struct rt_cpu *c, size_t size, struct rt_stack *out)
+static int stack_get(struct rt_cpu *c, size_t size, struct rt_stack *out)
 {
 	struct rt_stack_ref r;
 
@@ -434,7 +434,7 @@ RT_TEXT static int stack_get(struct rt_cpu *c, size_t size, struct rt_stack *out
 	return 0;
 }
 
-RT_TEXT void rt_stack_put(struct rt_cpu *c, struct rt_stack *s)
+void rt_stack_put(struct rt_cpu *c, struct rt_stack *s)
 {
 	struct rt_stack_ref r = { s->slab, s->slot };
 
@@ -471,7 +471,7 @@ RT_TEXT void rt_stack_put(struct rt_cpu *c, struct rt_stack *s)
 	memset(s, 0, sizeof(*s));
 }
 
-RT_TEXT void rt_stack_cpu_fini(struct rt_cpu *c)
+void rt_stack_cpu_fini(struct rt_cpu *c)
 {
 	struct rt_stack_cache *k = &c->stacks;
 
@@ -484,7 +484,7 @@ RT_TEXT void rt_stack_cpu_fini(struct rt_cpu *c)
 	rt_overflow_altstack_drop(c);
 }
 
-RT_TEXT void rt_stack_fini(void)
+void rt_stack_fini(void)
 {
 	pthread_mutex_lock(&g.lock);
 	while (g.all)
@@ -495,7 +495,7 @@ RT_TEXT void rt_stack_fini(void)
 	pthread_mutex_unlock(&g.lock);
 }
 
-RT_TEXT void rt_stack_stats(struct rt_stack_stats *out)
+void rt_stack_stats(struct rt_stack_stats *out)
 {
 	out->maps = atomic_load_explicit(&g.maps, memory_order_relaxed);
 	out->unmaps = atomic_load_explicit(&g.unmaps, memory_order_relaxed);

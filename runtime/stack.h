@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "text.h"
 
 /*
  * VSCHED_GUARD_PAGES (read when the runtime starts): the most guard pages

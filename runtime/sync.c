@@ -14,7 +14,7 @@
 #define MUTEX_WAITERS ((uintptr_t)1)
 
 /* The calling stackful task, or NULL from anything else. */
-RT_TEXT static struct vs_task *stackful_self(void)
+static struct vs_task *stackful_self(void)
 {
 	struct vs_task *t = vs_task_self();
 
@@ -30,13 +30,13 @@ RT_TEXT static struct vs_task *stackful_self(void)
  */
 #define HOLDER_TASK ((uintptr_t)2)
 
-RT_TEXT static uintptr_t holder_of(const struct vs_task *t)
+static uintptr_t holder_of(const struct vs_task *t)
 {
 	return (uintptr_t)(t->ref & ~(uint64_t)UINT32_MAX) |
 	       ((uintptr_t)VSCHED_REF_IDX(t->ref) << 2) | HOLDER_TASK;
 }
 
-RT_TEXT static uintptr_t holder_self(void)
+static uintptr_t holder_self(void)
 {
 	static __thread uint64_t thread_anchor;
 	struct vs_task *t = vs_task_self();
@@ -54,7 +54,7 @@ RT_TEXT static uintptr_t holder_self(void)
  * to the oldest waiter by writing its identity: nobody can overtake it.
  */
 
-RT_TEXT void vs_mutex_init(struct vs_mutex *m)
+void vs_mutex_init(struct vs_mutex *m)
 {
 	m->state = 0;
 	vs_wq_init(&m->wq);
@@ -67,7 +67,7 @@ struct mutex_take {
 
 /* Under m->wq's lock: true once the caller holds the mutex, else the
  * WAITERS bit is set and the caller is about to be queued. */
-RT_TEXT static bool mutex_take(void *arg)
+static bool mutex_take(void *arg)
 {
 	struct mutex_take *mt = arg;
 	uintptr_t *s = &mt->m->state;
@@ -95,7 +95,7 @@ RT_TEXT static bool mutex_take(void *arg)
 #define MUTEX_SPINS 1000
 
 /* Is the holder in @v a task now running on a CPU other than @cpu? */
-RT_TEXT static bool holder_running_elsewhere(uintptr_t v, uint32_t cpu)
+static bool holder_running_elsewhere(uintptr_t v, uint32_t cpu)
 {
 	uint32_t idx = (uint32_t)(v & UINT32_MAX) >> 2;
 	struct vsched_task *slot;
@@ -116,7 +116,7 @@ RT_TEXT static bool holder_running_elsewhere(uintptr_t v, uint32_t cpu)
  * it is free, which means nobody is queued (the WAITERS bit), so no waiter
  * is overtaken; stops as soon as somebody queues or the holder stops.
  */
-RT_TEXT static bool mutex_spin(struct vs_mutex *m, uintptr_t me, uint32_t cpu)
+static bool mutex_spin(struct vs_mutex *m, uintptr_t me, uint32_t cpu)
 {
 	for (int i = 0; i < MUTEX_SPINS; i++) {
 		uintptr_t v = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
@@ -134,7 +134,7 @@ RT_TEXT static bool mutex_spin(struct vs_mutex *m, uintptr_t me, uint32_t cpu)
 	return false;
 }
 
-RT_TEXT int vs_mutex_lock_until(struct vs_mutex *m, uint64_t deadline_ns)
+int vs_mutex_lock_until(struct vs_mutex *m, uint64_t deadline_ns)
 {
 	struct vs_task *me = stackful_self();
 	struct mutex_take mt;
@@ -159,12 +159,12 @@ RT_TEXT int vs_mutex_lock_until(struct vs_mutex *m, uint64_t deadline_ns)
 	return vs_wq_wait_pred_until(&m->wq, mutex_take, &mt, deadline_ns);
 }
 
-RT_TEXT int vs_mutex_lock(struct vs_mutex *m)
+int vs_mutex_lock(struct vs_mutex *m)
 {
 	return vs_mutex_lock_until(m, VS_NEVER);
 }
 
-RT_TEXT int vs_mutex_try_lock(struct vs_mutex *m)
+int vs_mutex_try_lock(struct vs_mutex *m)
 {
 	uintptr_t v = 0;
 
@@ -176,7 +176,7 @@ RT_TEXT int vs_mutex_try_lock(struct vs_mutex *m)
 	return -EAGAIN;
 }
 
-RT_TEXT int vs_mutex_unlock(struct vs_mutex *m)
+int vs_mutex_unlock(struct vs_mutex *m)
 {
 	uintptr_t me = holder_self(), v = me, next = 0;
 	struct rt_waiter *w;
@@ -213,7 +213,7 @@ RT_TEXT int vs_mutex_unlock(struct vs_mutex *m)
  * woken), or its check runs after and sees the bump.
  */
 
-RT_TEXT void vs_cond_init(struct vs_cond *cv)
+void vs_cond_init(struct vs_cond *cv)
 {
 	cv->seq = 0;
 	vs_wq_init(&cv->wq);
@@ -224,14 +224,14 @@ struct cond_wait {
 	unsigned seq;
 };
 
-RT_TEXT static bool cond_moved(void *arg)
+static bool cond_moved(void *arg)
 {
 	struct cond_wait *cw = arg;
 
 	return __atomic_load_n(&cw->cv->seq, __ATOMIC_RELAXED) != cw->seq;
 }
 
-RT_TEXT int vs_cond_wait_until(struct vs_cond *cv, struct vs_mutex *m, uint64_t deadline_ns)
+int vs_cond_wait_until(struct vs_cond *cv, struct vs_mutex *m, uint64_t deadline_ns)
 {
 	struct vs_task *me = stackful_self();
 	struct cond_wait cw = { .cv = cv };
@@ -257,12 +257,12 @@ RT_TEXT int vs_cond_wait_until(struct vs_cond *cv, struct vs_mutex *m, uint64_t 
 	return r2 < 0 ? r2 : r;
 }
 
-RT_TEXT int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m)
+int vs_cond_wait(struct vs_cond *cv, struct vs_mutex *m)
 {
 	return vs_cond_wait_until(cv, m, VS_NEVER);
 }
 
-RT_TEXT int vs_cond_signal(struct vs_cond *cv)
+int vs_cond_signal(struct vs_cond *cv)
 {
 	if (!cv)
 		return -EINVAL;
@@ -271,7 +271,7 @@ RT_TEXT int vs_cond_signal(struct vs_cond *cv)
 	return 0;
 }
 
-RT_TEXT int vs_cond_broadcast(struct vs_cond *cv)
+int vs_cond_broadcast(struct vs_cond *cv)
 {
 	if (!cv)
 		return -EINVAL;
@@ -289,7 +289,7 @@ RT_TEXT int vs_cond_broadcast(struct vs_cond *cv)
  * the sleeper and notifies or the sleeper sees the unit.
  */
 
-RT_TEXT int vs_sem_init(struct vs_sem *sem, int value)
+int vs_sem_init(struct vs_sem *sem, int value)
 {
 	if (!sem || value < 0)
 		return -EINVAL;
@@ -299,7 +299,7 @@ RT_TEXT int vs_sem_init(struct vs_sem *sem, int value)
 	return 0;
 }
 
-RT_TEXT static bool sem_take(void *arg)
+static bool sem_take(void *arg)
 {
 	struct vs_sem *sem = arg;
 	int v = __atomic_load_n(&sem->value, __ATOMIC_SEQ_CST);
@@ -311,7 +311,7 @@ RT_TEXT static bool sem_take(void *arg)
 	return false;
 }
 
-RT_TEXT int vs_sem_wait_until(struct vs_sem *sem, uint64_t deadline_ns)
+int vs_sem_wait_until(struct vs_sem *sem, uint64_t deadline_ns)
 {
 	int r;
 
@@ -327,19 +327,19 @@ RT_TEXT int vs_sem_wait_until(struct vs_sem *sem, uint64_t deadline_ns)
 	return r;
 }
 
-RT_TEXT int vs_sem_wait(struct vs_sem *sem)
+int vs_sem_wait(struct vs_sem *sem)
 {
 	return vs_sem_wait_until(sem, VS_NEVER);
 }
 
-RT_TEXT int vs_sem_try_wait(struct vs_sem *sem)
+int vs_sem_try_wait(struct vs_sem *sem)
 {
 	if (!sem)
 		return -EINVAL;
 	return sem_take(sem) ? 0 : -EAGAIN;
 }
 
-RT_TEXT int vs_sem_post(struct vs_sem *sem)
+int vs_sem_post(struct vs_sem *sem)
 {
 	int v;
 
@@ -356,7 +356,7 @@ RT_TEXT int vs_sem_post(struct vs_sem *sem)
 	return 0;
 }
 
-RT_TEXT int vs_sem_value(struct vs_sem *sem)
+int vs_sem_value(struct vs_sem *sem)
 {
 	if (!sem)
 		return -EINVAL;

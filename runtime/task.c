@@ -20,7 +20,7 @@
 #include "task.h"
 
 
-RT_TEXT void rt_task_put(struct vs_task *t)
+void rt_task_put(struct vs_task *t)
 {
 	/* acq_rel: the last one out sees every write of the others */
 	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
@@ -33,7 +33,7 @@ RT_TEXT void rt_task_put(struct vs_task *t)
 	}
 }
 
-RT_TEXT bool rt_task_tryget(struct vs_task *t)
+bool rt_task_tryget(struct vs_task *t)
 {
 	uint32_t r = atomic_load_explicit(&t->refs, memory_order_relaxed);
 
@@ -47,7 +47,7 @@ RT_TEXT bool rt_task_tryget(struct vs_task *t)
 }
 
 /* Gives back the stack of @t (its descriptor lives on it: copy it out). */
-RT_TEXT static void stack_release(struct rt_cpu *c, struct vs_task *t)
+static void stack_release(struct rt_cpu *c, struct vs_task *t)
 {
 	struct rt_stack st;
 
@@ -58,7 +58,7 @@ RT_TEXT static void stack_release(struct rt_cpu *c, struct vs_task *t)
 	rt_stack_put(c, &st);
 }
 
-RT_TEXT void rt_task_reclaim(struct rt_cpu *c, struct vs_task *t)
+void rt_task_reclaim(struct rt_cpu *c, struct vs_task *t)
 {
 	if (t->stk) {
 		rt_stack_check(t->stk, t->name); /* its last run: it never resumes */
@@ -74,7 +74,7 @@ RT_TEXT void rt_task_reclaim(struct rt_cpu *c, struct vs_task *t)
 
 /* Records the exit and wakes the joiner; the caller then leaves the CPU,
  * marked exited (park.c). */
-RT_TEXT static void task_finish(struct vs_task *t, int code)
+static void task_finish(struct vs_task *t, int code)
 {
 	struct vs_task *j;
 	bool wake = false;
@@ -92,7 +92,7 @@ RT_TEXT static void task_finish(struct vs_task *t, int code)
 		rt_wake(j, true);
 }
 
-RT_TEXT __attribute__((noreturn)) static void task_run(struct vs_task *t)
+__attribute__((noreturn)) static void task_run(struct vs_task *t)
 {
 	rt_after_switch(t);
 	t->started = true;
@@ -104,7 +104,7 @@ RT_TEXT __attribute__((noreturn)) static void task_run(struct vs_task *t)
 
 /* A new task's first code: which it is, from the core, then (TSan) whose
  * fiber this is, before anything instrumented. */
-RT_TEXT RT_NO_TSAN static void task_entry(void *arg)
+RT_NO_TSAN static void task_entry(void *arg)
 {
 	vsched_ref_t ref = VSCHED_REF_NONE;
 	struct vs_task *t;
@@ -118,7 +118,7 @@ RT_TEXT RT_NO_TSAN static void task_entry(void *arg)
 }
 
 /* Fills a fresh record for slot @ref. */
-RT_TEXT static struct vs_task *rec_init(vsched_ref_t ref, bool stackless, const char *name, uint32_t refs)
+static struct vs_task *rec_init(vsched_ref_t ref, bool stackless, const char *name, uint32_t refs)
 {
 	struct vs_task *t = rt_rec(ref);
 
@@ -133,7 +133,7 @@ RT_TEXT static struct vs_task *rec_init(vsched_ref_t ref, bool stackless, const 
 	return t;
 }
 
-RT_TEXT struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr *attr,
+struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr *attr,
 			       void (*entry)(void *), void *arg, int *err)
 {
 	struct rt_cpu *c = rt_self();
@@ -185,7 +185,7 @@ RT_TEXT struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr
 	return t;
 }
 
-RT_TEXT struct vs_task *rt_task_create_thread(bool boot, int *err)
+struct vs_task *rt_task_create_thread(bool boot, int *err)
 {
 	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKFUL, .owner = rt_g->owner };
 	struct vs_task *t;
@@ -219,7 +219,7 @@ RT_TEXT struct vs_task *rt_task_create_thread(bool boot, int *err)
 	return t;
 }
 
-RT_TEXT void rt_task_destroy(struct vs_task *t)
+void rt_task_destroy(struct vs_task *t)
 {
 #ifdef __SANITIZE_THREAD__
 	if (t->stk)
@@ -234,13 +234,13 @@ RT_TEXT void rt_task_destroy(struct vs_task *t)
 		"freeing a task never spawned");
 }
 
-RT_TEXT static bool allows(uint64_t affinity, unsigned cpu)
+static bool allows(uint64_t affinity, unsigned cpu)
 {
 	return vsched_affinity_allows(affinity, cpu);
 }
 
 /* The least-loaded CPU @affinity allows (there is one: attr_ok checked). */
-RT_TEXT static int least_loaded(uint64_t affinity)
+static int least_loaded(uint64_t affinity)
 {
 	uint64_t best_load = UINT64_MAX;
 	int best = 0;
@@ -261,7 +261,7 @@ RT_TEXT static int least_loaded(uint64_t affinity)
 
 /* Where a new task starts: the least-loaded allowed CPU if asked; else the
  * CPU asked for; else the spawning CPU if the affinity allows it. */
-RT_TEXT static int place(const struct vs_task_attr *attr, struct rt_cpu *c)
+static int place(const struct vs_task_attr *attr, struct rt_cpu *c)
 {
 	uint64_t aff = attr ? attr->affinity : 0;
 	int self = c ? (int)c->id : 0;
@@ -275,7 +275,7 @@ RT_TEXT static int place(const struct vs_task_attr *attr, struct rt_cpu *c)
 	return self;
 }
 
-RT_TEXT static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_task_t **out)
+static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_task_t **out)
 {
 	struct rt_cpu *c = rt_self();
 	int cpu = place(attr, c);
@@ -298,7 +298,7 @@ RT_TEXT static int task_start(struct vs_task *t, const struct vs_task_attr *attr
 	return 0;
 }
 
-RT_TEXT static int attr_ok(const struct vs_task_attr *attr)
+static int attr_ok(const struct vs_task_attr *attr)
 {
 	if (!attr)
 		return 1;
@@ -322,7 +322,7 @@ RT_TEXT static int attr_ok(const struct vs_task_attr *attr)
 }
 
 /* The checks and allocation both spawn forms share; NULL with *err set. */
-RT_TEXT static struct vs_task *spawn_new(bool stackless, bool has_body, const struct vs_task_attr *attr,
+static struct vs_task *spawn_new(bool stackless, bool has_body, const struct vs_task_attr *attr,
 				 vs_task_t **out, int *err)
 {
 	if (!rt_g) {
@@ -340,7 +340,7 @@ RT_TEXT static struct vs_task *spawn_new(bool stackless, bool has_body, const st
 	return rt_task_create(stackless, attr, task_entry, NULL, err);
 }
 
-RT_TEXT int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *attr, vs_task_t **out)
+int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *attr, vs_task_t **out)
 {
 	int err = 0;
 	struct vs_task *t = spawn_new(false, fn != NULL, attr, out, &err);
@@ -352,7 +352,7 @@ RT_TEXT int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *a
 	return task_start(t, attr, out);
 }
 
-RT_TEXT int vs_task_spawn_poll(vs_poll_fn poll, void *state, const struct vs_task_attr *attr,
+int vs_task_spawn_poll(vs_poll_fn poll, void *state, const struct vs_task_attr *attr,
 		       vs_task_t **out)
 {
 	int err = 0;
@@ -365,21 +365,21 @@ RT_TEXT int vs_task_spawn_poll(vs_poll_fn poll, void *state, const struct vs_tas
 	return task_start(t, attr, out);
 }
 
-RT_TEXT vs_task_t *vs_task_self(void)
+vs_task_t *vs_task_self(void)
 {
 	struct rt_cpu *c = rt_self();
 
 	return c && c->cur && !c->cur->idle ? c->cur : NULL;
 }
 
-RT_TEXT int vs_cpu_self(void)
+int vs_cpu_self(void)
 {
 	struct rt_cpu *c = rt_self();
 
 	return c ? (int)c->id : -1;
 }
 
-RT_TEXT int vs_task_set_priority(vs_task_t *t, int priority)
+int vs_task_set_priority(vs_task_t *t, int priority)
 {
 	struct rt_cpu *c = rt_self();
 
@@ -390,12 +390,12 @@ RT_TEXT int vs_task_set_priority(vs_task_t *t, int priority)
 	return vsched_set_priority(c ? c->id : 0, t->ref, priority);
 }
 
-RT_TEXT const char *vs_task_name(const vs_task_t *t)
+const char *vs_task_name(const vs_task_t *t)
 {
 	return t ? t->name : "";
 }
 
-RT_TEXT int vs_task_migrate(int cpu)
+int vs_task_migrate(int cpu)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -407,7 +407,7 @@ RT_TEXT int vs_task_migrate(int cpu)
 	return rt_migrate(c, me, (uint32_t)cpu);
 }
 
-RT_TEXT int vs_task_exit(int code)
+int vs_task_exit(int code)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -420,7 +420,7 @@ RT_TEXT int vs_task_exit(int code)
 }
 
 /* Takes the handle of @t for joiner @me; -EINVAL if it was given up. */
-RT_TEXT static int claim(struct vs_task *t, struct vs_task *me)
+static int claim(struct vs_task *t, struct vs_task *me)
 {
 	if (t->handle == HANDLE_DETACHED || t->handle == HANDLE_JOINED ||
 	    (t->handle == HANDLE_JOINING && t->joiner != me))
@@ -431,14 +431,14 @@ RT_TEXT static int claim(struct vs_task *t, struct vs_task *me)
 }
 
 /* Gives the handle back after a join that gave up (jlock held). */
-RT_TEXT static void unclaim(struct vs_task *t)
+static void unclaim(struct vs_task *t)
 {
 	t->joiner = NULL;
 	t->handle = HANDLE_HELD;
 }
 
 /* The checks both join forms share: 0 if @me may join @t. */
-RT_TEXT static int join_check(const struct vs_task *t, const struct vs_task *me, bool stackless)
+static int join_check(const struct vs_task *t, const struct vs_task *me, bool stackless)
 {
 	if (!t)
 		return -EINVAL;
@@ -452,7 +452,7 @@ RT_TEXT static int join_check(const struct vs_task *t, const struct vs_task *me,
 }
 
 /* Takes the exit code of @t, done (jlock held, released here). */
-RT_TEXT static int join_done(struct vs_task *t, int *code)
+static int join_done(struct vs_task *t, int *code)
 {
 	if (code)
 		*code = t->exit_code;
@@ -463,7 +463,7 @@ RT_TEXT static int join_done(struct vs_task *t, int *code)
 }
 
 /* Why a join that is not done must give up now, or 0 (jlock held). */
-RT_TEXT static int join_give_up(uint64_t deadline)
+static int join_give_up(uint64_t deadline)
 {
 	if (rt_cancelled())
 		return -ECANCELED;
@@ -472,7 +472,7 @@ RT_TEXT static int join_give_up(uint64_t deadline)
 	return 0;
 }
 
-RT_TEXT int vs_task_join_until(vs_task_t *t, int *code, uint64_t deadline_ns)
+int vs_task_join_until(vs_task_t *t, int *code, uint64_t deadline_ns)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -505,12 +505,12 @@ RT_TEXT int vs_task_join_until(vs_task_t *t, int *code, uint64_t deadline_ns)
 	return join_done(t, code);
 }
 
-RT_TEXT int vs_task_join(vs_task_t *t, int *code)
+int vs_task_join(vs_task_t *t, int *code)
 {
 	return vs_task_join_until(t, code, VS_NEVER);
 }
 
-RT_TEXT int vs_task_join_until_poll(vs_task_t *t, int *code, uint64_t deadline_ns)
+int vs_task_join_until_poll(vs_task_t *t, int *code, uint64_t deadline_ns)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -544,12 +544,12 @@ RT_TEXT int vs_task_join_until_poll(vs_task_t *t, int *code, uint64_t deadline_n
 	return r;
 }
 
-RT_TEXT int vs_task_join_poll(vs_task_t *t, int *code)
+int vs_task_join_poll(vs_task_t *t, int *code)
 {
 	return vs_task_join_until_poll(t, code, VS_NEVER);
 }
 
-RT_TEXT int vs_task_detach(vs_task_t *t)
+int vs_task_detach(vs_task_t *t)
 {
 	if (!t || t->boot)
 		return -EINVAL;
@@ -565,7 +565,7 @@ RT_TEXT int vs_task_detach(vs_task_t *t)
 }
 
 /* Polls stackless @t once; returns the core's verdict of the switch. */
-RT_TEXT static int poll_once(struct rt_cpu *c, struct vs_task *t)
+static int poll_once(struct rt_cpu *c, struct vs_task *t)
 {
 	int code = 0;
 
@@ -592,7 +592,7 @@ RT_TEXT static int poll_once(struct rt_cpu *c, struct vs_task *t)
 }
 
 /* Runs stackless tasks while one is current; returns when idle is. */
-RT_TEXT void rt_dispatch(struct rt_cpu *c)
+void rt_dispatch(struct rt_cpu *c)
 {
 	for (;;) {
 		vsched_ref_t cur = VSCHED_REF_NONE;

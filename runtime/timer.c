@@ -20,7 +20,7 @@
 #include "wq.h"
 #include "task.h"
 
-RT_TEXT uint64_t rt_now(void)
+uint64_t rt_now(void)
 {
 	struct timespec ts;
 
@@ -28,12 +28,12 @@ RT_TEXT uint64_t rt_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-RT_TEXT uint64_t vs_now(void)
+uint64_t vs_now(void)
 {
 	return rt_now();
 }
 
-RT_TEXT static void heap_swap(struct rt_timer *h, unsigned a, unsigned b)
+static void heap_swap(struct rt_timer *h, unsigned a, unsigned b)
 {
 	struct rt_timer x = h[a];
 
@@ -41,7 +41,7 @@ RT_TEXT static void heap_swap(struct rt_timer *h, unsigned a, unsigned b)
 	h[b] = x;
 }
 
-RT_TEXT static void heap_up(struct rt_timer *h, unsigned i)
+static void heap_up(struct rt_timer *h, unsigned i)
 {
 	while (i && h[(i - 1) / 2].deadline > h[i].deadline) {
 		heap_swap(h, i, (i - 1) / 2);
@@ -49,7 +49,7 @@ RT_TEXT static void heap_up(struct rt_timer *h, unsigned i)
 	}
 }
 
-RT_TEXT static void heap_down(struct rt_timer *h, unsigned n, unsigned i)
+static void heap_down(struct rt_timer *h, unsigned n, unsigned i)
 {
 	for (;;) {
 		unsigned l = 2 * i + 1, r = l + 1, m = i;
@@ -68,14 +68,14 @@ RT_TEXT static void heap_down(struct rt_timer *h, unsigned n, unsigned i)
 /* The earliest deadline, for the ticking thread (which may preempt a task
  * that keeps the CPU from firing it) and idle CPUs; relaxed: a hint, read
  * and rechecked under the lock. Under the lock. */
-RT_TEXT static void publish_next(struct rt_cpu *c)
+static void publish_next(struct rt_cpu *c)
 {
 	atomic_store_explicit(&c->next_timer, c->timers.n ? c->timers.heap[0].deadline : 0,
 			      memory_order_relaxed);
 }
 
 /* Room for one more entry (under the lock): 0 or -ENOMEM. */
-RT_TEXT static int heap_room(struct rt_timers *ts)
+static int heap_room(struct rt_timers *ts)
 {
 	unsigned cap;
 	struct rt_timer *h;
@@ -91,7 +91,7 @@ RT_TEXT static int heap_room(struct rt_timers *ts)
 	return 0;
 }
 
-RT_TEXT int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
+int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
 {
 	struct rt_timers *ts = &c->timers;
 
@@ -111,7 +111,7 @@ RT_TEXT int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline)
 }
 
 /* The earliest deadline on @c, or 0 if none (a hint). */
-RT_TEXT static uint64_t timers_next(struct rt_cpu *c)
+static uint64_t timers_next(struct rt_cpu *c)
 {
 	return atomic_load_explicit(&c->next_timer, memory_order_relaxed);
 }
@@ -126,7 +126,7 @@ RT_TEXT static uint64_t timers_next(struct rt_cpu *c)
  * back into the heap, to be fired once it is: @c's own thread fires it at
  * its next switch, which is that task leaving.
  */
-RT_TEXT static void fire_due(struct rt_cpu *c, uint64_t now)
+static void fire_due(struct rt_cpu *c, uint64_t now)
 {
 	struct rt_timers *ts = &c->timers;
 	struct rt_timer due[FIRE_BATCH];
@@ -168,7 +168,7 @@ RT_TEXT static void fire_due(struct rt_cpu *c, uint64_t now)
 	} while (n == FIRE_BATCH);
 }
 
-RT_TEXT void rt_timers_poll_slow(struct rt_cpu *c, uint64_t nt)
+void rt_timers_poll_slow(struct rt_cpu *c, uint64_t nt)
 {
 	uint64_t now = rt_now();
 
@@ -176,7 +176,7 @@ RT_TEXT void rt_timers_poll_slow(struct rt_cpu *c, uint64_t nt)
 		fire_due(c, now);
 }
 
-RT_TEXT uint64_t rt_timers_help(struct rt_cpu *self, bool *fired)
+uint64_t rt_timers_help(struct rt_cpu *self, bool *fired)
 {
 	uint64_t now = 0, earliest = 0;
 
@@ -204,7 +204,7 @@ RT_TEXT uint64_t rt_timers_help(struct rt_cpu *self, bool *fired)
 	return earliest;
 }
 
-RT_TEXT void rt_timers_fini(struct rt_cpu *c)
+void rt_timers_fini(struct rt_cpu *c)
 {
 	while (c->timers.n)
 		rt_task_put(c->timers.heap[--c->timers.n].task);
@@ -214,7 +214,7 @@ RT_TEXT void rt_timers_fini(struct rt_cpu *c)
 	publish_next(c);
 }
 
-RT_TEXT static struct vs_task *stackful_self(struct rt_cpu **cp)
+static struct vs_task *stackful_self(struct rt_cpu **cp)
 {
 	struct rt_cpu *c = rt_self();
 
@@ -224,7 +224,7 @@ RT_TEXT static struct vs_task *stackful_self(struct rt_cpu **cp)
 	return c->cur;
 }
 
-RT_TEXT int vs_sleep_until(uint64_t deadline)
+int vs_sleep_until(uint64_t deadline)
 {
 	struct rt_cpu *c;
 	struct vs_task *me = stackful_self(&c);
@@ -245,19 +245,19 @@ RT_TEXT int vs_sleep_until(uint64_t deadline)
 	return r == -ETIMEDOUT ? 0 : r;
 }
 
-RT_TEXT uint64_t vs_deadline_in(uint64_t ns)
+uint64_t vs_deadline_in(uint64_t ns)
 {
 	uint64_t now = rt_now();
 
 	return ns > VS_NEVER - now ? VS_NEVER : now + ns;
 }
 
-RT_TEXT int vs_sleep(uint64_t ns)
+int vs_sleep(uint64_t ns)
 {
 	return vs_sleep_until(vs_deadline_in(ns));
 }
 
-RT_TEXT int vs_sleep_until_poll(uint64_t deadline)
+int vs_sleep_until_poll(uint64_t deadline)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;

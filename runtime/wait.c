@@ -28,7 +28,7 @@
 /* The task is then marked BLOCKED by the core (with a release: a firer
  * that reads it with an acquire also sees the kind, wwq and direct, stored
  * here). */
-RT_TEXT void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
+void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
 {
 	me->why = RT_WHY_NOTIFIED;
 	me->wkind = RT_WAIT_QUEUE;
@@ -36,7 +36,7 @@ RT_TEXT void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
 	rt_wq_append_locked(wq, me);
 }
 
-RT_TEXT void rt_wait_direct(struct vs_task *me)
+void rt_wait_direct(struct vs_task *me)
 {
 	me->why = RT_WHY_NOTIFIED;
 	me->wkind = RT_WAIT_DIRECT;
@@ -45,7 +45,7 @@ RT_TEXT void rt_wait_direct(struct vs_task *me)
 
 /* A queue wait: off the queue, under its lock, if a notify has not taken
  * it off first. The pin keeps the queue alive meanwhile. */
-RT_TEXT static bool fire_queue(struct vs_task *t, uint8_t why)
+static bool fire_queue(struct vs_task *t, uint8_t why)
 {
 	struct vs_wq *wq = t->wwq;
 	bool wake = false;
@@ -61,7 +61,7 @@ RT_TEXT static bool fire_queue(struct vs_task *t, uint8_t why)
 }
 
 /* A direct wait (sleep, join): whoever claims it first ends it. */
-RT_TEXT static bool fire_direct(struct vs_task *t, uint8_t why)
+static bool fire_direct(struct vs_task *t, uint8_t why)
 {
 	if (!rt_wait_claim(t))
 		return false;
@@ -74,13 +74,13 @@ const struct rt_wait_kind rt_wait_kinds[RT_WAIT_NKINDS] = {
 	[RT_WAIT_QUEUE] = { .fire = fire_queue },
 };
 
-RT_TEXT bool rt_wait_claim(struct vs_task *t)
+bool rt_wait_claim(struct vs_task *t)
 {
 	/* one claimer wins: the task is woken exactly once */
 	return atomic_exchange_explicit(&t->direct, 0, memory_order_acquire) != 0;
 }
 
-RT_TEXT int rt_wait_end(struct vs_task *me)
+int rt_wait_end(struct vs_task *me)
 {
 	/* acq_rel: the unpin of a firer that was inside (release) is seen,
 	 * and so is the why it wrote */
@@ -93,7 +93,7 @@ RT_TEXT int rt_wait_end(struct vs_task *me)
 	return rt_wait_result(me);
 }
 
-RT_TEXT int rt_wait_result(const struct vs_task *me)
+int rt_wait_result(const struct vs_task *me)
 {
 	if (me->why == RT_WHY_TIMEDOUT)
 		return -ETIMEDOUT;
@@ -102,7 +102,7 @@ RT_TEXT int rt_wait_result(const struct vs_task *me)
 	return 0;
 }
 
-RT_TEXT bool rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
+bool rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
 {
 	uint64_t w = atomic_fetch_add_explicit(&t->wword, 1, memory_order_acquire);
 	bool wake = false, early = false;
@@ -129,7 +129,7 @@ RT_TEXT bool rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
 	return early;
 }
 
-RT_TEXT void rt_wait_cancel_all(void)
+void rt_wait_cancel_all(void)
 {
 	uint32_t n = atomic_load_explicit(&rt_g->vvar->bump, memory_order_acquire);
 

@@ -16,13 +16,13 @@
 #include "timer.h"
 #include "wq.h"
 
-RT_TEXT void vs_wq_init(struct vs_wq *wq)
+void vs_wq_init(struct vs_wq *wq)
 {
 	__atomic_clear(&wq->lock, __ATOMIC_RELAXED);
 	wq->head = wq->tail = NULL;
 }
 
-RT_TEXT void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t)
+void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t)
 {
 	struct rt_waiter *w = &t->waiter;
 
@@ -36,7 +36,7 @@ RT_TEXT void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t)
 	t->queued = true;
 }
 
-RT_TEXT void rt_wq_remove_locked(struct vs_wq *wq, struct vs_task *t)
+void rt_wq_remove_locked(struct vs_wq *wq, struct vs_task *t)
 {
 	struct rt_waiter *w = &t->waiter;
 
@@ -51,7 +51,7 @@ RT_TEXT void rt_wq_remove_locked(struct vs_wq *wq, struct vs_task *t)
 	t->queued = false;
 }
 
-RT_TEXT static struct vs_task *wq_pop(struct vs_wq *wq)
+static struct vs_task *wq_pop(struct vs_wq *wq)
 {
 	struct rt_waiter *w = wq->head;
 
@@ -61,7 +61,7 @@ RT_TEXT static struct vs_task *wq_pop(struct vs_wq *wq)
 	return rt_waiter_task(w);
 }
 
-RT_TEXT int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable)
+int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable)
 {
 	struct vs_task *me = c->cur;
 
@@ -89,7 +89,7 @@ RT_TEXT int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t dead
 	return rt_wait_end(me);
 }
 
-RT_TEXT int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline)
+int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline)
 {
 	struct rt_cpu *c = rt_self();
 
@@ -114,7 +114,7 @@ RT_TEXT int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_
 }
 
 /* The calling stackful task's CPU, or NULL. */
-RT_TEXT static struct rt_cpu *stackful_cpu(void)
+static struct rt_cpu *stackful_cpu(void)
 {
 	struct rt_cpu *c = rt_self();
 
@@ -125,7 +125,7 @@ RT_TEXT static struct rt_cpu *stackful_cpu(void)
  * Waits until notified, or until pred (if any) holds, checked under the
  * queue's lock before each sleep; until @deadline (VS_NEVER: none).
  */
-RT_TEXT static int wait_stackful(struct vs_wq *wq, bool (*pred)(void *), void *arg, uint64_t deadline)
+static int wait_stackful(struct vs_wq *wq, bool (*pred)(void *), void *arg, uint64_t deadline)
 {
 	struct rt_cpu *c = stackful_cpu();
 	int r;
@@ -158,24 +158,24 @@ RT_TEXT static int wait_stackful(struct vs_wq *wq, bool (*pred)(void *), void *a
 	}
 }
 
-RT_TEXT int vs_wq_wait(struct vs_wq *wq)
+int vs_wq_wait(struct vs_wq *wq)
 {
 	return wait_stackful(wq, NULL, NULL, VS_NEVER);
 }
 
-RT_TEXT int vs_wq_wait_until(struct vs_wq *wq, uint64_t deadline_ns)
+int vs_wq_wait_until(struct vs_wq *wq, uint64_t deadline_ns)
 {
 	return wait_stackful(wq, NULL, NULL, deadline_ns);
 }
 
-RT_TEXT int vs_wq_wait_pred(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
+int vs_wq_wait_pred(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
 {
 	if (!pred)
 		return -EINVAL;
 	return wait_stackful(wq, pred, arg, VS_NEVER);
 }
 
-RT_TEXT int vs_wq_wait_pred_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
+int vs_wq_wait_pred_until(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
 				  uint64_t deadline_ns)
 {
 	if (!pred)
@@ -184,7 +184,7 @@ RT_TEXT int vs_wq_wait_pred_until(struct vs_wq *wq, bool (*pred)(void *arg), voi
 }
 
 /* The calling stackless task, or NULL. */
-RT_TEXT static struct vs_task *stackless_self(void)
+static struct vs_task *stackless_self(void)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
@@ -197,7 +197,7 @@ RT_TEXT static struct vs_task *stackless_self(void)
  * wake-up brings reports how it ended (wended: set for that poll only,
  * task.c); any other call begins a new wait.
  */
-RT_TEXT static int wait_poll(struct vs_wq *wq, uint64_t deadline)
+static int wait_poll(struct vs_wq *wq, uint64_t deadline)
 {
 	struct vs_task *me = stackless_self();
 	int r;
@@ -216,17 +216,17 @@ RT_TEXT static int wait_poll(struct vs_wq *wq, uint64_t deadline)
 	return r;
 }
 
-RT_TEXT int vs_wq_wait_poll(struct vs_wq *wq)
+int vs_wq_wait_poll(struct vs_wq *wq)
 {
 	return wait_poll(wq, VS_NEVER);
 }
 
-RT_TEXT int vs_wq_wait_until_poll(struct vs_wq *wq, uint64_t deadline_ns)
+int vs_wq_wait_until_poll(struct vs_wq *wq, uint64_t deadline_ns)
 {
 	return wait_poll(wq, deadline_ns);
 }
 
-RT_TEXT int vs_wq_wait_pred_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
+int vs_wq_wait_pred_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg,
 				       uint64_t deadline_ns)
 {
 	struct vs_task *me = stackless_self();
@@ -243,12 +243,12 @@ RT_TEXT int vs_wq_wait_pred_until_poll(struct vs_wq *wq, bool (*pred)(void *arg)
 	return r;
 }
 
-RT_TEXT int vs_wq_wait_pred_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
+int vs_wq_wait_pred_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *arg)
 {
 	return vs_wq_wait_pred_until_poll(wq, pred, arg, VS_NEVER);
 }
 
-RT_TEXT int vs_wq_notify_one(struct vs_wq *wq)
+int vs_wq_notify_one(struct vs_wq *wq)
 {
 	struct vs_task *t;
 
@@ -263,7 +263,7 @@ RT_TEXT int vs_wq_notify_one(struct vs_wq *wq)
 	return 1;
 }
 
-RT_TEXT int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t)
+int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t)
 {
 	bool found;
 
@@ -281,7 +281,7 @@ RT_TEXT int vs_wq_notify_task(struct vs_wq *wq, vs_task_t *t)
 	return 1;
 }
 
-RT_TEXT int vs_wq_notify_all(struct vs_wq *wq)
+int vs_wq_notify_all(struct vs_wq *wq)
 {
 	struct rt_waiter *w, *list;
 	int n = 0;

@@ -10,7 +10,7 @@
  * top of the task's stack. x29 is 0 from the first frame, which ends
  * frame-record walks; .cfi_undefined ends CFI walks.
  */
-	.section vsrt_text, "ax"
+	.text
 	.p2align 4
 	.globl	vs_arch_task_start
 	.hidden	vs_arch_task_start

@@ -10,7 +10,7 @@
  * top of the task's stack. s0 is 0 from the first frame, which ends
  * frame-pointer walks; .cfi_undefined ends CFI walks.
  */
-	.section vsrt_text, "ax"
+	.text
 	.p2align 2
 	.globl	vs_arch_task_start
 	.hidden	vs_arch_task_start

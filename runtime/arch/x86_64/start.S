@@ -11,7 +11,7 @@
  * entry function, as the psABI wants. rbp is 0 from the first frame, which
  * ends frame-pointer walks; .cfi_undefined ends CFI walks.
  */
-	.section vsrt_text, "ax"
+	.text
 	.p2align 4
 	.globl	vs_arch_task_start
 	.hidden	vs_arch_task_start
