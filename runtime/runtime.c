@@ -35,8 +35,8 @@ static void fill_defaults(struct vs_config *cfg)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (!cfg->ncpus)
-		cfg->ncpus = n > 0 ? (unsigned)n : 1;
+	if (!cfg->ncpus) /* all the CPUs online, as many as the core takes */
+		cfg->ncpus = n <= 0 ? 1 : n > VSCHED_MAX_CPUS ? VSCHED_MAX_CPUS : (unsigned)n;
 	if (!cfg->stack_size)
 		cfg->stack_size = 256 * 1024;
 	if (!cfg->queue_cap)

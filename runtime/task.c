@@ -279,6 +279,7 @@ static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_tas
 {
 	struct rt_cpu *c = rt_self();
 	int cpu = place(attr, c);
+	vs_task_t *was = *out;
 	int r;
 
 	atomic_fetch_add_explicit(&rt_g->live, 1, memory_order_relaxed);
@@ -286,7 +287,7 @@ static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_tas
 	rt_tsan_release(t);
 	r = vsched_spawn((uint32_t)cpu, t->ref);
 	if (r < 0) {
-		*out = NULL;
+		*out = was; /* as it was: a failed call changes nothing */
 		atomic_fetch_sub_explicit(&rt_g->live, 1, memory_order_relaxed);
 		rt_task_destroy(t);
 		return r;

@@ -7,8 +7,8 @@
  * The conventions, the same in every family (here and in sync.h):
  * - a blocking call X blocks the calling stackful task (never its CPU);
  *   X_until(..., deadline_ns) is X giving up with -ETIMEDOUT once the
- *   deadline (vs_now() time; VS_NEVER: none) has passed, and every
- *   blocking call returns -ECANCELED once the runtime is cancelling;
+ *   deadline (vs_now() time; VS_NEVER: none) has passed, and returns
+ *   -ECANCELED where it would block once the runtime is cancelling;
  * - X_poll is the stackless form: 0 when done, or -EAGAIN once the calling
  *   stackless task is registered to be woken (its poll function then
  *   returns VS_PENDING, and calls X_poll again when next polled);
@@ -82,8 +82,9 @@ enum vs_stop {
  * frees everything. With VS_STOP_CANCEL, it first cancels: tasks that have
  * not started yet never run (a join gives -ECANCELED as their code), every
  * blocking call (waits, sleeps, joins, locks, channels, their _poll forms)
- * returns -ECANCELED from then on, including those already blocked, and
- * spawning does too. A task that never blocks must check
+ * that would block returns -ECANCELED from then on, those already blocked
+ * included (a lock that is free is still taken, an element that is there
+ * still moves; a sleep fails at once), and spawning does too. A task that never blocks must check
  * vs_runtime_cancelled() itself. Only the first task may call it (-EPERM
  * otherwise); -EINVAL for an unknown @how.
  */
@@ -111,7 +112,7 @@ struct vs_task_attr {
 	enum vs_place place; /* 0: VS_PLACE_LOCAL */
 	int cpu;	     /* with VS_PLACE_CPU (else it must be 0) */
 	uint64_t affinity;   /* CPUs 0..63 it may ever run on; 0: any */
-	int priority;	     /* -20 (first) .. 19 (last); for CFS: nice */
+	int priority;	     /* -20..19: CFS's nice (FIFO and RR keep it) */
 	int preemptible;     /* stackful: may be switched out when it overruns
 			      * its slice (with vs_config.preempt) */
 };
@@ -121,7 +122,8 @@ typedef int (*vs_task_fn)(void *arg);
 /*
  * Spawns a stackful task running fn(arg); its return value is its exit
  * code. Returns -EPERM if the runtime is not running, -EINVAL for a bad
- * attribute, -EAGAIN when the task table is full, -ENOMEM.
+ * attribute, -EAGAIN when the task table is full, -ENOMEM, -ECANCELED
+ * once the runtime is cancelling.
  */
 VS_WARN_UNUSED int vs_task_spawn(vs_task_fn fn, void *arg, const struct vs_task_attr *attr,
 				 vs_task_t **out);
@@ -151,8 +153,9 @@ int vs_task_yield(void);
 
 /*
  * Moves the calling stackful task to CPU @cpu: it returns running there.
- * -EINVAL for a CPU out of range, -EPERM outside a stackful task or for the
- * first task (which stays on CPU 0), -EAGAIN if @cpu's queue is full.
+ * -EINVAL for a CPU out of range or one the task's affinity excludes,
+ * -EPERM outside a stackful task or for the first task (which stays on
+ * CPU 0), -EAGAIN if @cpu's queue is full.
  */
 VS_WARN_UNUSED int vs_task_migrate(int cpu);
 
@@ -165,8 +168,9 @@ int vs_task_exit(int code);
 /*
  * Waits for @t to exit and gives its exit code in *@code (if @code is not
  * NULL); @t is invalid afterwards. -EDEADLK for the calling task itself,
- * -EINVAL for a detached task or one already joined, -EPERM from a thread
- * that is not a stackful task.
+ * -EINVAL for the first task, a detached task, one already joined or one
+ * another task is joining, -EPERM from a thread that is not a stackful
+ * task, -ECANCELED.
  */
 VS_WARN_UNUSED int vs_task_join(vs_task_t *t, int *code);
 
@@ -187,7 +191,8 @@ int vs_task_detach(vs_task_t *t);
 
 /*
  * Sets the priority (CFS: nice, -20..19) of @t, queued, running or
- * blocked. -EINVAL for a value out of range (nothing changed).
+ * blocked. -EINVAL for a value out of range (nothing changed), -EPERM if
+ * the runtime is not running, -ESRCH if @t has been reclaimed.
  */
 int vs_task_set_priority(vs_task_t *t, int priority);
 
@@ -246,7 +251,8 @@ void vs_wq_init(struct vs_wq *wq);
 
 /*
  * Blocks the calling stackful task until notified: 0, or -ETIMEDOUT once
- * @deadline_ns has passed. -EPERM outside a stackful task.
+ * @deadline_ns has passed. -EPERM outside a stackful task; -ENOMEM if a
+ * deadline's timer cannot be kept.
  */
 VS_WARN_UNUSED int vs_wq_wait(struct vs_wq *wq);
 VS_WARN_UNUSED int vs_wq_wait_until(struct vs_wq *wq, uint64_t deadline_ns);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -36,14 +37,19 @@ static int sleep_ms(void *arg)
 static void test_zeroed_config(void **state)
 {
 	struct vs_config zero = { 0 }, two = { .ncpus = 2 }, bad = { .ncpus = 2, .queue_cap = 3 };
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	struct vs_task_attr last = { .place = VS_PLACE_CPU, .cpu = (int)online - 1 };
+	struct vs_task_attr past = { .place = VS_PLACE_CPU, .cpu = (int)online };
 	vs_task_t *t;
 	int code = -1;
 
 	(void)state;
+	/* the defaults: as many CPUs as are online */
 	assert_int_equal(vs_runtime_start(&zero), 0);
-	assert_int_equal(vs_task_spawn(ret_cpu, NULL, NULL, &t), 0);
+	assert_int_equal(vs_task_spawn(ret_cpu, NULL, &last, &t), 0);
 	assert_int_equal(vs_task_join(t, &code), 0);
-	assert_int_equal(code, 0);
+	assert_int_equal(code, online - 1);
+	assert_int_equal(vs_task_spawn(ret_cpu, NULL, &past, &t), -EINVAL);
 	assert_int_equal(vs_runtime_stop(), 0);
 
 	assert_int_equal(vs_runtime_start(&two), 0);
