@@ -88,11 +88,16 @@ void rq_want_kick(struct vsched_cpu *c, uint32_t cpu)
 				 memory_order_relaxed);
 }
 
-/* The first CPU @t may run on, to be woken for it. (A loop: a ctz builtin
- * may become a libgcc call, which the image cannot have.) */
+/* A CPU @t may run on, to be woken for it: its own if it must stay there,
+ * else the first its affinity names. (A loop: a ctz builtin may become a
+ * libgcc call, which the image cannot have.) */
 static uint32_t a_cpu_for(const struct vsched_task *t)
 {
 	uint32_t cpu = 0;
+
+	/* relaxed: as rq_may_run, which has just read both */
+	if (__atomic_load_n(&t->flags, __ATOMIC_RELAXED) & VSCHED_TF_STAY)
+		return atomic_load_explicit(&t->cpu, memory_order_relaxed);
 
 	while (cpu < 63 && !((t->affinity >> cpu) & 1))
 		cpu++;

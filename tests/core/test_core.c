@@ -625,6 +625,44 @@ static void test_affinity(void **state)
 }
 
 /*
+ * A task that must run on CPU 1 (STAY, as a spawn with a CPU makes it)
+ * spilled to the global ring: a CPU that takes it from there and may not
+ * run it puts it back and asks for CPU 1 to be woken, not for a CPU its
+ * (empty) affinity names. CPU 1 may be asleep, and nobody else would.
+ */
+static void test_global_stay(void **state)
+{
+	struct fx *f = *state;
+	const struct vsched_api *a = f->a;
+	struct vsched_cpu *cpus = vsched_vvar_cpus(f->img.vvar);
+	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKLESS, .flags = VSCHED_TF_STAY };
+	vsched_ref_t s[QCAP], stay = 0;
+	uint64_t len = 0;
+
+	up(f);
+	up_second(f);
+	norder = nchain = 0;
+	/* CPU 1's ring full of tasks anyone may run, then one for CPU 1 only,
+	 * which goes to the global ring */
+	for (int i = 0; i < QCAP; i++) {
+		s[i] = alloc(f, VSCHED_KIND_STACKLESS, 0);
+		assert_int_equal(a->vsched_spawn(1, s[i]), 0);
+	}
+	assert_int_equal(a->vsched_task_alloc(VSCHED_CPU_NONE, &d, &stay), 0);
+	assert_int_equal(a->vsched_spawn(1, stay), 0);
+	assert_int_equal(a->vsched_queue_len(VSCHED_CPU_NONE, &len), 0);
+	assert_int_equal(len, 1);
+	/* CPU 0, out of work, looks at the global ring before stealing */
+	block(f, f->boot);
+	assert_int_equal(a->vsched_resched(0), 0);
+	expect_order(s, QCAP);
+	assert_int_equal(slot(f, stay)->state, VSCHED_TASK_READY);
+	assert_int_equal(a->vsched_queue_len(VSCHED_CPU_NONE, &len), 0);
+	assert_int_equal(len, 1);
+	assert_int_equal(cpus[0].kick, 1ull << 1);
+}
+
+/*
  * A task's on_cpu is cleared once per switch away from it. Here, after the
  * idle context is resumed by a real switch, boot's on_cpu is already clear;
  * "another CPU" then claims boot (as a thief would) and even runs it to
@@ -668,6 +706,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_runnext_streak, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steal_half, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_affinity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_global_stay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prev_cleared_once, setup, teardown),
 	};
 
