@@ -166,6 +166,10 @@ bool rt_idle_switch(struct rt_cpu *c)
 	rt_tsan_leave(c);
 	rt_must(vsched_yield_now(c->id), "idle yield");
 	rt_tsan_resume(c->idle);
+	/* a pick that found nothing to run may still have put a stolen task
+	 * back for a CPU that sleeps: wake it now, as this CPU may park next
+	 * (a switch drains them too, in rt_after_switch) */
+	rt_drain_kicks(c);
 	return atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed) != sw;
 }
 
