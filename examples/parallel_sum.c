@@ -53,7 +53,7 @@ int main(void)
 	cfg.stack_size = 32 * 1024; /* thousands wait at once: keep them small */
 	CHECK(vs_runtime_start(&cfg) == 0);
 	for (uintptr_t i = 0; i < CHUNKS; i++) {
-		/* cpu 0 would mean "start on CPU 0": -1 lets balance choose */
+		/* the least-loaded CPU, rather than this one */
 		struct vs_task_attr a = { .place = VS_PLACE_BALANCE };
 
 		CHECK(vs_task_spawn(chunk, (void *)i, &a, &t[i]) == 0);

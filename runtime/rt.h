@@ -24,6 +24,10 @@
  * a handle given up stays so until a new task reuses the record. */
 enum { HANDLE_HELD = 0, HANDLE_DETACHED = 1, HANDLE_JOINING = 2, HANDLE_JOINED = 3 };
 
+/* A stackless task's wait in progress: any, or a plain queue wait (no
+ * predicate), whose end the next poll reports (wq.c). */
+enum { RT_IN_WAIT = 1, RT_IN_WAIT_PLAIN = 2 };
+
 /* How a wait ended, when not by a notify. */
 enum { RT_WHY_NOTIFIED = 0, RT_WHY_TIMEDOUT = 1, RT_WHY_CANCELED = 2 };
 
@@ -69,8 +73,9 @@ struct vs_task {
 	uint8_t wkind;		 /* the kind of the current wait: RT_WAIT_* */
 	uint8_t handle;		 /* HANDLE_*; under jlock */
 	bool queued;		 /* waiter is in wwq: under wwq's lock */
-	bool in_wait;		 /* stackless: a wait not yet ended */
-	bool wended;		 /* stackless: in the poll after a wait ended */
+	uint8_t in_wait;	 /* stackless: a wait not yet ended: RT_IN_WAIT* */
+	uint8_t wended;		 /* stackless: in the poll after a wait ended, its
+				  * in_wait (wq.c) */
 	bool done;		 /* exited; under jlock */
 	bool stackless, boot, idle, started;
 	bool preemptible;     /* may be switched out by the preemption signal */

@@ -9,6 +9,7 @@
 
 #include "rt.h"
 #include "vsched/sync.h"
+#include "timer.h"
 #include "wq.h"
 
 #define MUTEX_WAITERS ((uintptr_t)1)
@@ -151,6 +152,8 @@ int vs_mutex_lock_until(struct vs_mutex *m, uint64_t deadline_ns)
 		return 0;
 	if ((v & ~MUTEX_WAITERS) == mt.me)
 		return -EDEADLK;
+	if (deadline_ns != VS_NEVER && rt_now() >= deadline_ns)
+		return -ETIMEDOUT; /* neither spin nor mark the mutex contended */
 	if (mutex_spin(m, mt.me, rt_self()->id))
 		return 0;
 	/* on a timeout or a cancel the WAITERS bit may stay set with nobody
@@ -321,6 +324,8 @@ int vs_sem_wait_until(struct vs_sem *sem, uint64_t deadline_ns)
 		return -EPERM;
 	if (sem_take(sem))
 		return 0;
+	if (deadline_ns != VS_NEVER && rt_now() >= deadline_ns)
+		return -ETIMEDOUT;
 	__atomic_fetch_add(&sem->sleepers, 1, __ATOMIC_SEQ_CST);
 	r = vs_wq_wait_pred_until(&sem->wq, sem_take, sem, deadline_ns);
 	__atomic_fetch_sub(&sem->sleepers, 1, __ATOMIC_SEQ_CST);

@@ -83,8 +83,9 @@ static void task_finish(struct vs_task *t, int code)
 	t->exit_code = code;
 	t->done = true;
 	j = t->joiner;
-	/* under jlock: a joiner that gave up (cancelled) is unregistered
-	 * under it too, so this never claims a later wait of its */
+	/* under jlock: a joiner that gave up (cancelled, timed out) is
+	 * unregistered under it too, so this never claims a later wait of
+	 * its */
 	if (j)
 		wake = rt_wait_claim(j);
 	rt_unlock_flag(&t->jlock);
@@ -533,8 +534,7 @@ int vs_task_join_until_poll(vs_task_t *t, int *code, uint64_t deadline_ns)
 	if (r == 0 && deadline_ns != VS_NEVER)
 		r = rt_timer_arm(c, me, deadline_ns);
 	if (r == 0) {
-		me->in_wait = true;
-		me->wended = false;
+		me->in_wait = RT_IN_WAIT;
 		rt_wait_direct(me);
 		rt_mark_blocked(c);
 		r = -EAGAIN;
@@ -575,7 +575,7 @@ static int poll_once(struct rt_cpu *c, struct vs_task *t)
 	 * poll form reports how it ended (wq.c) */
 	t->wended = t->in_wait;
 	if (t->in_wait) {
-		t->in_wait = false;
+		t->in_wait = 0;
 		(void)rt_wait_end(t);
 	}
 	if (!t->started) {

@@ -274,8 +274,7 @@ int vs_sleep_until_poll(uint64_t deadline)
 	r = rt_timer_arm(c, me, deadline);
 	if (r < 0)
 		return r;
-	me->in_wait = true;
-	me->wended = false;
+	me->in_wait = RT_IN_WAIT;
 	rt_wait_direct(me);
 	rt_mark_blocked(c);
 	return -EAGAIN;

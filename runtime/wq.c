@@ -89,7 +89,7 @@ int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bo
 	return rt_wait_end(me);
 }
 
-int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline)
+int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline, bool plain)
 {
 	struct rt_cpu *c = rt_self();
 
@@ -106,8 +106,7 @@ int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadli
 		if (r < 0)
 			return r;
 	}
-	me->in_wait = true;
-	me->wended = false;
+	me->in_wait = plain ? RT_IN_WAIT_PLAIN : RT_IN_WAIT;
 	rt_wait_queue_locked(me, wq);
 	rt_mark_blocked(c);
 	return -EAGAIN;
@@ -206,12 +205,14 @@ static int wait_poll(struct vs_wq *wq, uint64_t deadline)
 		return -EINVAL;
 	if (!me)
 		return -EPERM;
-	if (me->wended && me->wkind == RT_WAIT_QUEUE && me->wwq == wq) {
-		me->wended = false;
+	/* the plain wait on @wq that ended, not yet reported (a wait
+	 * registered since, in this poll, is still in progress) */
+	if (me->wended == RT_IN_WAIT_PLAIN && !me->in_wait && me->wwq == wq) {
+		me->wended = 0;
 		return rt_wait_result(me);
 	}
 	rt_wq_lock(wq);
-	r = rt_wq_park_poll_locked(wq, me, deadline);
+	r = rt_wq_park_poll_locked(wq, me, deadline, true);
 	rt_wq_unlock(wq);
 	return r;
 }
@@ -238,7 +239,7 @@ int vs_wq_wait_pred_until_poll(struct vs_wq *wq, bool (*pred)(void *arg), void *
 		return -EPERM;
 	rt_wq_lock(wq);
 	if (!pred(arg))
-		r = rt_wq_park_poll_locked(wq, me, deadline_ns);
+		r = rt_wq_park_poll_locked(wq, me, deadline_ns, false);
 	rt_wq_unlock(wq);
 	return r;
 }

@@ -28,7 +28,8 @@ void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t);
  */
 int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable);
 /* The stackless form: registers @me (lock kept); -EAGAIN when registered,
- * -EBUSY if it already waits, -ETIMEDOUT, -ECANCELED. */
-int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline);
+ * -EBUSY if it already waits, -ETIMEDOUT, -ECANCELED. @plain: a wait
+ * without a predicate, whose end the next poll reports (wq.c). */
+int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline, bool plain);
 
 #endif

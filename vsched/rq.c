@@ -95,7 +95,7 @@ static uint32_t a_cpu_for(const struct vsched_task *t)
 {
 	uint32_t cpu = 0;
 
-	/* relaxed: as rq_may_run, which has just read both */
+	/* relaxed: as rq_may_run; read by the CPU holding @t, popped */
 	if (__atomic_load_n(&t->flags, __ATOMIC_RELAXED) & VSCHED_TF_STAY)
 		return atomic_load_explicit(&t->cpu, memory_order_relaxed);
 
@@ -111,7 +111,7 @@ COLD struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu
 	struct vs_ring gr = global_ring(h);
 
 	for (int tries = 0; tries < 2; tries++) {
-		uint32_t val = vs_ring_pop(&gr);
+		uint32_t val = vs_ring_pop(&gr), home;
 		struct vsched_task *t = rq_checked(h, val);
 
 		if (!val)
@@ -120,9 +120,12 @@ COLD struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu
 			continue;
 		if (rq_may_run(t, c))
 			return t;
+		/* where it may run, read while it is ours: once back in the
+		 * ring, another CPU may take it and change both fields */
+		home = a_cpu_for(t);
 		if (global_push(h, val) < 0)
 			return t; /* cannot put it back: run it rather than lose it */
-		rq_want_kick(c, a_cpu_for(t));
+		rq_want_kick(c, home);
 	}
 	return 0;
 }

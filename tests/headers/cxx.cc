@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The public headers as C++: they compile under -pedantic, and their
-// initialisers and calls are usable from C++ code.
+// initialisers are valid C++ (the CI install stage builds and runs a C++
+// program against the installed library).
 #include <vsched/vs.h>
 #include <vsched/sync.h>
 

@@ -144,6 +144,11 @@ static void test_join_forms(void **state)
 	assert_int_equal(vs_task_join_until(t, &code, 0), -ETIMEDOUT);
 	assert_int_equal(vs_task_join_until(t, &code, VS_NEVER), 0);
 	assert_int_equal(code, 5);
+	/* the task exits before the deadline: joined, its timer harmless */
+	code = -1;
+	assert_int_equal(vs_task_spawn(sleep_ms, (void *)(uintptr_t)2, NULL, &t), 0);
+	assert_int_equal(vs_task_join_until(t, &code, vs_deadline_in(2000 * MS)), 0);
+	assert_int_equal(code, 5);
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
@@ -257,6 +262,67 @@ static void test_wait_poll(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
+static bool flag_set;
+
+static bool flag_pred(void *arg)
+{
+	(void)arg;
+	return __atomic_load_n(&flag_set, __ATOMIC_RELAXED);
+}
+
+struct pred_then_plain {
+	int step, results[4];
+};
+
+/* A predicate wait, then a plain wait on the same queue: the plain one
+ * registers (-EAGAIN) rather than report the predicate wait's end. */
+static enum vs_poll pred_then_plain(void *state, int *code)
+{
+	struct pred_then_plain *p = state;
+
+	switch (p->step) {
+	case 0:
+		p->results[0] = vs_wq_wait_pred_poll(&wq, flag_pred, NULL);
+		p->step = 1;
+		return VS_PENDING;
+	case 1:
+		p->results[1] = vs_wq_wait_pred_poll(&wq, flag_pred, NULL);
+		p->results[2] = vs_wq_wait_poll(&wq);
+		p->step = 2;
+		return VS_PENDING;
+	default:
+		p->results[3] = vs_wq_wait_poll(&wq);
+		*code = 0;
+		return VS_READY;
+	}
+}
+
+static void test_pred_then_plain(void **state)
+{
+	static struct pred_then_plain p; /* outlives a failed test's task */
+	vs_task_t *t;
+	int code = -1;
+
+	(void)state;
+	p = (struct pred_then_plain){ 0 };
+	__atomic_store_n(&flag_set, false, __ATOMIC_RELAXED);
+	start(1);
+	assert_int_equal(vs_task_spawn_poll(pred_then_plain, &p, NULL, &t), 0);
+	while (p.step < 1)
+		assert_int_equal(vs_task_yield(), 0);
+	__atomic_store_n(&flag_set, true, __ATOMIC_RELAXED);
+	assert_int_equal(vs_wq_notify_one(&wq), 1);
+	while (p.step < 2)
+		assert_int_equal(vs_task_yield(), 0);
+	assert_int_equal(vs_wq_notify_one(&wq), 1); /* it waits again */
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(p.results[0], -EAGAIN);
+	assert_int_equal(p.results[1], 0);
+	assert_int_equal(p.results[2], -EAGAIN);
+	assert_int_equal(p.results[3], 0);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
 /* Each deadline form of a poll call: registered, then timed out. */
 static void test_until_poll(void **state)
 {
@@ -290,11 +356,26 @@ static void test_until_poll(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
+static bool release_mutex;
+
+static int hold_mutex(void *arg)
+{
+	struct vs_mutex *m = arg;
+
+	if (vs_mutex_lock(m))
+		return -1;
+	while (!__atomic_load_n(&release_mutex, __ATOMIC_RELAXED) && !vs_runtime_cancelled())
+		if (vs_task_yield())
+			return -1;
+	return vs_mutex_unlock(m);
+}
+
 /* The try forms give -EAGAIN where the blocking form would block. */
 static void test_try_forms(void **state)
 {
 	struct vs_mutex m = VS_MUTEX_INIT;
 	struct vs_sem s = VS_SEM_INIT(0);
+	vs_task_t *holder;
 	vs_chan_t *ch;
 	int v = 0;
 
@@ -315,6 +396,15 @@ static void test_try_forms(void **state)
 	assert_int_equal(vs_sem_wait_until(&s, 0), -ETIMEDOUT);
 	assert_int_equal(vs_mutex_lock_until(&m, 0), 0);
 	assert_int_equal(vs_mutex_unlock(&m), 0);
+	/* held elsewhere, a deadline already past gives up at once, and
+	 * leaves the mutex uncontended (its waiters bit, low, clear) */
+	assert_int_equal(vs_task_spawn(hold_mutex, &m, NULL, &holder), 0);
+	while (!__atomic_load_n(&m.state, __ATOMIC_RELAXED))
+		assert_int_equal(vs_task_yield(), 0);
+	assert_int_equal(vs_mutex_lock_until(&m, 0), -ETIMEDOUT);
+	assert_int_equal(__atomic_load_n(&m.state, __ATOMIC_RELAXED) & 1, 0);
+	__atomic_store_n(&release_mutex, true, __ATOMIC_RELAXED);
+	assert_int_equal(vs_task_join(holder, NULL), 0);
 	assert_int_equal(vs_wq_wait_until(&wq, vs_now()), -ETIMEDOUT);
 	vs_chan_destroy(ch);
 	assert_int_equal(vs_runtime_stop(), 0);
@@ -330,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_version),
 		cmocka_unit_test_teardown(test_wait_poll, stop_left),
 		cmocka_unit_test_teardown(test_until_poll, stop_left),
+		cmocka_unit_test_teardown(test_pred_then_plain, stop_left),
 		cmocka_unit_test_teardown(test_try_forms, stop_left),
 	};
 
