@@ -464,16 +464,6 @@ static int join_done(struct vs_task *t, int *code)
 	return 0;
 }
 
-/* Why a join that is not done must give up now, or 0 (jlock held). */
-static int join_give_up(uint64_t deadline)
-{
-	if (rt_cancelled())
-		return -ECANCELED;
-	if (deadline != VS_NEVER && rt_now() >= deadline)
-		return -ETIMEDOUT;
-	return 0;
-}
-
 int vs_task_join_until(vs_task_t *t, int *code, uint64_t deadline_ns)
 {
 	struct rt_cpu *c = rt_self();
@@ -489,9 +479,7 @@ int vs_task_join_until(vs_task_t *t, int *code, uint64_t deadline_ns)
 		return r;
 	}
 	while (!t->done) {
-		r = join_give_up(deadline_ns);
-		if (r == 0 && deadline_ns != VS_NEVER)
-			r = rt_timer_arm(c, me, deadline_ns);
+		r = rt_wait_begin(c, me, deadline_ns, true);
 		if (r < 0) {
 			unclaim(t); /* @t stays valid */
 			rt_unlock_flag(&t->jlock);
@@ -530,9 +518,7 @@ int vs_task_join_until_poll(vs_task_t *t, int *code, uint64_t deadline_ns)
 	}
 	if (t->done)
 		return join_done(t, code);
-	r = join_give_up(deadline_ns);
-	if (r == 0 && deadline_ns != VS_NEVER)
-		r = rt_timer_arm(c, me, deadline_ns);
+	r = rt_wait_begin(c, me, deadline_ns, true);
 	if (r == 0) {
 		me->in_wait = RT_IN_WAIT;
 		rt_wait_direct(me);

@@ -224,6 +224,17 @@ static struct vs_task *stackful_self(struct rt_cpu **cp)
 	return c->cur;
 }
 
+int rt_wait_begin(struct rt_cpu *c, struct vs_task *me, uint64_t deadline, bool cancelable)
+{
+	if (cancelable && rt_cancelled())
+		return -ECANCELED;
+	if (deadline == VS_NEVER)
+		return 0;
+	if (rt_now() >= deadline)
+		return -ETIMEDOUT;
+	return rt_timer_arm(c, me, deadline);
+}
+
 int vs_sleep_until(uint64_t deadline)
 {
 	struct rt_cpu *c;

@@ -25,6 +25,14 @@ uint64_t rt_timers_help(struct rt_cpu *self, bool *fired);
 /* Arms a timer on @c that ends @t's current wait at @deadline, if @t is
  * still in it then (takes a reference on @t). */
 int rt_timer_arm(struct rt_cpu *c, struct vs_task *t, uint64_t deadline);
+/*
+ * Before a wait of @me on @c (the caller's CPU) that ends at @deadline
+ * (VS_NEVER: none): -ECANCELED if @cancelable and the runtime is
+ * cancelling, -ETIMEDOUT if the deadline has passed, else 0 once its timer
+ * is armed (or -ENOMEM). The timer fires once @me is off the CPU, by
+ * another CPU sooner, but then it is kept until @me is (wait.c).
+ */
+int rt_wait_begin(struct rt_cpu *c, struct vs_task *me, uint64_t deadline, bool cancelable);
 /* Drops @c's timers (at stop). */
 void rt_timers_fini(struct rt_cpu *c);
 

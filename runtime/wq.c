@@ -64,24 +64,11 @@ static struct vs_task *wq_pop(struct vs_wq *wq)
 int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable)
 {
 	struct vs_task *me = c->cur;
+	int r = rt_wait_begin(c, me, deadline, cancelable);
 
-	if (cancelable && rt_cancelled()) {
+	if (r < 0) {
 		rt_wq_unlock(wq);
-		return -ECANCELED;
-	}
-	if (deadline != VS_NEVER) {
-		if (rt_now() >= deadline) {
-			rt_wq_unlock(wq);
-			return -ETIMEDOUT;
-		}
-		/* armed on this CPU; fired once we are off it (by another CPU
-		 * sooner, but then kept until we are: wait.c) */
-		int r = rt_timer_arm(c, me, deadline);
-
-		if (r < 0) {
-			rt_wq_unlock(wq);
-			return r;
-		}
+		return r;
 	}
 	rt_wait_queue_locked(me, wq);
 	/* the lock goes once we are off the CPU */
@@ -92,20 +79,13 @@ int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bo
 int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadline, bool plain)
 {
 	struct rt_cpu *c = rt_self();
+	int r;
 
 	if (me->in_wait)
 		return -EBUSY;
-	if (rt_cancelled())
-		return -ECANCELED;
-	if (deadline != VS_NEVER) {
-		int r;
-
-		if (rt_now() >= deadline)
-			return -ETIMEDOUT;
-		r = rt_timer_arm(c, me, deadline);
-		if (r < 0)
-			return r;
-	}
+	r = rt_wait_begin(c, me, deadline, true);
+	if (r < 0)
+		return r;
 	me->in_wait = plain ? RT_IN_WAIT_PLAIN : RT_IN_WAIT;
 	rt_wait_queue_locked(me, wq);
 	rt_mark_blocked(c);
