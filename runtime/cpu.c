@@ -16,6 +16,7 @@
 #include "task.h"
 #include "timer.h"
 #include "wq.h"
+#include "io.h"
 
 /* initial-exec: a load from the thread pointer, no call (the runtime is
  * linked into the program, or loaded with it) */
@@ -205,6 +206,10 @@ void rt_idle_loop(struct rt_cpu *c)
 		stuck = 0;
 		if (atomic_load(&rt_g->stopping) && c->id != 0)
 			return;
+		/* out of tasks: what they asked of the I/O backend goes to the
+		 * kernel now, in one batch, and what completed is taken */
+		if (!spins && c->io_flags && rt_g->parker->poll(c) > 0)
+			continue;
 		if (spins++ < IDLE_SPINS) {
 			__asm__ volatile("" ::: "memory");
 			continue;
@@ -264,6 +269,11 @@ void *rt_cpu_thread(void *arg)
 		rt_task_destroy(c->idle);
 		c->idle = NULL;
 	}
+	/* the CPU's ring is made on its own thread, its single issuer */
+	if (c->idle && (err = rt_g->io->cpu_init(c)) < 0) {
+		rt_task_destroy(c->idle);
+		c->idle = NULL;
+	}
 	if (!c->idle) {
 		/* the starter sees the error with the count and unwinds */
 		atomic_store(&rt_g->up_err, err < 0 ? err : -ENOMEM);
@@ -274,6 +284,8 @@ void *rt_cpu_thread(void *arg)
 	c->cur = c->idle;
 	atomic_fetch_add(&rt_g->online, 1);
 	rt_idle_loop(c);
+	/* its I/O state stays until stop has joined it (io.h): a late kick
+	 * must not write to an eventfd number closed and reused meanwhile */
 	rt_stack_cpu_fini(c);
 	return NULL;
 }

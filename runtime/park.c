@@ -87,8 +87,10 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 					      * off this CPU */
 		}
 	}
-	/* timers last: waking tasks is for after prev is off this CPU */
+	/* timers and I/O last: waking tasks is for after prev is off this CPU */
 	rt_timers_poll(c);
+	if (c->io_flags)
+		rt_g->parker->tick(c);
 	return c;
 }
 
@@ -147,8 +149,13 @@ void rt_preempt(struct rt_cpu *c, struct vs_task *me)
 	rt_tsan_leave(c);
 	r = vsched_preempt_current(c->id);
 	rt_tsan_resume(me);
-	if (r == 0)
-		rt_after_switch(me);
+	if (r == 0) {
+		c = rt_after_switch(me);
+		/* a slice ran out: a CPU this busy seldom switches, so the I/O
+		 * backend gets its turn now, not only every so many switches */
+		if (c->io_flags)
+			(void)rt_g->parker->poll(c);
+	}
 }
 
 void rt_exit_cpu(struct rt_cpu *c, struct vs_task *me)

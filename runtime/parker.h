@@ -27,6 +27,9 @@ struct rt_parker {
 	/* On the CPU's own thread, without sleeping: hands over whatever
 	 * arrived (waking the tasks it completes); how many it woke. */
 	int (*poll)(struct rt_cpu *c);
+	/* On the CPU's own thread at every switch while c->io_flags is not 0
+	 * (never otherwise): a chance to submit and reap. */
+	void (*tick)(struct rt_cpu *c);
 };
 
 extern const struct rt_parker rt_parker_futex;

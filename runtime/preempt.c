@@ -23,6 +23,7 @@
 #include "rt.h"
 #include "cpu.h"
 #include "park.h"
+#include "io.h"
 #include "timer.h"
 #include "preempt.h"
 
@@ -179,15 +180,23 @@ static void *sysmon(void *arg)
 		tick = 200000;
 	ts.tv_sec = (time_t)(tick / 1000000000u);
 	ts.tv_nsec = (long)(tick % 1000000000u);
+	uint64_t seen[VSCHED_MAX_CPUS] = { 0 };
+
 	while (!atomic_load_explicit(&rt_g->stopping, memory_order_relaxed)) {
 		nanosleep(&ts, NULL);
 		for (unsigned i = 0; i < rt_g->ncpus; i++) {
 			struct rt_cpu *c = &rt_g->cpus[i];
 			uint64_t nt = atomic_load_explicit(&c->next_timer, memory_order_relaxed);
-			/* used up its slice, or keeps its CPU from firing a timer
-			 * (timers fire when the CPU switches) */
-			bool due = vsched_task_tick(i, 0) == 1 || (nt && nt <= rt_now());
+			uint64_t sw = atomic_load_explicit(&c->core->nr_switches,
+							   memory_order_relaxed);
+			/* used up its slice, keeps its CPU from firing a timer
+			 * (timers fire when the CPU switches), or from reaping
+			 * I/O (not one switch since the last tick) */
+			bool due = vsched_task_tick(i, 0) == 1 || (nt && nt <= rt_now()) ||
+				   (rt_g->cfg.preempt && sw == seen[i] && rt_g->io->pending(c));
 			const struct vs_task *t;
+
+			seen[i] = sw;
 
 			if (!due || !rt_g->cfg.preempt)
 				continue;

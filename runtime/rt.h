@@ -29,10 +29,13 @@ enum { HANDLE_HELD = 0, HANDLE_DETACHED = 1, HANDLE_JOINING = 2, HANDLE_JOINED =
 enum { RT_IN_WAIT = 1, RT_IN_WAIT_PLAIN = 2 };
 
 /* How a wait ended, when not by a notify. */
-enum { RT_WHY_NOTIFIED = 0, RT_WHY_TIMEDOUT = 1, RT_WHY_CANCELED = 2 };
+enum { RT_WHY_NOTIFIED = 0, RT_WHY_TIMEDOUT = 1, RT_WHY_CANCELED = 2, RT_WHY_CLOSED = 3 };
 
 /* A task's place in a wait queue: one per task, as it waits on one queue
  * at a time. */
+struct rt_io_op;
+struct rt_io_backend;
+
 struct rt_waiter {
 	struct rt_waiter *next, *prev;
 };
@@ -61,7 +64,10 @@ struct vs_task {
 	void *stack_lo;		/* the usable range, for the sanitizer */
 	struct vs_task *joiner; /* the one joining; under jlock */
 	struct rt_waiter waiter;
-	struct vs_wq *wwq; /* the queue of a queue wait (RT_WAIT_QUEUE) */
+	union {
+		struct vs_wq *wwq;	 /* the queue of a queue wait (RT_WAIT_QUEUE) */
+		struct rt_io_op *wio; /* the operation of an I/O wait (RT_WAIT_IO) */
+	};
 	/* the wait protocol (wait.c): the number of the current wait << 32 |
 	 * how many timers or cancellers are inside it */
 	_Atomic uint64_t wword;
@@ -123,6 +129,9 @@ struct rt_cpu {
 	struct rt_timers timers;
 	_Atomic uint64_t next_timer;  /* the earliest deadline (0: none) */
 	struct rt_stack_cache stacks; /* this CPU's thread only */
+	void *io;		      /* the I/O backend's state for this CPU */
+	uint32_t io_flags;	      /* nonzero: the backend ticks at every switch */
+	uint32_t io_tick;	      /* the backend's count of switches */
 } __attribute__((aligned(64)));
 
 struct rt {
@@ -146,6 +155,7 @@ struct rt {
 	uint64_t clk_per_ms; /* the core's clock units in a millisecond */
 	_Atomic int nr_parked; /* CPUs asleep in the parker */
 	const struct rt_parker *parker; /* how idle CPUs sleep (parker.h) */
+	const struct rt_io_backend *io; /* the I/O backend (io.h) */
 };
 
 extern struct rt *rt_g;

@@ -19,6 +19,7 @@
 #include "wait.h"
 #include "wq.h"
 #include "parker.h"
+#include "io.h"
 
 struct rt *rt_g;
 
@@ -98,6 +99,7 @@ static void teardown(struct rt *rt, unsigned nthreads)
 #endif
 	}
 
+	rt_io_stop(); /* every CPU's I/O state, now that no kick can come */
 	/* CPU 0's idle task is parked in its loop, off the CPU: drop it */
 	rt_stack_cpu_fini(c0);
 	{
@@ -192,6 +194,13 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 
 	/* CPU 0: this thread becomes the boot task; its idle gets a stack */
 	c0 = &rt->cpus[0];
+	r = rt_io_start(); /* CPU 0's part on this thread, its own */
+	if (r < 0) {
+		rt_g = NULL;
+		rt_free(rt);
+		atomic_store(&rt_claimed, 0);
+		return r;
+	}
 	rt->boot = rt_task_create_thread(true, &r);
 	if (!rt->boot)
 		goto fail;
@@ -236,6 +245,7 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 fail:
 	if (c0->idle)
 		rt_task_destroy(c0->idle);
+	rt_io_stop();
 	rt_stack_fini();
 	rt_set_self(NULL);
 	rt_g = NULL;

@@ -10,6 +10,7 @@
 #include "park.h"
 #include "wait.h"
 #include "wq.h"
+#include "io.h"
 #include "task.h"
 
 /*
@@ -69,9 +70,16 @@ static bool fire_direct(struct vs_task *t, uint8_t why)
 	return true;
 }
 
+/* An I/O wait: the backend's (io.h). */
+static bool fire_io(struct vs_task *t, uint8_t why)
+{
+	return rt_g->io->fire(t, why);
+}
+
 const struct rt_wait_kind rt_wait_kinds[RT_WAIT_NKINDS] = {
 	[RT_WAIT_DIRECT] = { .fire = fire_direct },
 	[RT_WAIT_QUEUE] = { .fire = fire_queue },
+	[RT_WAIT_IO] = { .fire = fire_io },
 };
 
 bool rt_wait_claim(struct vs_task *t)
@@ -99,6 +107,8 @@ int rt_wait_result(const struct vs_task *me)
 		return -ETIMEDOUT;
 	if (me->why == RT_WHY_CANCELED)
 		return -ECANCELED;
+	if (me->why == RT_WHY_CLOSED)
+		return -EBADF; /* vs_close of the fd waited on */
 	return 0;
 }
 

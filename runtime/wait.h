@@ -14,7 +14,7 @@
  * end, whose fire starts an asynchronous cancel and returns false) is a
  * new entry in rt_wait_kinds, with the other kinds untouched.
  */
-enum { RT_WAIT_DIRECT = 0, RT_WAIT_QUEUE = 1, RT_WAIT_NKINDS };
+enum { RT_WAIT_DIRECT = 0, RT_WAIT_QUEUE = 1, RT_WAIT_IO = 2, RT_WAIT_NKINDS };
 
 struct rt_wait_kind {
 	/* Ends pinned, blocked @t's wait for @why (RT_WHY_*), if it still

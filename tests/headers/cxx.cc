@@ -4,6 +4,7 @@
 // program against the installed library).
 #include <vsched/vs.h>
 #include <vsched/sync.h>
+#include <vsched/io.h>
 
 static struct vs_wq wq = VS_WQ_INIT;
 static struct vs_mutex m = VS_MUTEX_INIT;

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * I/O inside the runtime (io.c, io_uring.c, io_epoll.c): a request, the
+ * operation record that waits for it, the table of fds, and the backend
+ * contract.
+ *
+ * A task doing I/O waits in a wait of kind RT_WAIT_IO (wait.h), with an
+ * operation record on its stack. The record is on its fd's list from the
+ * moment the task may wait until the wait is over, so that vs_close finds
+ * every wait on the fd. How the wait ends is the backend's:
+ * - io_uring: the operation is in the ring of the CPU that submitted it,
+ *   and only that CPU's thread touches the ring. The record counts the
+ *   completions still to come (@pending); the one that takes it to 0 wakes
+ *   the task, and nothing else does. A timer, the canceller or vs_close ask
+ *   for a cancel by adding one to @pending (only while it is not 0, so the
+ *   record is alive) and pushing the record on the CPU's inbox; that CPU
+ *   submits the cancel (or, if the operation is already complete, drops
+ *   the count). So a call never returns before the kernel is done with it.
+ * - epoll: the record waits for readiness of its fd in one direction,
+ *   listed under the fd's lock; whoever takes it off the list (the poller,
+ *   a timer, the canceller, vs_close) wakes the task, exactly once.
+ */
+#ifndef VS_RUNTIME_IO_H
+#define VS_RUNTIME_IO_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "rt.h"
+
+enum rt_io_kind {
+	RT_IO_READ,
+	RT_IO_WRITE,
+	RT_IO_READV,
+	RT_IO_WRITEV,
+	RT_IO_PREAD,
+	RT_IO_PWRITE,
+	RT_IO_RECV,
+	RT_IO_SEND,
+	RT_IO_RECVMSG,
+	RT_IO_SENDMSG,
+	RT_IO_ACCEPT,
+	RT_IO_CONNECT,
+	RT_IO_OPENAT,
+	RT_IO_FSYNC,
+	RT_IO_FDATASYNC,
+	RT_IO_POLL,
+	RT_IO_NKINDS
+};
+
+/* What a call asks for: the syscall's arguments. */
+struct rt_io_req {
+	uint8_t kind;
+	int fd;
+	int flags; /* recv/send/msg flags, accept4's, openat's, poll's events */
+	union {
+		void *buf;
+		const struct iovec *iov;
+		struct msghdr *msg;
+		struct sockaddr *addr;
+		const char *path;
+	};
+	union {
+		size_t len;
+		int iovcnt;
+		socklen_t *addrlen; /* accept */
+		socklen_t alen;	    /* connect */
+		mode_t mode;	    /* openat */
+	};
+	off_t off; /* pread, pwrite; -1: the file's position */
+};
+
+/* Readiness, in the fd's ready bits and an epoll wait's direction. */
+enum { RT_IO_IN = 1, RT_IO_OUT = 2 };
+
+/* What an fd is, as far as the runtime knows (a hint, checked on use):
+ * a socket, another stream (a pipe, a terminal: no offsets), or a file
+ * that has offsets. */
+enum { RT_FD_UNKNOWN = 0, RT_FD_SOCKET = 1, RT_FD_STREAM = 2, RT_FD_FILE = 3 };
+
+/* epoll: the fd's registration. */
+enum { RT_FD_UNREG = 0, RT_FD_REG = 1, RT_FD_NOPOLL = 2 };
+
+struct rt_io_op;
+
+/* An fd's entry in the runtime's table (by fd number): never freed while
+ * the runtime runs, so a stale pointer still names an entry. */
+struct rt_fd {
+	struct rt_io_op *ops; /* the waits on this fd, under @lock */
+	_Atomic uint32_t gen; /* bumped by vs_close */
+	unsigned char lock;   /* rt_lock_flag */
+	_Atomic uint8_t kind; /* RT_FD_*: relaxed, a hint */
+	_Atomic uint8_t rhint; /* a read may find data at once (io_uring) */
+	uint8_t reg;	      /* epoll: RT_FD_UNREG...; under @lock */
+	uint8_t ready;	      /* epoll: RT_IO_IN|OUT seen, unconsumed; under @lock */
+};
+
+/* A wait for one operation (io.h's header comment). */
+struct rt_io_op {
+	struct rt_io_op *next, *prev; /* on fd->ops */
+	struct rt_io_op *inext;	      /* io_uring: on the CPU's inbox */
+	struct vs_task *task;
+	struct rt_fd *fd;	   /* the entry it is listed on, or NULL */
+	_Atomic uint32_t pending;  /* io_uring: completions to come */
+	_Atomic uint8_t cancel;	   /* the first cancel's why (RT_WHY_*), or 0 */
+	uint8_t dir;		   /* epoll: RT_IO_IN or RT_IO_OUT */
+	bool listed;		   /* on fd->ops; under its lock */
+	bool done;		   /* io_uring: the operation's own completion came */
+	uint16_t cpu;		   /* io_uring: the CPU whose ring has it */
+	int32_t res;		   /* io_uring: the operation's result */
+};
+
+/* The backend: how idle CPUs sleep (it is the parker), and the calls. */
+struct rt_io_backend {
+	struct rt_parker parker;
+	/* At start, before the CPU threads: 0 or -errno. */
+	int (*init)(void);
+	void (*fini)(void);
+	/* On each CPU's own thread as it comes up; at stop, once every CPU
+	 * thread has been joined (no kick can reach it then), on CPU 0's, or
+	 * on a start that failed. */
+	int (*cpu_init)(struct rt_cpu *c);
+	void (*cpu_fini)(struct rt_cpu *c);
+	/* Runs @q for stackful @me on @c, blocking only @me, until
+	 * @deadline: the syscall's result or -errno. */
+	ssize_t (*call)(struct rt_cpu *c, struct vs_task *me, const struct rt_io_req *q,
+			uint64_t deadline);
+	/* The wait kind's fire (wait.h): ends, or asks to end, blocked @t's
+	 * I/O wait for @why; true if the caller must wake @t. */
+	bool (*fire)(struct vs_task *t, uint8_t why);
+	/* From the ticking thread: whether @c has I/O to reap or submit (a
+	 * hint), so that a CPU busy in one task is made to switch. */
+	bool (*pending)(struct rt_cpu *c);
+	/* vs_close's part: ends every wait on @f (locked) with -EBADF. */
+	void (*close_locked)(struct rt_fd *f, int fd);
+};
+
+#ifdef VS_HAVE_URING
+extern const struct rt_io_backend rt_io_uring;
+#endif
+extern const struct rt_io_backend rt_io_epoll;
+
+/* Picks and starts the backend (VSCHED_IO, else io_uring if the kernel
+ * allows it); sets rt_g->io and rt_g->parker. At start, on CPU 0's
+ * thread, before the other CPUs. */
+int rt_io_start(void);
+void rt_io_stop(void);
+
+/* The entry of @fd, made on first use; NULL if @fd is out of range. */
+struct rt_fd *rt_fd_get(int fd);
+
+/* The plain syscall of @q, retried on EINTR; -errno on failure. @sock:
+ * the fd is a socket (a read or write goes as recv or send, which never
+ * raises SIGPIPE); @nowait: never block (MSG_DONTWAIT, poll's 0). */
+ssize_t rt_io_sys(const struct rt_io_req *q, bool sock, bool nowait);
+/* What @fd (entry @f) is (RT_FD_*): found once, then a hint in @f. */
+unsigned rt_fd_kind(struct rt_fd *f, int fd);
+/* The direction @q waits in: RT_IO_IN or RT_IO_OUT; 0 if it never waits
+ * for readiness (a file operation). */
+unsigned rt_io_dir(const struct rt_io_req *q);
+/* Begins @me's I/O wait on @op (the kind, the record), before it parks. */
+void rt_wait_io(struct vs_task *me, struct rt_io_op *op);
+/* Lists @op on @f (locked). */
+void rt_fd_list_locked(struct rt_fd *f, struct rt_io_op *op);
+void rt_fd_unlist_locked(struct rt_fd *f, struct rt_io_op *op);
+/* The error a wait ended by @why (RT_WHY_*) returns. */
+int rt_io_why_err(uint8_t why);
+
+#endif
