@@ -36,6 +36,22 @@ void rt_lock_flag(unsigned char *f);
 void rt_unlock_flag(unsigned char *f);
 /* rt_unlock_flag for rt_park, which releases the lock once off the CPU. */
 void rt_unlock_flag_cb(void *f);
+/* A stretch of @c's thread (its own) that the preemption signal must not
+ * switch out of, counted as a lock: foreign code working on the thread's
+ * own state (liburing on the CPU's ring), which a task switched in on
+ * this thread could otherwise re-enter. */
+static inline void rt_nopreempt_begin(struct rt_cpu *c)
+{
+	__atomic_store_n(&c->locks, c->locks + 1, __ATOMIC_RELAXED);
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void rt_nopreempt_end(struct rt_cpu *c)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+	__atomic_store_n(&c->locks, c->locks - 1, __ATOMIC_RELAXED);
+}
+
 /* The calling thread's CPU holds none of the runtime's locks. */
 static inline bool rt_locks_none(const struct rt_cpu *c)
 {

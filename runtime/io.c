@@ -14,10 +14,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef VS_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
 #include "vsched/io.h"
 #include "rt.h"
 #include "cpu.h"
 #include "io.h"
+#include "park.h"
 #include "timer.h"
 #include "wait.h"
 
@@ -79,6 +84,8 @@ struct rt_fd *rt_fd_get(int fd)
 		mine = calloc(FD_CHUNK, sizeof(*mine));
 		if (!mine)
 			return NULL;
+		for (unsigned i = 0; i < FD_CHUNK; i++)
+			mine[i].num = (int)((d << FD_CHUNK_SHIFT) | i);
 		if (atomic_compare_exchange_strong_explicit(&fd_dir[d], &none, mine,
 							    memory_order_acq_rel,
 							    memory_order_acquire)) {
@@ -113,12 +120,41 @@ void rt_fd_unlist_locked(struct rt_fd *f, struct rt_io_op *op)
 	op->listed = false;
 }
 
+void rt_fd_unlist(struct rt_fd *f, struct rt_io_op *op)
+{
+	bool last;
+
+	rt_lock_flag(&f->lock);
+	if (op->listed)
+		rt_fd_unlist_locked(f, op);
+	last = f->closing && !f->ops;
+	if (last)
+		f->closing = false;
+	rt_unlock_flag(&f->lock);
+	if (last)
+		close(f->num); /* vs_close's, put off until now */
+}
+
 void rt_wait_io(struct vs_task *me, struct rt_io_op *op)
 {
 	me->why = RT_WHY_NOTIFIED;
 	me->wkind = RT_WAIT_IO;
 	me->wio = op;
 	op->task = me;
+}
+
+int rt_io_block(struct rt_cpu **cp, struct vs_task *me, unsigned char *lock)
+{
+	if (me->stackless) {
+		me->in_wait = RT_IN_WAIT;
+		rt_mark_blocked(*cp);
+		if (lock)
+			rt_unlock_flag(lock);
+		return -EAGAIN;
+	}
+	*cp = rt_park(*cp, me, lock ? rt_unlock_flag_cb : NULL, lock);
+	(void)rt_wait_end(me); /* how it ended is the backend's to read */
+	return 0;
 }
 
 int rt_io_why_err(uint8_t why)
@@ -294,12 +330,16 @@ static ssize_t io_call(const struct rt_io_req *q, uint64_t deadline)
 {
 	struct rt_cpu *c = rt_self();
 	struct vs_task *me = c ? c->cur : NULL;
+	struct rt_io_op op;
 
 	if (!me)
 		return call_plain(q, deadline);
 	if (me->stackless || me->idle)
 		return -EPERM;
-	return rt_g->io->call(c, me, q, deadline);
+	memset(&op, 0, sizeof(op));
+	op.q = *q;
+	op.state = RT_OP_NEW;
+	return rt_g->io->step(c, me, &op, deadline);
 }
 
 const char *vs_io_backend(void)
@@ -307,57 +347,117 @@ const char *vs_io_backend(void)
 	return rt_g ? rt_g->io->parker.name : NULL;
 }
 
-/* A buffer call's checks: the syscall's answers to a bad fd or a NULL
- * buffer, given before anything is submitted; lengths capped as the
- * kernel caps them. */
-static ssize_t io_buf(uint8_t kind, int fd, const void *buf, size_t n, int flags, off_t off,
-		      uint64_t deadline)
+/*
+ * The requests, checked as the syscall would (a bad fd, a NULL buffer, a
+ * negative offset) before anything is begun; lengths capped as the kernel
+ * caps them. 0 or -errno.
+ */
+static int mk_buf(struct rt_io_req *q, uint8_t kind, int fd, const void *buf, size_t n,
+		  int flags, off_t off)
 {
-	struct rt_io_req q = { .kind = kind, .fd = fd, .flags = flags, .off = off };
-
+	*q = (struct rt_io_req){ .kind = kind, .fd = fd, .flags = flags, .off = off };
 	if (fd < 0)
 		return -EBADF;
 	if (!buf && n)
 		return -EFAULT;
 	if ((kind == RT_IO_PREAD || kind == RT_IO_PWRITE) && off < 0)
 		return -EINVAL;
-	q.buf = (void *)buf;
-	q.len = n > IO_MAX_LEN ? IO_MAX_LEN : n;
-	return io_call(&q, deadline);
+	q->buf = (void *)buf;
+	q->len = n > IO_MAX_LEN ? IO_MAX_LEN : n;
+	return 0;
 }
 
-static ssize_t io_vec(uint8_t kind, int fd, const struct iovec *iov, int iovcnt,
-		      uint64_t deadline)
+static int mk_vec(struct rt_io_req *q, uint8_t kind, int fd, const struct iovec *iov,
+		  int iovcnt)
 {
-	struct rt_io_req q = { .kind = kind, .fd = fd, .off = -1 };
-
+	*q = (struct rt_io_req){ .kind = kind, .fd = fd, .off = -1 };
 	if (fd < 0)
 		return -EBADF;
 	if (iovcnt < 0 || iovcnt > IOV_MAX)
 		return -EINVAL;
 	if (!iov && iovcnt)
 		return -EFAULT;
-	q.iov = iov;
-	q.iovcnt = iovcnt;
-	return io_call(&q, deadline);
+	q->iov = iov;
+	q->iovcnt = iovcnt;
+	return 0;
 }
 
-static ssize_t io_msg(uint8_t kind, int fd, const struct msghdr *msg, int flags,
-		      uint64_t deadline)
+static int mk_msg(struct rt_io_req *q, uint8_t kind, int fd, const struct msghdr *msg, int flags)
 {
-	struct rt_io_req q = { .kind = kind, .fd = fd, .flags = flags };
-
+	*q = (struct rt_io_req){ .kind = kind, .fd = fd, .flags = flags };
 	if (fd < 0)
 		return -EBADF;
 	if (!msg)
 		return -EFAULT;
-	q.msg = (struct msghdr *)msg;
-	return io_call(&q, deadline);
+	q->msg = (struct msghdr *)msg;
+	return 0;
+}
+
+static int mk_accept(struct rt_io_req *q, int fd, struct sockaddr *addr, socklen_t *addrlen,
+		     int flags)
+{
+	*q = (struct rt_io_req){ .kind = RT_IO_ACCEPT, .fd = fd, .flags = flags };
+	if (fd < 0)
+		return -EBADF;
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return -EINVAL;
+	if (addr && !addrlen)
+		return -EFAULT;
+	q->addr = addr;
+	q->addrlen = addrlen;
+	return 0;
+}
+
+static int mk_connect(struct rt_io_req *q, int fd, const struct sockaddr *addr,
+		      socklen_t addrlen)
+{
+	*q = (struct rt_io_req){ .kind = RT_IO_CONNECT, .fd = fd };
+	if (fd < 0)
+		return -EBADF;
+	if (!addr)
+		return -EFAULT;
+	q->addr = (struct sockaddr *)addr;
+	q->alen = addrlen;
+	return 0;
+}
+
+static int mk_openat(struct rt_io_req *q, int dirfd, const char *path, int flags, mode_t mode)
+{
+	*q = (struct rt_io_req){ .kind = RT_IO_OPENAT, .fd = dirfd, .flags = flags };
+	if (!path)
+		return -EFAULT;
+	q->path = path;
+	q->mode = mode;
+	return 0;
+}
+
+static int mk_sync(struct rt_io_req *q, uint8_t kind, int fd)
+{
+	*q = (struct rt_io_req){ .kind = kind, .fd = fd };
+	return fd < 0 ? -EBADF : 0;
+}
+
+static int mk_wait_fd(struct rt_io_req *q, int fd, unsigned events)
+{
+	*q = (struct rt_io_req){ .kind = RT_IO_POLL, .fd = fd, .flags = (int)events };
+	if (fd < 0)
+		return -EBADF;
+	if (!events || (events & ~(unsigned)(POLLIN | POLLOUT | POLLPRI | POLLRDHUP)))
+		return -EINVAL;
+	return 0;
+}
+
+/* A blocking call: the request if it is good, else its error. */
+static ssize_t run(int made, const struct rt_io_req *q, uint64_t deadline)
+{
+	return made < 0 ? made : io_call(q, deadline);
 }
 
 ssize_t vs_read_until(int fd, void *buf, size_t n, uint64_t deadline_ns)
 {
-	return io_buf(RT_IO_READ, fd, buf, n, 0, -1, deadline_ns);
+	struct rt_io_req q;
+
+	return run(mk_buf(&q, RT_IO_READ, fd, buf, n, 0, -1), &q, deadline_ns);
 }
 
 ssize_t vs_read(int fd, void *buf, size_t n)
@@ -367,7 +467,9 @@ ssize_t vs_read(int fd, void *buf, size_t n)
 
 ssize_t vs_write_until(int fd, const void *buf, size_t n, uint64_t deadline_ns)
 {
-	return io_buf(RT_IO_WRITE, fd, buf, n, 0, -1, deadline_ns);
+	struct rt_io_req q;
+
+	return run(mk_buf(&q, RT_IO_WRITE, fd, buf, n, 0, -1), &q, deadline_ns);
 }
 
 ssize_t vs_write(int fd, const void *buf, size_t n)
@@ -377,7 +479,9 @@ ssize_t vs_write(int fd, const void *buf, size_t n)
 
 ssize_t vs_readv_until(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline_ns)
 {
-	return io_vec(RT_IO_READV, fd, iov, iovcnt, deadline_ns);
+	struct rt_io_req q;
+
+	return run(mk_vec(&q, RT_IO_READV, fd, iov, iovcnt), &q, deadline_ns);
 }
 
 ssize_t vs_readv(int fd, const struct iovec *iov, int iovcnt)
@@ -387,7 +491,9 @@ ssize_t vs_readv(int fd, const struct iovec *iov, int iovcnt)
 
 ssize_t vs_writev_until(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline_ns)
 {
-	return io_vec(RT_IO_WRITEV, fd, iov, iovcnt, deadline_ns);
+	struct rt_io_req q;
+
+	return run(mk_vec(&q, RT_IO_WRITEV, fd, iov, iovcnt), &q, deadline_ns);
 }
 
 ssize_t vs_writev(int fd, const struct iovec *iov, int iovcnt)
@@ -397,7 +503,9 @@ ssize_t vs_writev(int fd, const struct iovec *iov, int iovcnt)
 
 ssize_t vs_pread_until(int fd, void *buf, size_t n, off_t off, uint64_t deadline_ns)
 {
-	return io_buf(RT_IO_PREAD, fd, buf, n, 0, off, deadline_ns);
+	struct rt_io_req q;
+
+	return run(mk_buf(&q, RT_IO_PREAD, fd, buf, n, 0, off), &q, deadline_ns);
 }
 
 ssize_t vs_pread(int fd, void *buf, size_t n, off_t off)
@@ -407,7 +515,9 @@ ssize_t vs_pread(int fd, void *buf, size_t n, off_t off)
 
 ssize_t vs_pwrite_until(int fd, const void *buf, size_t n, off_t off, uint64_t deadline_ns)
 {
-	return io_buf(RT_IO_PWRITE, fd, buf, n, 0, off, deadline_ns);
+	struct rt_io_req q;
+
+	return run(mk_buf(&q, RT_IO_PWRITE, fd, buf, n, 0, off), &q, deadline_ns);
 }
 
 ssize_t vs_pwrite(int fd, const void *buf, size_t n, off_t off)
@@ -417,7 +527,9 @@ ssize_t vs_pwrite(int fd, const void *buf, size_t n, off_t off)
 
 ssize_t vs_recv_until(int fd, void *buf, size_t n, int flags, uint64_t deadline_ns)
 {
-	return io_buf(RT_IO_RECV, fd, buf, n, flags, -1, deadline_ns);
+	struct rt_io_req q;
+
+	return run(mk_buf(&q, RT_IO_RECV, fd, buf, n, flags, -1), &q, deadline_ns);
 }
 
 ssize_t vs_recv(int fd, void *buf, size_t n, int flags)
@@ -427,7 +539,9 @@ ssize_t vs_recv(int fd, void *buf, size_t n, int flags)
 
 ssize_t vs_send_until(int fd, const void *buf, size_t n, int flags, uint64_t deadline_ns)
 {
-	return io_buf(RT_IO_SEND, fd, buf, n, flags, -1, deadline_ns);
+	struct rt_io_req q;
+
+	return run(mk_buf(&q, RT_IO_SEND, fd, buf, n, flags, -1), &q, deadline_ns);
 }
 
 ssize_t vs_send(int fd, const void *buf, size_t n, int flags)
@@ -437,7 +551,9 @@ ssize_t vs_send(int fd, const void *buf, size_t n, int flags)
 
 ssize_t vs_recvmsg_until(int fd, struct msghdr *msg, int flags, uint64_t deadline_ns)
 {
-	return io_msg(RT_IO_RECVMSG, fd, msg, flags, deadline_ns);
+	struct rt_io_req q;
+
+	return run(mk_msg(&q, RT_IO_RECVMSG, fd, msg, flags), &q, deadline_ns);
 }
 
 ssize_t vs_recvmsg(int fd, struct msghdr *msg, int flags)
@@ -447,7 +563,9 @@ ssize_t vs_recvmsg(int fd, struct msghdr *msg, int flags)
 
 ssize_t vs_sendmsg_until(int fd, const struct msghdr *msg, int flags, uint64_t deadline_ns)
 {
-	return io_msg(RT_IO_SENDMSG, fd, msg, flags, deadline_ns);
+	struct rt_io_req q;
+
+	return run(mk_msg(&q, RT_IO_SENDMSG, fd, msg, flags), &q, deadline_ns);
 }
 
 ssize_t vs_sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -458,17 +576,9 @@ ssize_t vs_sendmsg(int fd, const struct msghdr *msg, int flags)
 int vs_accept_until(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
 		    uint64_t deadline_ns)
 {
-	struct rt_io_req q = { .kind = RT_IO_ACCEPT, .fd = fd, .flags = flags };
+	struct rt_io_req q;
 
-	if (fd < 0)
-		return -EBADF;
-	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
-		return -EINVAL;
-	if (addr && !addrlen)
-		return -EFAULT;
-	q.addr = addr;
-	q.addrlen = addrlen;
-	return (int)io_call(&q, deadline_ns);
+	return (int)run(mk_accept(&q, fd, addr, addrlen, flags), &q, deadline_ns);
 }
 
 int vs_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
@@ -479,15 +589,9 @@ int vs_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 int vs_connect_until(int fd, const struct sockaddr *addr, socklen_t addrlen,
 		     uint64_t deadline_ns)
 {
-	struct rt_io_req q = { .kind = RT_IO_CONNECT, .fd = fd };
+	struct rt_io_req q;
 
-	if (fd < 0)
-		return -EBADF;
-	if (!addr)
-		return -EFAULT;
-	q.addr = (struct sockaddr *)addr;
-	q.alen = addrlen;
-	return (int)io_call(&q, deadline_ns);
+	return (int)run(mk_connect(&q, fd, addr, addrlen), &q, deadline_ns);
 }
 
 int vs_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
@@ -507,12 +611,20 @@ int vs_close(int fd)
 	if (fd < 0)
 		return -EBADF;
 	if (f) {
-		/* the waits on it end before the number can be reused */
+		/* the waits on it end before the number can be reused: an
+		 * operation that still holds it (an io_uring entry not yet
+		 * submitted names it by number) closes it as it ends, as Go's
+		 * last reference does */
 		rt_lock_flag(&f->lock);
 		atomic_fetch_add_explicit(&f->gen, 1, memory_order_relaxed);
 		atomic_store_explicit(&f->kind, RT_FD_UNKNOWN, memory_order_relaxed);
 		atomic_store_explicit(&f->rhint, 0, memory_order_relaxed);
 		rt_g->io->close_locked(f, fd);
+		if (f->ops) {
+			f->closing = true;
+			rt_unlock_flag(&f->lock);
+			return 0;
+		}
 		rt_unlock_flag(&f->lock);
 	}
 	/* not retried on EINTR: the fd is gone whatever close says */
@@ -521,13 +633,9 @@ int vs_close(int fd)
 
 int vs_openat_until(int dirfd, const char *path, int flags, mode_t mode, uint64_t deadline_ns)
 {
-	struct rt_io_req q = { .kind = RT_IO_OPENAT, .fd = dirfd, .flags = flags };
+	struct rt_io_req q;
 
-	if (!path)
-		return -EFAULT;
-	q.path = path;
-	q.mode = mode;
-	return (int)io_call(&q, deadline_ns);
+	return (int)run(mk_openat(&q, dirfd, path, flags, mode), &q, deadline_ns);
 }
 
 int vs_openat(int dirfd, const char *path, int flags, mode_t mode)
@@ -535,18 +643,11 @@ int vs_openat(int dirfd, const char *path, int flags, mode_t mode)
 	return vs_openat_until(dirfd, path, flags, mode, VS_NEVER);
 }
 
-static int io_sync(uint8_t kind, int fd, uint64_t deadline)
-{
-	struct rt_io_req q = { .kind = kind, .fd = fd };
-
-	if (fd < 0)
-		return -EBADF;
-	return (int)io_call(&q, deadline);
-}
-
 int vs_fsync_until(int fd, uint64_t deadline_ns)
 {
-	return io_sync(RT_IO_FSYNC, fd, deadline_ns);
+	struct rt_io_req q;
+
+	return (int)run(mk_sync(&q, RT_IO_FSYNC, fd), &q, deadline_ns);
 }
 
 int vs_fsync(int fd)
@@ -556,7 +657,9 @@ int vs_fsync(int fd)
 
 int vs_fdatasync_until(int fd, uint64_t deadline_ns)
 {
-	return io_sync(RT_IO_FDATASYNC, fd, deadline_ns);
+	struct rt_io_req q;
+
+	return (int)run(mk_sync(&q, RT_IO_FDATASYNC, fd), &q, deadline_ns);
 }
 
 int vs_fdatasync(int fd)
@@ -566,18 +669,175 @@ int vs_fdatasync(int fd)
 
 int vs_wait_fd_until(int fd, unsigned events, uint64_t deadline_ns)
 {
-	struct rt_io_req q = { .kind = RT_IO_POLL, .fd = fd, .flags = (int)events };
+	struct rt_io_req q;
 
-	if (fd < 0)
-		return -EBADF;
-	if (!events || (events & ~(unsigned)(POLLIN | POLLOUT | POLLPRI | POLLRDHUP)))
-		return -EINVAL;
-	return (int)io_call(&q, deadline_ns);
+	return (int)run(mk_wait_fd(&q, fd, events), &q, deadline_ns);
 }
 
 int vs_wait_fd(int fd, unsigned events)
 {
 	return vs_wait_fd_until(fd, events, VS_NEVER);
+}
+
+/* ------------------------------------------ handles for stackless tasks */
+
+_Static_assert(sizeof(struct rt_io_op) <= sizeof(struct vs_io), "vs_io holds an operation");
+_Static_assert(_Alignof(struct rt_io_op) <= _Alignof(struct vs_io), "vs_io is aligned for one");
+
+static struct rt_io_op *io_op(struct vs_io *io)
+{
+	return (struct rt_io_op *)(void *)io;
+}
+
+/* A prepared request into @io, if it is good and @io is not in use. */
+static int prep(struct vs_io *io, int made, const struct rt_io_req *q)
+{
+	struct rt_io_op *op = io_op(io);
+
+	if (!io)
+		return -EINVAL;
+	if (op->state != RT_OP_IDLE)
+		return -EBUSY;
+	if (made < 0)
+		return made;
+	memset(op, 0, sizeof(*op));
+	op->q = *q;
+	op->state = RT_OP_NEW;
+	return 0;
+}
+
+int vs_io_prep_read(struct vs_io *io, int fd, void *buf, size_t n)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_buf(&q, RT_IO_READ, fd, buf, n, 0, -1), &q);
+}
+
+int vs_io_prep_write(struct vs_io *io, int fd, const void *buf, size_t n)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_buf(&q, RT_IO_WRITE, fd, buf, n, 0, -1), &q);
+}
+
+int vs_io_prep_readv(struct vs_io *io, int fd, const struct iovec *iov, int iovcnt)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_vec(&q, RT_IO_READV, fd, iov, iovcnt), &q);
+}
+
+int vs_io_prep_writev(struct vs_io *io, int fd, const struct iovec *iov, int iovcnt)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_vec(&q, RT_IO_WRITEV, fd, iov, iovcnt), &q);
+}
+
+int vs_io_prep_pread(struct vs_io *io, int fd, void *buf, size_t n, off_t off)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_buf(&q, RT_IO_PREAD, fd, buf, n, 0, off), &q);
+}
+
+int vs_io_prep_pwrite(struct vs_io *io, int fd, const void *buf, size_t n, off_t off)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_buf(&q, RT_IO_PWRITE, fd, buf, n, 0, off), &q);
+}
+
+int vs_io_prep_recv(struct vs_io *io, int fd, void *buf, size_t n, int flags)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_buf(&q, RT_IO_RECV, fd, buf, n, flags, -1), &q);
+}
+
+int vs_io_prep_send(struct vs_io *io, int fd, const void *buf, size_t n, int flags)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_buf(&q, RT_IO_SEND, fd, buf, n, flags, -1), &q);
+}
+
+int vs_io_prep_recvmsg(struct vs_io *io, int fd, struct msghdr *msg, int flags)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_msg(&q, RT_IO_RECVMSG, fd, msg, flags), &q);
+}
+
+int vs_io_prep_sendmsg(struct vs_io *io, int fd, const struct msghdr *msg, int flags)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_msg(&q, RT_IO_SENDMSG, fd, msg, flags), &q);
+}
+
+int vs_io_prep_accept(struct vs_io *io, int fd, struct sockaddr *addr, socklen_t *addrlen,
+		      int flags)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_accept(&q, fd, addr, addrlen, flags), &q);
+}
+
+int vs_io_prep_connect(struct vs_io *io, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_connect(&q, fd, addr, addrlen), &q);
+}
+
+int vs_io_prep_openat(struct vs_io *io, int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_openat(&q, dirfd, path, flags, mode), &q);
+}
+
+int vs_io_prep_fsync(struct vs_io *io, int fd)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_sync(&q, RT_IO_FSYNC, fd), &q);
+}
+
+int vs_io_prep_fdatasync(struct vs_io *io, int fd)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_sync(&q, RT_IO_FDATASYNC, fd), &q);
+}
+
+int vs_io_prep_wait_fd(struct vs_io *io, int fd, unsigned events)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_wait_fd(&q, fd, events), &q);
+}
+
+ssize_t vs_io_poll(struct vs_io *io, uint64_t deadline_ns)
+{
+	struct rt_io_op *op = io_op(io);
+	struct rt_cpu *c = rt_self();
+	struct vs_task *me = c ? c->cur : NULL;
+	ssize_t r;
+
+	if (!io || op->state == RT_OP_IDLE)
+		return -EINVAL;
+	if (me && me->idle)
+		return -EPERM;
+	/* a stackless task waits for one thing at a time */
+	if (me && op->state == RT_OP_NEW && me->in_wait)
+		return -EBUSY;
+	/* outside the runtime the plain call; a stackful task blocks */
+	r = me ? rt_g->io->step(c, me, op, deadline_ns) : call_plain(&op->q, deadline_ns);
+	if (r != -EAGAIN || !me || !me->stackless)
+		op->state = RT_OP_IDLE; /* done: the handle may be prepared again */
+	return r;
 }
 
 /* VSCHED_IO: "uring", "epoll", or unset (the best the kernel allows). */
@@ -614,6 +874,12 @@ int rt_io_start(void)
 	if (r < 0)
 		return r;
 #ifdef VS_HAVE_URING
+#ifdef VS_HAVE_VALGRIND
+	/* valgrind does not let the other threads run while one waits in
+	 * io_uring_enter: under it, epoll unless asked */
+	if (!be && RUNNING_ON_VALGRIND)
+		be = &rt_io_epoll;
+#endif
 	if (!be) {
 		/* the probe: CPU 0's own ring, on this thread (its issuer) */
 		rt_g->io = &rt_io_uring;

@@ -88,27 +88,54 @@ struct rt_io_op;
  * the runtime runs, so a stale pointer still names an entry. */
 struct rt_fd {
 	struct rt_io_op *ops; /* the waits on this fd, under @lock */
+	int num;	      /* the fd number it is the entry of */
 	_Atomic uint32_t gen; /* bumped by vs_close */
 	unsigned char lock;   /* rt_lock_flag */
+	bool closing;	      /* vs_close left the close to the last wait
+			       * (io_uring, where operations hold the fd);
+			       * under @lock */
 	_Atomic uint8_t kind; /* RT_FD_*: relaxed, a hint */
 	_Atomic uint8_t rhint; /* a read may find data at once (io_uring) */
 	uint8_t reg;	      /* epoll: RT_FD_UNREG...; under @lock */
 	uint8_t ready;	      /* epoll: RT_IO_IN|OUT seen, unconsumed; under @lock */
 };
 
-/* A wait for one operation (io.h's header comment). */
+/* Where an operation is (its record's @state). */
+enum {
+	RT_OP_IDLE = 0, /* nothing asked (a stackless handle between uses) */
+	RT_OP_NEW,	/* asked, not begun */
+	RT_OP_TRY,	/* epoll: the syscall is to be tried (again) */
+	RT_OP_RING,	/* io_uring: in a ring */
+	RT_OP_POLL,	/* io_uring: a poll for its readiness is in a ring */
+	RT_OP_WAIT,	/* epoll: waiting for readiness */
+	RT_OP_CONN,	/* epoll: a connect in progress, to be checked */
+	RT_OP_CWAIT,	/* epoll: a connect in progress, waiting to be writable */
+};
+
+/*
+ * One operation and the wait for it (the header comment): on the stack of
+ * a stackful call, in the vs_io handle of a stackless task. Its backend
+ * advances it (step) until it has a result.
+ */
 struct rt_io_op {
 	struct rt_io_op *next, *prev; /* on fd->ops */
 	struct rt_io_op *inext;	      /* io_uring: on the CPU's inbox */
 	struct vs_task *task;
-	struct rt_fd *fd;	   /* the entry it is listed on, or NULL */
-	_Atomic uint32_t pending;  /* io_uring: completions to come */
-	_Atomic uint8_t cancel;	   /* the first cancel's why (RT_WHY_*), or 0 */
-	uint8_t dir;		   /* epoll: RT_IO_IN or RT_IO_OUT */
-	bool listed;		   /* on fd->ops; under its lock */
-	bool done;		   /* io_uring: the operation's own completion came */
-	uint16_t cpu;		   /* io_uring: the CPU whose ring has it */
-	int32_t res;		   /* io_uring: the operation's result */
+	struct rt_fd *fd;	  /* the entry it is listed on, or NULL */
+	struct rt_io_req q;	  /* what it asks */
+	struct msghdr m;	  /* io_uring: a socket readv/writev as a message */
+	size_t got;		  /* epoll: what a MSG_WAITALL recv has so far */
+	_Atomic uint32_t pending; /* io_uring: completions to come */
+	_Atomic uint8_t cancel;	  /* the first cancel's why (RT_WHY_*), or 0 */
+	uint8_t state;		  /* RT_OP_* */
+	uint8_t dir;		  /* epoll: RT_IO_IN and/or RT_IO_OUT */
+	bool listed;		  /* on fd->ops; under its lock */
+	bool done;		  /* io_uring: the operation's own completion came */
+	bool sock;		  /* the fd is a socket (a hint) */
+	bool gather;		  /* epoll: a MSG_WAITALL recv on a stream */
+	uint16_t cpu;		  /* io_uring: the CPU whose ring has it */
+	int32_t res;		  /* io_uring: the operation's result */
+	uint32_t gen;		  /* the fd's number of closes at the start */
 };
 
 /* The backend: how idle CPUs sleep (it is the parker), and the calls. */
@@ -122,17 +149,23 @@ struct rt_io_backend {
 	 * on a start that failed. */
 	int (*cpu_init)(struct rt_cpu *c);
 	void (*cpu_fini)(struct rt_cpu *c);
-	/* Runs @q for stackful @me on @c, blocking only @me, until
-	 * @deadline: the syscall's result or -errno. */
-	ssize_t (*call)(struct rt_cpu *c, struct vs_task *me, const struct rt_io_req *q,
+	/* Advances @op (RT_OP_NEW at first) for @me on @c until @deadline:
+	 * its result; a stackful @me parks meanwhile, a stackless one gets
+	 * -EAGAIN once it is blocked in a wait that ends when @op can go on
+	 * (its next poll calls step again). */
+	ssize_t (*step)(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op,
 			uint64_t deadline);
 	/* The wait kind's fire (wait.h): ends, or asks to end, blocked @t's
 	 * I/O wait for @why; true if the caller must wake @t. */
 	bool (*fire)(struct vs_task *t, uint8_t why);
-	/* From the ticking thread: whether @c has I/O to reap or submit (a
-	 * hint), so that a CPU busy in one task is made to switch. */
+	/* From the ticking thread, at each tick: a look at what no CPU
+	 * looks at while all are busy (the epoll); then, for each CPU,
+	 * whether it has I/O to reap or submit and must be made to switch
+	 * (a hint). */
+	void (*monitor)(void);
 	bool (*pending)(struct rt_cpu *c);
-	/* vs_close's part: ends every wait on @f (locked) with -EBADF. */
+	/* vs_close's part: ends every wait on @f (locked) with -EBADF, or
+	 * asks for it; the close itself waits for the last (rt_fd_unlist). */
 	void (*close_locked)(struct rt_fd *f, int fd);
 };
 
@@ -161,9 +194,20 @@ unsigned rt_fd_kind(struct rt_fd *f, int fd);
 unsigned rt_io_dir(const struct rt_io_req *q);
 /* Begins @me's I/O wait on @op (the kind, the record), before it parks. */
 void rt_wait_io(struct vs_task *me, struct rt_io_op *op);
+/*
+ * Blocks @me (on *@cp) in the I/O wait just begun, releasing @lock (if
+ * any) once it cannot be missed: a stackful task parks, and this returns
+ * 0 once it runs again with the wait ended (*@cp its CPU then); a
+ * stackless one is marked blocked and this returns -EAGAIN (the
+ * dispatcher ends the wait before its next poll).
+ */
+int rt_io_block(struct rt_cpu **cp, struct vs_task *me, unsigned char *lock);
 /* Lists @op on @f (locked). */
 void rt_fd_list_locked(struct rt_fd *f, struct rt_io_op *op);
 void rt_fd_unlist_locked(struct rt_fd *f, struct rt_io_op *op);
+/* Takes @op off @f (if it is on it) and, if it was the last wait of an
+ * fd vs_close has closed meanwhile, closes the fd now. */
+void rt_fd_unlist(struct rt_fd *f, struct rt_io_op *op);
 /* The error a wait ended by @why (RT_WHY_*) returns. */
 int rt_io_why_err(uint8_t why);
 

@@ -34,7 +34,7 @@ static struct {
 	int efd;		/* breaks the poller's sleep */
 	_Atomic int poller;	/* the CPU asleep in epoll_wait, or -1 */
 	_Atomic long waiters;	/* tasks waiting for readiness */
-	bool no_pwait2;		/* epoll_pwait2 is missing: milliseconds */
+	_Atomic bool no_pwait2;	/* epoll_pwait2 is missing: milliseconds */
 } ep = { .epfd = -1, .efd = -1 };
 
 /* The readiness an event brings, in RT_IO_* bits. */
@@ -77,46 +77,55 @@ static int fd_ready(struct rt_fd *f, unsigned bits)
 	return n;
 }
 
-/* @sleeper: the caller is the poller, whose break event it is; a poll
- * that does not sleep leaves it (level-triggered) to the poller, which
- * would otherwise miss its kick, as Go's netpoll does. */
-static int handle(const struct epoll_event *ev, int n, bool sleeper)
+/* Empties the poller's break eventfd: only the poller does, and only
+ * while it is the poller (ep_park); a poll that does not sleep leaves the
+ * event (level-triggered) to it, which would otherwise miss its kick, as
+ * Go's netpoll does. */
+static void drain_break(void)
+{
+	uint64_t v;
+
+	while (read(ep.efd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+}
+
+static int handle(const struct epoll_event *ev, int n)
 {
 	int woke = 0;
 
 	for (int i = 0; i < n; i++) {
 		struct rt_fd *f = ev[i].data.ptr;
 
-		if (!f) {
-			uint64_t v;
-
-			while (sleeper && read(ep.efd, &v, sizeof(v)) < 0 && errno == EINTR)
-				;
-			continue;
-		}
+		if (!f)
+			continue; /* the break: the poller's (drain_break) */
 		woke += fd_ready(f, ev_bits(ev[i].events));
 	}
 	return woke;
 }
 
-/* Registers @fd (entry @f) once: RT_FD_REG, RT_FD_NOPOLL (a regular file,
- * always ready), or -errno. */
-static int reg(struct rt_fd *f, int fd)
+/*
+ * Registers @fd (entry @f) once: RT_FD_REG, RT_FD_NOPOLL (a regular file,
+ * always ready), or -errno. With @again, registers it anew even if it
+ * was: vs_wait_fd is for fds the caller brings, and closes, itself, and a
+ * plain close(2) takes the fd out of the epoll without the entry knowing.
+ */
+static int reg(struct rt_fd *f, int fd, bool again)
 {
 	int r;
 
 	r = __atomic_load_n(&f->reg, __ATOMIC_ACQUIRE);
-	if (r != RT_FD_UNREG)
+	if (r != RT_FD_UNREG && !again)
 		return r;
 	rt_lock_flag(&f->lock);
 	r = f->reg;
-	if (r == RT_FD_UNREG) {
+	if (r == RT_FD_UNREG || again) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI |
 						    EPOLLET,
 					  .data.ptr = f };
 		int fl;
 
-		if (epoll_ctl(ep.epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ||
+		if ((again && epoll_ctl(ep.epfd, EPOLL_CTL_MOD, fd, &ev) == 0) ||
+		    epoll_ctl(ep.epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ||
 		    (errno == EEXIST && epoll_ctl(ep.epfd, EPOLL_CTL_MOD, fd, &ev) == 0)) {
 			fl = fcntl(fd, F_GETFL);
 			if (fl >= 0 && !(fl & O_NONBLOCK))
@@ -136,137 +145,183 @@ static int reg(struct rt_fd *f, int fd)
 	return r;
 }
 
-/* Parks @me until @f is ready in @dir (or was since it last looked), its
- * deadline, the canceller, or vs_close of @f (numbered @gen). */
-static int ep_wait(struct rt_cpu *c, struct vs_task *me, struct rt_fd *f, uint32_t gen,
-		   unsigned dir, uint64_t deadline)
+/*
+ * Waits for @op's fd to be ready in its direction (or to have been since
+ * the syscall failed), its deadline, the canceller, or vs_close of the fd
+ * (numbered op->gen): 1 to try again at once, 0 once the wait is begun and
+ * @me blocked in it (a stackful @me then has run again: the wait is over,
+ * its end in op->state RT_OP_WAIT), or -errno (-EAGAIN: a stackless @me is
+ * blocked).
+ */
+static int ep_wait(struct rt_cpu **cp, struct vs_task *me, struct rt_io_op *op,
+		   uint64_t deadline, uint8_t next)
 {
-	struct rt_io_op op = { .dir = (uint8_t)dir };
+	struct rt_fd *f = op->fd;
 	int r;
 
 	rt_lock_flag(&f->lock);
-	if (atomic_load_explicit(&f->gen, memory_order_relaxed) != gen) {
+	if (atomic_load_explicit(&f->gen, memory_order_relaxed) != op->gen) {
 		rt_unlock_flag(&f->lock);
 		return -EBADF; /* closed since the call began */
 	}
-	if (f->ready & dir) {
-		f->ready &= ~dir; /* an edge since the syscall failed: again */
+	if (f->ready & op->dir) {
+		f->ready &= (uint8_t)~op->dir; /* an edge since the syscall failed */
 		rt_unlock_flag(&f->lock);
-		return 0;
+		return 1;
 	}
-	r = rt_wait_begin(c, me, deadline, true);
+	r = rt_wait_begin(*cp, me, deadline, true);
 	if (r < 0) {
 		rt_unlock_flag(&f->lock);
 		return r;
 	}
-	rt_wait_io(me, &op);
-	rt_fd_list_locked(f, &op);
+	rt_wait_io(me, op);
+	rt_fd_list_locked(f, op);
 	atomic_fetch_add_explicit(&ep.waiters, 1, memory_order_relaxed);
-	/* the lock goes once we are off the CPU: whoever takes us off the
+	op->state = next;
+	/* the lock goes once we cannot be missed: whoever takes us off the
 	 * list finds us blocked */
-	rt_park(c, me, rt_unlock_flag_cb, &f->lock);
-	atomic_fetch_sub_explicit(&ep.waiters, 1, memory_order_relaxed);
-	return rt_wait_end(me);
+	return rt_io_block(cp, me, &f->lock);
 }
 
-/* connect(2) on a non-blocking socket: in progress, then its outcome. */
-static int ep_connect(struct rt_cpu *c, struct vs_task *me, struct rt_fd *f, uint32_t gen,
-		      const struct rt_io_req *q, uint64_t deadline)
+/* A stream socket, where MSG_WAITALL gathers bytes (a datagram is one
+ * message whatever the flag). */
+static bool is_stream(int fd)
 {
-	ssize_t r = rt_io_sys(q, false, true);
-	int err;
-	socklen_t len = sizeof(err);
+	int type = 0;
+	socklen_t len = sizeof(type);
 
-	while (r == -EAGAIN) { /* a Unix socket's full backlog: try again */
-		r = ep_wait(c, me, f, gen, RT_IO_OUT, deadline);
-		c = rt_self();
-		if (r < 0)
-			return (int)r;
-		r = rt_io_sys(q, false, true);
-	}
-	if (r != -EINPROGRESS)
-		return (int)r;
-	for (;;) {
-		struct pollfd p = { .fd = q->fd, .events = POLLOUT };
-
-		r = ep_wait(c, me, f, gen, RT_IO_OUT, deadline);
-		c = rt_self();
-		if (r < 0)
-			return (int)r;
-		if (poll(&p, 1, 0) <= 0)
-			continue; /* not yet: the readiness was older */
-		if (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			return -errno;
-		return -err;
-	}
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 }
 
-/* recv(2) with MSG_WAITALL, which a non-blocking recv does not honour:
- * until the buffer is full, EOF or an error; what came before an error
- * (the deadline's among them) is returned. */
-static ssize_t ep_recv_all(struct rt_cpu *c, struct vs_task *me, struct rt_fd *f, uint32_t gen,
-			   const struct rt_io_req *q, uint64_t deadline)
+/* The first step: the fd registered (a regular file, which epoll does not
+ * take, is always ready: its call runs here and now). */
+static ssize_t ep_begin(struct rt_io_op *op)
 {
-	struct rt_io_req part = *q;
-	size_t got = 0;
-	ssize_t r;
-
-	while (got < q->len) {
-		part.buf = (char *)q->buf + got;
-		part.len = q->len - got;
-		r = rt_io_sys(&part, false, true);
-		if (r > 0) {
-			got += (size_t)r;
-			continue;
-		}
-		if (r == -EAGAIN) {
-			r = ep_wait(c, me, f, gen, RT_IO_IN, deadline);
-			c = rt_self();
-			if (r == 0)
-				continue;
-		}
-		return got ? (ssize_t)got : r;
-	}
-	return (ssize_t)got;
-}
-
-static ssize_t ep_call(struct rt_cpu *c, struct vs_task *me, const struct rt_io_req *q,
-		       uint64_t deadline)
-{
+	const struct rt_io_req *q = &op->q;
 	unsigned dir = rt_io_dir(q);
 	struct rt_fd *f = dir ? rt_fd_get(q->fd) : NULL;
-	uint32_t gen;
-	bool sock;
-	ssize_t r;
+	int r;
 
 	if (!f) /* a file operation: nothing to wait for */
 		return rt_io_sys(q, false, false);
-	gen = atomic_load_explicit(&f->gen, memory_order_relaxed);
-	r = reg(f, q->fd);
+	op->gen = atomic_load_explicit(&f->gen, memory_order_relaxed);
+	r = reg(f, q->fd, q->kind == RT_IO_POLL);
 	if (r < 0)
 		return r;
 	if (r == RT_FD_NOPOLL)
 		return rt_io_sys(q, false, false);
-	sock = q->kind <= RT_IO_WRITEV && rt_fd_kind(f, q->fd) == RT_FD_SOCKET;
-	if (q->kind == RT_IO_CONNECT)
-		return ep_connect(c, me, f, gen, q, deadline);
-	if (q->kind == RT_IO_RECV && (q->flags & MSG_WAITALL))
-		return ep_recv_all(c, me, f, gen, q, deadline);
+	op->fd = f;
+	op->dir = (uint8_t)dir;
+	op->sock = q->kind <= RT_IO_WRITEV && rt_fd_kind(f, q->fd) == RT_FD_SOCKET;
+	op->got = 0;
+	op->gather = q->kind == RT_IO_RECV && (q->flags & MSG_WAITALL) &&
+		     !(q->flags & MSG_PEEK) && is_stream(q->fd);
+	op->state = RT_OP_TRY;
+	return 0;
+}
+
+/*
+ * One try of @op's syscall, without blocking; -EAGAIN to wait. A recv with
+ * MSG_WAITALL on a stream, which a non-blocking recv does not honour,
+ * gathers until its buffer is full or EOF (what came before an error is
+ * returned).
+ */
+static ssize_t ep_try(struct rt_io_op *op)
+{
+	const struct rt_io_req *q = &op->q;
+	ssize_t r;
+
+	if (op->gather) {
+		struct rt_io_req part = *q;
+
+		while (op->got < q->len) {
+			part.buf = (char *)q->buf + op->got;
+			part.len = q->len - op->got;
+			r = rt_io_sys(&part, false, true);
+			if (r <= 0)
+				return r == -EAGAIN || !op->got ? r : (ssize_t)op->got;
+			op->got += (size_t)r;
+		}
+		return (ssize_t)op->got;
+	}
 	for (;;) {
-		r = rt_io_sys(q, sock, true);
-		if (r == -ENOTSOCK && sock) {
-			atomic_store_explicit(&f->kind, RT_FD_UNKNOWN, memory_order_relaxed);
-			sock = false;
+		r = rt_io_sys(q, op->sock, true);
+		if (r == -ENOTSOCK && op->sock) {
+			/* the number was reused for something else */
+			atomic_store_explicit(&op->fd->kind, RT_FD_UNKNOWN, memory_order_relaxed);
+			op->sock = false;
 			continue;
 		}
 		if (q->kind == RT_IO_POLL && r == 0)
-			r = -EAGAIN; /* poll(2) found nothing ready */
-		if (r != -EAGAIN)
-			return r;
-		r = ep_wait(c, me, f, gen, dir, deadline);
-		c = rt_self();
-		if (r < 0)
-			return r;
+			return -EAGAIN; /* poll(2) found nothing ready */
+		if (q->kind == RT_IO_CONNECT && r == -EINPROGRESS) {
+			op->state = RT_OP_CONN;
+			return -EAGAIN;
+		}
+		return r;
+	}
+}
+
+/* A connect in progress whose socket became writable: its outcome, or
+ * -EAGAIN if it is still in progress (the readiness was older). */
+static ssize_t ep_connected(struct rt_io_op *op)
+{
+	struct pollfd p = { .fd = op->q.fd, .events = POLLOUT };
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (poll(&p, 1, 0) <= 0)
+		return -EAGAIN;
+	if (getsockopt(op->q.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	return -err;
+}
+
+static ssize_t ep_step(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op,
+		       uint64_t deadline)
+{
+	ssize_t r;
+
+	for (;;) {
+		uint8_t after = RT_OP_TRY;
+
+		switch (op->state) {
+		case RT_OP_NEW:
+			r = ep_begin(op);
+			if (op->state == RT_OP_NEW)
+				return r;
+			continue;
+		case RT_OP_TRY:
+			r = ep_try(op);
+			if (r != -EAGAIN)
+				return r;
+			if (op->state == RT_OP_CONN)
+				after = RT_OP_CONN;
+			break;
+		case RT_OP_CONN:
+			r = ep_connected(op);
+			if (r != -EAGAIN)
+				return r;
+			after = RT_OP_CONN;
+			break;
+		case RT_OP_WAIT:
+		case RT_OP_CWAIT:
+			/* woken: how the wait ended (rt_wait_end ran) */
+			atomic_fetch_sub_explicit(&ep.waiters, 1, memory_order_relaxed);
+			r = rt_wait_result(me);
+			op->state = op->state == RT_OP_CWAIT ? RT_OP_CONN : RT_OP_TRY;
+			if (r < 0)
+				return op->got ? (ssize_t)op->got : r;
+			continue;
+		default:
+			return -EINVAL;
+		}
+		/* not ready: wait, then go on in state @after */
+		r = ep_wait(&c, me, op, deadline, after == RT_OP_CONN ? RT_OP_CWAIT : RT_OP_WAIT);
+		if (r == 1)
+			op->state = after; /* ready meanwhile: again */
+		else if (r < 0)
+			return r == -EAGAIN ? r : op->got ? (ssize_t)op->got : r;
 	}
 }
 
@@ -313,7 +368,7 @@ static int ep_poll(struct rt_cpu *c)
 	if (!atomic_load_explicit(&ep.waiters, memory_order_relaxed))
 		return 0;
 	n = epoll_wait(ep.epfd, ev, EVENTS, 0);
-	return n > 0 ? handle(ev, n, false) : 0;
+	return n > 0 ? handle(ev, n) : 0;
 }
 
 static void ep_tick(struct rt_cpu *c)
@@ -332,7 +387,7 @@ static int sleep_in_epoll(struct epoll_event *ev, uint64_t deadline)
 
 		left = deadline > now ? deadline - now : 0;
 	}
-	if (!ep.no_pwait2) {
+	if (!atomic_load_explicit(&ep.no_pwait2, memory_order_relaxed)) {
 		struct timespec ts = { .tv_sec = (time_t)(left / 1000000000u),
 				       .tv_nsec = (long)(left % 1000000000u) };
 		long n = syscall(SYS_epoll_pwait2, ep.epfd, ev, EVENTS, deadline ? &ts : NULL,
@@ -340,7 +395,7 @@ static int sleep_in_epoll(struct epoll_event *ev, uint64_t deadline)
 
 		if (n >= 0 || errno != ENOSYS)
 			return (int)n;
-		ep.no_pwait2 = true; /* an old kernel, or qemu-user */
+		atomic_store_explicit(&ep.no_pwait2, true, memory_order_relaxed); /* qemu-user */
 	}
 	/* milliseconds, rounded up: never early */
 	return epoll_wait(ep.epfd, ev, EVENTS,
@@ -370,9 +425,14 @@ static void ep_park(struct rt_cpu *c, uint32_t seq, uint64_t deadline)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&c->wake_seq, memory_order_relaxed) == seq) {
 		n = sleep_in_epoll(ev, deadline);
+		/* the break is drained while still the poller: a kick for the
+		 * next poller, written once we let go, is its own to find */
+		for (int i = 0; i < n; i++)
+			if (!ev[i].data.ptr)
+				drain_break();
 		atomic_store(&ep.poller, -1);
 		if (n > 0)
-			(void)handle(ev, n, true);
+			(void)handle(ev, n);
 		return;
 	}
 	atomic_store(&ep.poller, -1);
@@ -390,10 +450,19 @@ static void ep_kick(struct rt_cpu *c)
 	}
 }
 
+/* The ticking thread looks at the epoll when no CPU sleeps in it (all
+ * busy, or asleep on their futex), as Go's sysmon does: the tasks it wakes
+ * are queued, and a CPU busy past its slice is then preempted for them. */
+static void ep_monitor(void)
+{
+	if (atomic_load_explicit(&ep.poller, memory_order_relaxed) < 0)
+		(void)ep_poll(NULL);
+}
+
 static bool ep_pending(struct rt_cpu *c)
 {
 	(void)c;
-	return atomic_load_explicit(&ep.waiters, memory_order_relaxed) != 0;
+	return false; /* the ticking thread takes the events itself */
 }
 
 static int ep_init(void)
@@ -448,8 +517,9 @@ const struct rt_io_backend rt_io_epoll = {
 	.fini = ep_fini,
 	.cpu_init = ep_cpu_init,
 	.cpu_fini = ep_cpu_fini,
-	.call = ep_call,
+	.step = ep_step,
 	.fire = ep_fire,
+	.monitor = ep_monitor,
 	.pending = ep_pending,
 	.close_locked = ep_close_locked,
 };

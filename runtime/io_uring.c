@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -72,14 +73,18 @@ static int reap(struct rt_cpu *c, struct ur_cpu *u);
 
 static void flush(struct rt_cpu *c, struct ur_cpu *u, bool get)
 {
-	for (;;) {
+	for (unsigned n = 0;; n++) {
 		int r = get ? io_uring_submit_and_get_events(&u->ring) :
 			      io_uring_submit(&u->ring);
 
 		if (r >= 0 || (r != -EINTR && r != -EAGAIN && r != -EBUSY))
 			return;
-		if (r == -EBUSY)
+		/* EBUSY: completions to take first; EAGAIN: the kernel is
+		 * short of memory for a moment */
+		if (r != -EINTR)
 			(void)reap(c, u);
+		if (r == -EAGAIN && n > 16)
+			sched_yield();
 	}
 }
 
@@ -105,12 +110,8 @@ static int op_put(struct rt_io_op *op)
 	 * request) is seen, and ours is before the wake */
 	if (atomic_fetch_sub_explicit(&op->pending, 1, memory_order_acq_rel) != 1)
 		return 0;
-	if (f) {
-		rt_lock_flag(&f->lock);
-		if (op->listed)
-			rt_fd_unlist_locked(f, op);
-		rt_unlock_flag(&f->lock);
-	}
+	if (f)
+		rt_fd_unlist(f, op);
 	/* the task is blocked (it parked on this thread before any reap):
 	 * from here on the record may be gone */
 	rt_wake(t, false);
@@ -126,7 +127,8 @@ static int cqe_handle(struct ur_cpu *u, const struct io_uring_cqe *cqe)
 		u->kick_armed = false;
 		return 0;
 	}
-	if (!op)
+	/* liburing's own timeout entry, on kernels without EXT_ARG */
+	if (!op || ud == LIBURING_UDATA_TIMEOUT)
 		return 0;
 	u->inflight--;
 	if (!(ud & TAG_CANCEL)) {
@@ -168,6 +170,8 @@ static int take_inbox(struct rt_cpu *c, struct ur_cpu *u)
 	for (; op; op = next) {
 		next = op->inext; /* before op_put: the record may then go */
 		if (op->done) {
+			/* complete before the cancel came: its result stands */
+			atomic_store_explicit(&op->cancel, 0, memory_order_relaxed);
 			woke += op_put(op);
 			continue;
 		}
@@ -198,8 +202,13 @@ static void request_cancel(struct rt_io_op *op, uint8_t why)
 	/* a count of its own, so the record outlives the request: only while
 	 * some completion is still to come (at 0 its task is being woken) */
 	do {
-		if (!p)
+		if (!p) {
+			/* complete: its result stands (the record is alive:
+			 * pinned, or listed under our lock, so its task reads
+			 * this only later) */
+			atomic_store_explicit(&op->cancel, 0, memory_order_relaxed);
 			return;
+		}
 	} while (!atomic_compare_exchange_weak_explicit(&op->pending, &p, p + 1,
 							memory_order_relaxed, memory_order_relaxed));
 	u = ur(&rt_g->cpus[op->cpu]);
@@ -297,87 +306,110 @@ static void prep(struct io_uring_sqe *sqe, const struct rt_io_req *q, bool sock,
 	}
 }
 
-/*
- * Runs @q through the ring of @c and parks @me until its last completion:
- * the result, or the wait's error if it was cancelled before it moved
- * anything (an fd it made then is closed).
- */
-static ssize_t ring_wait(struct rt_cpu *c, struct vs_task *me, struct rt_fd *f,
-			 const struct rt_io_req *q, bool sock, uint64_t deadline)
-{
-	struct rt_io_op op = { .cpu = (uint16_t)c->id, .pending = 1 };
-	struct ur_cpu *u = ur(c);
-	struct io_uring_sqe *sqe;
-	struct msghdr m;
-	ssize_t r = rt_wait_begin(c, me, deadline, true);
-	uint8_t why;
-
-	if (r < 0)
-		return r;
-	rt_wait_io(me, &op);
-	if (f) {
-		rt_lock_flag(&f->lock);
-		rt_fd_list_locked(f, &op);
-		rt_unlock_flag(&f->lock);
-	}
-	/* runtime code is never preempted: the entry is filled and queued
-	 * before anything else runs on this thread */
-	sqe = sqe_get(c, u);
-	prep(sqe, q, sock, &m);
-	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&op);
-	u->inflight++;
-	__atomic_store_n(&c->io_flags, 1, __ATOMIC_RELAXED);
-	/* only this thread reaps this ring, and only once we are off it */
-	rt_park(c, me, NULL, NULL);
-	(void)rt_wait_end(me);
-	r = op.res;
-	why = atomic_load_explicit(&op.cancel, memory_order_relaxed);
-	if (why) {
-		if (r == -ECANCELED || r == -EINTR) {
-			r = rt_io_why_err(why);
-		} else if (r >= 0 && (q->kind == RT_IO_ACCEPT || q->kind == RT_IO_OPENAT)) {
-			close((int)r); /* made after the call gave up: not handed out */
-			r = rt_io_why_err(why);
-		}
-	}
-	return r;
-}
-
-/* Socket calls a non-blocking syscall may finish at once. */
+/* Socket calls a non-blocking syscall may finish at once; @is_read: a
+ * read, tried only where the last one suggests data is queued. */
 static bool try_kind(const struct rt_io_req *q, bool *is_read)
 {
+	*is_read = q->kind == RT_IO_READ || q->kind == RT_IO_READV || q->kind == RT_IO_RECVMSG ||
+		   q->kind == RT_IO_RECV;
 	switch (q->kind) {
+	case RT_IO_RECV:
+		return !(q->flags & MSG_WAITALL);
 	case RT_IO_READ:
 	case RT_IO_READV:
 	case RT_IO_RECVMSG:
-		*is_read = true;
-		return true;
-	case RT_IO_RECV:
-		*is_read = true;
-		return !(q->flags & MSG_WAITALL);
 	case RT_IO_WRITE:
 	case RT_IO_WRITEV:
 	case RT_IO_SEND:
 	case RT_IO_SENDMSG:
-		*is_read = false;
 		return true;
 	default:
 		return false;
 	}
 }
 
+/* Reads and writes that go as socket calls on a socket. */
 static bool sock_kind(const struct rt_io_req *q)
 {
 	return q->kind <= RT_IO_WRITEV;
 }
 
-static ssize_t ur_call(struct rt_cpu *c, struct vs_task *me, const struct rt_io_req *q,
+/*
+ * Puts @op's operation (or, with @poll, a poll for its fd's readiness)
+ * in the ring of @c, for @me: the wait begun (its timer armed), the
+ * record listed on its fd, the entry queued. Runtime code is never
+ * preempted: the entry is filled and queued before anything else runs on
+ * this thread, and only this thread reaps this ring, once @me is off it.
+ */
+static int ring_submit(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op, bool poll,
 		       uint64_t deadline)
 {
+	struct ur_cpu *u = ur(c);
+	struct io_uring_sqe *sqe;
+	int r = rt_wait_begin(c, me, deadline, true);
+
+	if (r < 0)
+		return r;
+	op->cpu = (uint16_t)c->id;
+	op->done = false;
+	op->res = 0;
+	atomic_store_explicit(&op->cancel, 0, memory_order_relaxed);
+	atomic_store_explicit(&op->pending, 1, memory_order_relaxed);
+	rt_wait_io(me, op);
+	if (op->fd) {
+		struct rt_fd *f = op->fd;
+
+		rt_lock_flag(&f->lock);
+		if (f->closing || atomic_load_explicit(&f->gen, memory_order_relaxed) != op->gen) {
+			/* vs_close came first: the number is not ours now */
+			rt_unlock_flag(&f->lock);
+			(void)rt_wait_end(me); /* its timer, if any, is stale */
+			return -EBADF;
+		}
+		rt_fd_list_locked(f, op);
+		rt_unlock_flag(&f->lock);
+	}
+	rt_nopreempt_begin(c);
+	sqe = sqe_get(c, u);
+	if (poll)
+		io_uring_prep_poll_add(sqe, op->q.fd, rt_io_dir(&op->q) == RT_IO_OUT ? POLLOUT : POLLIN);
+	else
+		prep(sqe, &op->q, op->sock && sock_kind(&op->q), &op->m);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
+	u->inflight++;
+	__atomic_store_n(&c->io_flags, 1, __ATOMIC_RELAXED);
+	rt_nopreempt_end(c);
+	op->state = poll ? RT_OP_POLL : RT_OP_RING;
+	return 0;
+}
+
+/* @op's result once its last completion came: the wait's error if it
+ * was cancelled before it moved anything (an fd it made then is closed). */
+static ssize_t ring_result(struct rt_io_op *op)
+{
+	ssize_t r = op->res;
+	uint8_t why = atomic_load_explicit(&op->cancel, memory_order_relaxed);
+
+	if (!why)
+		return r;
+	if (r == -ECANCELED || r == -EINTR)
+		return rt_io_why_err(why);
+	if (r >= 0 && (op->q.kind == RT_IO_ACCEPT || op->q.kind == RT_IO_OPENAT)) {
+		close((int)r); /* made after the call gave up: not handed out */
+		return rt_io_why_err(why);
+	}
+	return r;
+}
+
+/* The first step: the non-blocking syscall where it may finish at once,
+ * else the operation into the ring. */
+static ssize_t ur_begin(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op,
+			uint64_t deadline)
+{
+	const struct rt_io_req *q = &op->q;
 	struct rt_fd *f = q->kind == RT_IO_OPENAT ? NULL : rt_fd_get(q->fd);
-	bool is_read = false, tryk = try_kind(q, &is_read);
 	unsigned kind = f ? rt_fd_kind(f, q->fd) : RT_FD_UNKNOWN;
-	bool sock = kind == RT_FD_SOCKET;
+	bool is_read, tryk = try_kind(q, &is_read);
 	ssize_t r;
 
 	/* a ring read at an offset of a pipe or socket reads the stream, where
@@ -385,13 +417,15 @@ static ssize_t ur_call(struct rt_cpu *c, struct vs_task *me, const struct rt_io_
 	if ((q->kind == RT_IO_PREAD || q->kind == RT_IO_PWRITE) &&
 	    (kind == RT_FD_SOCKET || kind == RT_FD_STREAM))
 		return -ESPIPE;
-
+	op->fd = f;
+	op->gen = f ? atomic_load_explicit(&f->gen, memory_order_relaxed) : 0;
+	op->sock = kind == RT_FD_SOCKET;
 	/*
 	 * A socket that is probably ready: the non-blocking syscall first,
 	 * as Go and Seastar do. Writes usually are; a read is after the last
 	 * one filled its buffer (more may be queued).
 	 */
-	if (sock && tryk &&
+	if (op->sock && tryk &&
 	    (!is_read || atomic_load_explicit(&f->rhint, memory_order_relaxed))) {
 		r = rt_io_sys(q, true, true);
 		if (r != -EAGAIN && r != -ENOTSOCK)
@@ -399,57 +433,101 @@ static ssize_t ur_call(struct rt_cpu *c, struct vs_task *me, const struct rt_io_
 		if (is_read)
 			atomic_store_explicit(&f->rhint, 0, memory_order_relaxed);
 	}
-	for (;;) {
-		r = ring_wait(c, me, f, q, sock && sock_kind(q), deadline);
-		c = rt_self();
-		if (r == -ENOTSOCK && sock && sock_kind(q)) {
-			/* the number was reused for something else */
-			atomic_store_explicit(&f->kind, RT_FD_UNKNOWN, memory_order_relaxed);
-			sock = false;
-			continue;
-		}
-		if (r != -EAGAIN || q->kind == RT_IO_POLL)
-			break;
-		/* a non-blocking fd the kernel would not wait on: wait for
-		 * readiness, then try again */
-		struct rt_io_req p = { .kind = RT_IO_POLL,
-				       .fd = q->fd,
-				       .flags = rt_io_dir(q) == RT_IO_OUT ? POLLOUT : POLLIN };
+	return ring_submit(c, me, op, false, deadline);
+}
 
-		r = ring_wait(c, me, f, &p, false, deadline);
-		c = rt_self();
+static ssize_t ur_step(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op,
+		       uint64_t deadline)
+{
+	ssize_t r;
+	bool is_read;
+
+	for (;;) {
+		switch (op->state) {
+		case RT_OP_NEW:
+			r = ur_begin(c, me, op, deadline);
+			if (op->state == RT_OP_NEW)
+				return r; /* done at once, or refused */
+			break;
+		case RT_OP_RING:
+		case RT_OP_POLL:
+			/* acquire: the completion's result (a stackless task
+			 * polled before it came is told to wait on) */
+			if (atomic_load_explicit(&op->pending, memory_order_acquire))
+				return -EAGAIN;
+			r = ring_result(op);
+			if (op->state == RT_OP_POLL) {
+				/* ready (or not to be waited for): again */
+				if (r < 0)
+					return r;
+				r = ring_submit(c, me, op, false, deadline);
+			} else if (r == -ENOTSOCK && op->sock && sock_kind(&op->q)) {
+				/* the number was reused for something else */
+				atomic_store_explicit(&op->fd->kind, RT_FD_UNKNOWN,
+						      memory_order_relaxed);
+				op->sock = false;
+				r = ring_submit(c, me, op, false, deadline);
+			} else if (r == -EAGAIN && op->q.kind != RT_IO_POLL) {
+				/* a non-blocking fd the kernel would not wait on:
+				 * wait for readiness, then try again */
+				r = ring_submit(c, me, op, true, deadline);
+			} else {
+				if (op->fd && try_kind(&op->q, &is_read) && is_read && r > 0)
+					atomic_store_explicit(
+						&op->fd->rhint,
+						(op->q.kind == RT_IO_READ || op->q.kind == RT_IO_RECV) &&
+							(size_t)r == op->q.len,
+						memory_order_relaxed);
+				return r;
+			}
+			if (r < 0)
+				return r;
+			break;
+		default:
+			return -EINVAL;
+		}
+		/* in the ring: wait for its last completion */
+		r = rt_io_block(&c, me, NULL);
 		if (r < 0)
 			return r;
 	}
-	if (f && is_read && r > 0)
-		atomic_store_explicit(&f->rhint,
-				      (q->kind == RT_IO_READ || q->kind == RT_IO_RECV) &&
-					      (size_t)r == q->len,
-				      memory_order_relaxed);
-	return r;
 }
 
+/*
+ * What the ring has: cancels asked for, entries to submit, completions to
+ * take. Counted as a lock: liburing's code, working on this thread's
+ * ring, must not be switched out of by the preemption signal (the task
+ * switched in would re-enter it at its next switch).
+ */
 static int ur_poll(struct rt_cpu *c)
 {
 	struct ur_cpu *u = ur(c);
-	int woke = take_inbox(c, u);
+	int woke;
 
+	rt_nopreempt_begin(c);
+	woke = take_inbox(c, u);
 	if (u->inflight || io_uring_sq_ready(&u->ring))
 		flush(c, u, u->defer && u->inflight);
-	return woke + reap(c, u);
+	woke += reap(c, u);
+	rt_nopreempt_end(c);
+	return woke;
 }
 
 static void ur_tick(struct rt_cpu *c)
 {
 	struct ur_cpu *u = ur(c);
 
-	if ((++c->io_tick & TICK_MASK) == 0 || io_uring_sq_ready(&u->ring) >= SUBMIT_BATCH) {
+	if ((++c->io_tick & TICK_MASK) == 0 || io_uring_sq_ready(&u->ring) >= SUBMIT_BATCH ||
+	    atomic_load_explicit(&u->inbox, memory_order_relaxed)) {
 		(void)ur_poll(c);
 		return;
 	}
 	/* without DEFER_TASKRUN, completions are in the ring already */
-	if (!u->defer && io_uring_cq_ready(&u->ring))
+	if (!u->defer && io_uring_cq_ready(&u->ring)) {
+		rt_nopreempt_begin(c);
 		(void)reap(c, u);
+		rt_nopreempt_end(c);
+	}
 }
 
 static void ur_park(struct rt_cpu *c, uint32_t seq, uint64_t deadline)
@@ -496,9 +574,26 @@ static void ur_kick(struct rt_cpu *c)
 			;
 }
 
+/* From the ticking thread: @c's ring has cancels asked for, entries not
+ * submitted, completions posted, or (TASKRUN_FLAG) completions the kernel
+ * holds until its thread enters (DEFER_TASKRUN). Reads of the ring's
+ * shared words only: a hint. */
 static bool ur_pending(struct rt_cpu *c)
 {
-	return __atomic_load_n(&c->io_flags, __ATOMIC_RELAXED) != 0;
+	struct ur_cpu *u = ur(c);
+	struct io_uring *r;
+
+	if (!u || !__atomic_load_n(&c->io_flags, __ATOMIC_RELAXED))
+		return false;
+	r = &u->ring;
+	return atomic_load_explicit(&u->inbox, memory_order_relaxed) ||
+	       __atomic_load_n(r->sq.kflags, __ATOMIC_RELAXED) & IORING_SQ_TASKRUN ||
+	       __atomic_load_n(r->cq.ktail, __ATOMIC_RELAXED) !=
+		       __atomic_load_n(r->cq.khead, __ATOMIC_RELAXED);
+}
+
+static void ur_monitor(void)
+{
 }
 
 static int ur_init(void)
@@ -512,8 +607,9 @@ static void ur_fini(void)
 
 /* The strongest setup the kernel takes, one step down at a time. */
 static const unsigned ring_flags[] = {
-	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
-	IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+		IORING_SETUP_SUBMIT_ALL,
+	IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
 	0,
 };
 
@@ -577,8 +673,9 @@ const struct rt_io_backend rt_io_uring = {
 	.fini = ur_fini,
 	.cpu_init = ur_cpu_init,
 	.cpu_fini = ur_cpu_fini,
-	.call = ur_call,
+	.step = ur_step,
 	.fire = ur_fire,
+	.monitor = ur_monitor,
 	.pending = ur_pending,
 	.close_locked = ur_close_locked,
 };

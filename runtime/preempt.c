@@ -184,6 +184,7 @@ static void *sysmon(void *arg)
 
 	while (!atomic_load_explicit(&rt_g->stopping, memory_order_relaxed)) {
 		nanosleep(&ts, NULL);
+		rt_g->io->monitor();
 		for (unsigned i = 0; i < rt_g->ncpus; i++) {
 			struct rt_cpu *c = &rt_g->cpus[i];
 			uint64_t nt = atomic_load_explicit(&c->next_timer, memory_order_relaxed);

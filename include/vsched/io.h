@@ -15,7 +15,7 @@
  *   closed;
  * - called from a thread that is not a task of the runtime (or with no
  *   runtime running), a call is the plain blocking syscall; from a
- *   stackless task, it is -EPERM.
+ *   stackless task, it is -EPERM (stackless tasks use the handles below).
  *
  * Sockets and pipes that tasks use should be closed with vs_close: it
  * wakes the tasks that wait on the fd with -EBADF before the number can be
@@ -24,7 +24,9 @@
  *
  * The backend (vs_io_backend()) is io_uring, one ring per CPU, where the
  * kernel allows it, else epoll, one for the runtime; VSCHED_IO=uring or
- * VSCHED_IO=epoll in the environment of vs_runtime_start forces one. The
+ * VSCHED_IO=epoll in the environment of vs_runtime_start forces one (any
+ * other value: the start fails with -EINVAL; uring where the library was
+ * built without it, or the kernel refuses it: with its error). The
  * epoll backend puts the sockets and pipes it waits on into non-blocking
  * mode (as Go does), and does file I/O on the calling CPU.
  */
@@ -91,6 +93,44 @@ int vs_fdatasync_until(int fd, uint64_t deadline_ns);
  */
 int vs_wait_fd(int fd, unsigned events);
 int vs_wait_fd_until(int fd, unsigned events, uint64_t deadline_ns);
+
+/*
+ * Stackless tasks: an operation handle, as liburing's prepare-then-submit.
+ * Zero it (or VS_IO_INIT), prepare it with a vs_io_prep_* call (the
+ * arguments of the blocking call of the same name: 0, or that call's
+ * error for bad arguments, with nothing begun; -EBUSY while the handle is
+ * in use), then call vs_io_poll in each poll of the task until it returns
+ * anything but -EAGAIN: the result, as the blocking call would return it.
+ * On -EAGAIN the task is registered to be woken, and its poll function
+ * returns VS_PENDING; -EBUSY if it already waits for something else. The
+ * handle and the buffers stay put (not copied, moved or freed) until the
+ * result; then the handle may be prepared again. Pass the same deadline
+ * (vs_now() time; VS_NEVER: none) on every poll. A stackful task or a
+ * thread may use a handle too: vs_io_poll then blocks until the result.
+ */
+struct vs_io {
+	uint64_t opaque_[28];
+};
+#define VS_IO_INIT { { 0 } }
+
+int vs_io_prep_read(struct vs_io *io, int fd, void *buf, size_t n);
+int vs_io_prep_write(struct vs_io *io, int fd, const void *buf, size_t n);
+int vs_io_prep_readv(struct vs_io *io, int fd, const struct iovec *iov, int iovcnt);
+int vs_io_prep_writev(struct vs_io *io, int fd, const struct iovec *iov, int iovcnt);
+int vs_io_prep_pread(struct vs_io *io, int fd, void *buf, size_t n, off_t off);
+int vs_io_prep_pwrite(struct vs_io *io, int fd, const void *buf, size_t n, off_t off);
+int vs_io_prep_recv(struct vs_io *io, int fd, void *buf, size_t n, int flags);
+int vs_io_prep_send(struct vs_io *io, int fd, const void *buf, size_t n, int flags);
+int vs_io_prep_recvmsg(struct vs_io *io, int fd, struct msghdr *msg, int flags);
+int vs_io_prep_sendmsg(struct vs_io *io, int fd, const struct msghdr *msg, int flags);
+int vs_io_prep_accept(struct vs_io *io, int fd, struct sockaddr *addr, socklen_t *addrlen,
+		      int flags);
+int vs_io_prep_connect(struct vs_io *io, int fd, const struct sockaddr *addr, socklen_t addrlen);
+int vs_io_prep_openat(struct vs_io *io, int dirfd, const char *path, int flags, mode_t mode);
+int vs_io_prep_fsync(struct vs_io *io, int fd);
+int vs_io_prep_fdatasync(struct vs_io *io, int fd);
+int vs_io_prep_wait_fd(struct vs_io *io, int fd, unsigned events);
+ssize_t vs_io_poll(struct vs_io *io, uint64_t deadline_ns);
 
 #ifdef __cplusplus
 }

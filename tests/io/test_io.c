@@ -584,6 +584,110 @@ static void test_close_wakes_waiters(void **state)
 	}
 }
 
+/* An operation still waiting to be submitted when its fd is closed: the
+ * number stays taken until the operation is over, so it cannot reach a
+ * file that took the number meanwhile. */
+static atomic_int spin_release;
+
+static int spin_until_released(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&spin_release))
+		;
+	return 0;
+}
+
+static int write_secret(void *arg)
+{
+	return (int)vs_write(*(int *)arg, "SECRET", 6);
+}
+
+static void test_close_before_submit(void **state)
+{
+	int sp[2], again[2], small = 4096;
+	vs_task_t *w, *b;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	while (send(sp[1], buf, 1, MSG_DONTWAIT) > 0)
+		; /* full, to the last byte: a write waits */
+	atomic_store(&spin_release, 0);
+	start(2);
+	/* the writer waits first, then its CPU is kept busy */
+	spawn_on(write_secret, &sp[1], 1, &w);
+	spawn_on(spin_until_released, NULL, 1, &b);
+	assert_int_equal(vs_sleep(20 * MS), 0);
+	assert_int_equal(vs_close(sp[1]), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, again), 0);
+	atomic_store(&spin_release, 1);
+	assert_int_equal(join(b), 0);
+	assert_int_equal(join(w), -EBADF);
+	/* the new socket got nothing of the old write */
+	assert_int_equal(recv(again[0], buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(recv(again[1], buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(vs_runtime_stop(), 0);
+	close(again[0]);
+	close(again[1]);
+	close(sp[0]);
+}
+
+/* An fd closed plainly by its owner, and its number reused: vs_wait_fd
+ * still sees the new fd (it is for fds the caller brings and closes). */
+static int late_byte(void *arg)
+{
+	assert_int_equal(vs_sleep(5 * MS), 0);
+	return (int)vs_write(*(int *)arg, "b", 1);
+}
+
+static void test_wait_fd_after_plain_close(void **state)
+{
+	int a[2], b[2];
+	vs_task_t *t;
+
+	(void)state;
+	start(1);
+	assert_int_equal(pipe2(a, O_CLOEXEC), 0);
+	assert_int_equal(write(a[1], "a", 1), 1);
+	assert_int_equal(vs_wait_fd(a[0], POLLIN), POLLIN);
+	close(a[0]);
+	close(a[1]);
+	assert_int_equal(pipe2(b, O_CLOEXEC), 0);
+	if (b[0] != a[0])
+		skip();
+	/* the byte comes once the wait has begun */
+	spawn_on(late_byte, &b[1], 0, &t);
+	assert_int_equal(vs_wait_fd_until(b[0], POLLIN, vs_deadline_in(2000 * MS)), POLLIN);
+	assert_int_equal(join(t), 1);
+	assert_int_equal(vs_runtime_stop(), 0);
+	close(b[0]);
+	close(b[1]);
+}
+
+/* MSG_WAITALL gathers a stream's bytes, never datagrams. */
+static void test_waitall_datagram(void **state)
+{
+	int sp[2];
+	char buf[8];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp), 0);
+	start(1);
+	assert_int_equal(vs_send(sp[0], "abc", 3, 0), 3);
+	assert_int_equal(vs_send(sp[0], "def", 3, 0), 3);
+	assert_int_equal(vs_recv(sp[1], buf, 6, MSG_WAITALL), 3);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(vs_recv(sp[1], buf, 6, MSG_WAITALL | MSG_PEEK), 3);
+	assert_int_equal(vs_recv(sp[1], buf, 6, 0), 3);
+	assert_memory_equal(buf, "def", 3);
+	assert_int_equal(vs_runtime_stop(), 0);
+	close(sp[0]);
+	close(sp[1]);
+}
+
 /* ------------------------------------------------------------- files */
 
 static void test_files(void **state)
@@ -899,6 +1003,196 @@ static void test_preemptible_io(void **state)
 	assert_int_equal(vs_close(sp[1]), 0);
 }
 
+/* ----------------------------------------------- stackless: handles */
+
+struct sl_echo {
+	int fd;
+	bool busy; /* the handle is prepared and not yet done */
+	bool writing;
+	struct vs_io io;
+	char buf[300];
+	ssize_t n, off;
+	long moved;
+};
+
+/* Echoes until EOF through one handle: read, then write it all back. */
+static enum vs_poll sl_echo_poll(void *state, int *code)
+{
+	struct sl_echo *e = state;
+
+	for (;;) {
+		ssize_t r;
+
+		if (!e->busy) {
+			r = e->writing ? vs_io_prep_write(&e->io, e->fd, e->buf + e->off,
+							  (size_t)(e->n - e->off)) :
+					 vs_io_prep_read(&e->io, e->fd, e->buf, sizeof(e->buf));
+			if (r < 0) {
+				*code = (int)r;
+				return VS_READY;
+			}
+			e->busy = true;
+		}
+		r = vs_io_poll(&e->io, VS_NEVER);
+		if (r == -EAGAIN)
+			return VS_PENDING;
+		e->busy = false;
+		if (r < 0 || (!e->writing && r == 0)) {
+			*code = (int)r;
+			return VS_READY;
+		}
+		if (!e->writing) {
+			e->n = r;
+			e->off = 0;
+			e->writing = true;
+		} else if ((e->off += r) == e->n) {
+			e->moved += e->n;
+			e->writing = false;
+		}
+	}
+}
+
+static void test_stackless_echo(void **state)
+{
+	int rounds = getenv("VSCHED_EMULATED") ? 100 : 1000;
+
+	(void)state;
+	for (unsigned ncpus = 1; ncpus <= 2; ncpus++) {
+		struct sl_echo e = { .busy = false };
+		struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = (int)ncpus - 1 };
+		vs_task_t *t;
+		int sp[2], code = -1;
+		long sent = 0;
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+		e.fd = sp[1];
+		start(ncpus);
+		assert_int_equal(vs_task_spawn_poll(sl_echo_poll, &e, &a, &t), 0);
+		for (int i = 0; i < rounds; i++) {
+			char out[500], in[500];
+			size_t len = 1 + (size_t)(i * 37) % sizeof(out), got = 0;
+
+			for (size_t k = 0; k < len; k++)
+				out[k] = (char)pat((unsigned)i, k);
+			assert_int_equal(vs_write(sp[0], out, len), (ssize_t)len);
+			while (got < len) {
+				ssize_t r = vs_read(sp[0], in + got, len - got);
+
+				assert_true(r > 0);
+				got += (size_t)r;
+			}
+			assert_memory_equal(in, out, len);
+			sent += (long)len;
+		}
+		assert_int_equal(vs_shutdown(sp[0], SHUT_WR), 0);
+		assert_int_equal(vs_task_join(t, &code), 0);
+		assert_int_equal(code, 0);
+		assert_int_equal(e.moved, sent);
+		assert_int_equal(vs_runtime_stop(), 0);
+		assert_int_equal(vs_close(sp[0]), 0);
+		assert_int_equal(vs_close(sp[1]), 0);
+	}
+}
+
+struct sl_wait {
+	int fd;
+	uint64_t deadline;
+	bool busy;
+	struct vs_io io;
+	char c;
+	int res; /* the code it exited with, kept here too */
+};
+
+static enum vs_poll sl_wait_poll(void *state, int *code)
+{
+	struct sl_wait *w = state;
+	ssize_t r;
+
+	if (!w->busy) {
+		r = vs_io_prep_read(&w->io, w->fd, &w->c, 1);
+		if (r < 0) {
+			*code = (int)r;
+			return VS_READY;
+		}
+		w->busy = true;
+	}
+	r = vs_io_poll(&w->io, w->deadline);
+	if (r == -EAGAIN)
+		return VS_PENDING;
+	*code = w->res = (int)r;
+	return VS_READY;
+}
+
+static void test_stackless_timeout_cancel(void **state)
+{
+	struct sl_wait w1 = { .busy = false }, w2 = { .busy = false };
+	int fds[2], code = 0;
+	vs_task_t *t;
+
+	(void)state;
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	start(2);
+	/* a deadline */
+	w1.fd = fds[0];
+	w1.deadline = vs_deadline_in(10 * MS);
+	assert_int_equal(vs_task_spawn_poll(sl_wait_poll, &w1, NULL, &t), 0);
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(code, -ETIMEDOUT);
+	assert_true(vs_now() >= w1.deadline);
+	/* data: the byte */
+	w1.busy = false;
+	w1.deadline = vs_deadline_in(5000 * MS);
+	assert_int_equal(vs_task_spawn_poll(sl_wait_poll, &w1, NULL, &t), 0);
+	assert_int_equal(vs_sleep(2 * MS), 0);
+	assert_int_equal(vs_write(fds[1], "s", 1), 1);
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(code, 1);
+	assert_int_equal(w1.c, 's');
+	/* the canceller */
+	w2.fd = fds[0];
+	w2.deadline = VS_NEVER;
+	assert_int_equal(vs_task_spawn_poll(sl_wait_poll, &w2, NULL, &t), 0);
+	assert_int_equal(vs_task_detach(t), 0);
+	assert_int_equal(vs_sleep(5 * MS), 0);
+	assert_int_equal(vs_runtime_shutdown(VS_STOP_CANCEL), 0);
+	assert_int_equal(w2.res, -ECANCELED);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void test_handle_bad_input(void **state)
+{
+	struct vs_io io = VS_IO_INIT;
+	int fds[2];
+	char c = 0;
+
+	(void)state;
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	assert_int_equal(vs_io_poll(NULL, VS_NEVER), -EINVAL);
+	assert_int_equal(vs_io_poll(&io, VS_NEVER), -EINVAL); /* nothing prepared */
+	assert_int_equal(vs_io_prep_read(NULL, fds[0], &c, 1), -EINVAL);
+	assert_int_equal(vs_io_prep_read(&io, -1, &c, 1), -EBADF);
+	assert_int_equal(vs_io_prep_read(&io, fds[0], NULL, 1), -EFAULT);
+	assert_int_equal(vs_io_prep_pread(&io, fds[0], &c, 1, -5), -EINVAL);
+	assert_int_equal(vs_io_prep_wait_fd(&io, fds[0], 0), -EINVAL);
+	assert_int_equal(vs_io_poll(&io, VS_NEVER), -EINVAL); /* still nothing */
+	/* prepared: in use until it gives its result */
+	assert_int_equal(vs_io_prep_write(&io, fds[1], "h", 1), 0);
+	assert_int_equal(vs_io_prep_read(&io, fds[0], &c, 1), -EBUSY);
+	/* outside the runtime: the plain call */
+	assert_int_equal(vs_io_poll(&io, VS_NEVER), 1);
+	/* a stackful task: blocks until the result */
+	start(1);
+	assert_int_equal(vs_io_prep_read(&io, fds[0], &c, 1), 0);
+	assert_int_equal(vs_io_poll(&io, VS_NEVER), 1);
+	assert_int_equal(c, 'h');
+	assert_int_equal(vs_io_prep_read(&io, fds[0], &c, 1), 0);
+	assert_int_equal(vs_io_poll(&io, vs_deadline_in(5 * MS)), -ETIMEDOUT);
+	assert_int_equal(vs_runtime_stop(), 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fds_setup, fds_teardown)
 
 int main(void)
@@ -914,12 +1208,18 @@ int main(void)
 		T(test_timeouts),
 		T(test_cancel_at_shutdown),
 		T(test_close_wakes_waiters),
+		T(test_close_before_submit),
+		T(test_wait_fd_after_plain_close),
+		T(test_waitall_datagram),
 		T(test_files),
 		T(test_wait_fd),
 		T(test_bad_input),
 		T(test_outside_runtime),
 		T(test_migrate_with_io),
 		T(test_preemptible_io),
+		T(test_stackless_echo),
+		T(test_stackless_timeout_cancel),
+		T(test_handle_bad_input),
 	};
 
 	if (getenv("VSCHED_TEST_FILTER")) /* one test, by name (a glob) */
