@@ -297,9 +297,13 @@ static ssize_t call_plain(const struct rt_io_req *q, uint64_t deadline)
 	unsigned dir = rt_io_dir(q);
 	int type;
 	socklen_t len = sizeof(type);
+	bool sock;
+
+	if (q->kind == RT_IO_CALL)
+		return q->fn(q->arg);
 	/* a write to a socket as send: never SIGPIPE, as in a task */
-	bool sock = (q->kind == RT_IO_WRITE || q->kind == RT_IO_WRITEV) &&
-		    getsockopt(q->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+	sock = (q->kind == RT_IO_WRITE || q->kind == RT_IO_WRITEV) &&
+	       getsockopt(q->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
 
 	if (deadline != VS_NEVER && dir) {
 		struct pollfd p = { .fd = q->fd,
@@ -325,6 +329,16 @@ static ssize_t call_plain(const struct rt_io_req *q, uint64_t deadline)
 	return rt_io_sys(q, sock, false);
 }
 
+/* Advances @op: a call, or an operation the offload pool has, there;
+ * anything else through the backend. */
+static ssize_t step(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op,
+		    uint64_t deadline)
+{
+	if (op->q.kind == RT_IO_CALL || op->pooled)
+		return rt_offload_step(c, me, op, deadline);
+	return rt_g->io->step(c, me, op, deadline);
+}
+
 /* Runs @q: in a stackful task through the backend, else plainly. */
 static ssize_t io_call(const struct rt_io_req *q, uint64_t deadline)
 {
@@ -339,7 +353,7 @@ static ssize_t io_call(const struct rt_io_req *q, uint64_t deadline)
 	memset(&op, 0, sizeof(op));
 	op.q = *q;
 	op.state = RT_OP_NEW;
-	return rt_g->io->step(c, me, &op, deadline);
+	return step(c, me, &op, deadline);
 }
 
 const char *vs_io_backend(void)
@@ -679,6 +693,28 @@ int vs_wait_fd(int fd, unsigned events)
 	return vs_wait_fd_until(fd, events, VS_NEVER);
 }
 
+static int mk_call(struct rt_io_req *q, vs_blocking_fn fn, void *arg)
+{
+	*q = (struct rt_io_req){ .kind = RT_IO_CALL, .fd = -1 };
+	if (!fn)
+		return -EINVAL;
+	q->fn = fn;
+	q->arg = arg;
+	return 0;
+}
+
+ssize_t vs_offload_until(vs_blocking_fn fn, void *arg, uint64_t deadline_ns)
+{
+	struct rt_io_req q;
+
+	return run(mk_call(&q, fn, arg), &q, deadline_ns);
+}
+
+ssize_t vs_offload(vs_blocking_fn fn, void *arg)
+{
+	return vs_offload_until(fn, arg, VS_NEVER);
+}
+
 /* ------------------------------------------ handles for stackless tasks */
 
 _Static_assert(sizeof(struct rt_io_op) <= sizeof(struct vs_io), "vs_io holds an operation");
@@ -819,6 +855,13 @@ int vs_io_prep_wait_fd(struct vs_io *io, int fd, unsigned events)
 	return prep(io, mk_wait_fd(&q, fd, events), &q);
 }
 
+int vs_io_prep_offload(struct vs_io *io, vs_blocking_fn fn, void *arg)
+{
+	struct rt_io_req q;
+
+	return prep(io, mk_call(&q, fn, arg), &q);
+}
+
 ssize_t vs_io_poll(struct vs_io *io, uint64_t deadline_ns)
 {
 	struct rt_io_op *op = io_op(io);
@@ -834,7 +877,7 @@ ssize_t vs_io_poll(struct vs_io *io, uint64_t deadline_ns)
 	if (me && op->state == RT_OP_NEW && me->in_wait)
 		return -EBUSY;
 	/* outside the runtime the plain call; a stackful task blocks */
-	r = me ? rt_g->io->step(c, me, op, deadline_ns) : call_plain(&op->q, deadline_ns);
+	r = me ? step(c, me, op, deadline_ns) : call_plain(&op->q, deadline_ns);
 	if (r != -EAGAIN || !me || !me->stackless)
 		op->state = RT_OP_IDLE; /* done: the handle may be prepared again */
 	return r;

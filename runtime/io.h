@@ -46,6 +46,7 @@ enum rt_io_kind {
 	RT_IO_FSYNC,
 	RT_IO_FDATASYNC,
 	RT_IO_POLL,
+	RT_IO_CALL, /* a blocking function, on the offload pool */
 	RT_IO_NKINDS
 };
 
@@ -60,9 +61,11 @@ struct rt_io_req {
 		struct msghdr *msg;
 		struct sockaddr *addr;
 		const char *path;
+		void *arg; /* a call's */
 	};
 	union {
 		size_t len;
+		ssize_t (*fn)(void *arg); /* a call's */
 		int iovcnt;
 		socklen_t *addrlen; /* accept */
 		socklen_t alen;	    /* connect */
@@ -110,6 +113,9 @@ enum {
 	RT_OP_WAIT,	/* epoll: waiting for readiness */
 	RT_OP_CONN,	/* epoll: a connect in progress, to be checked */
 	RT_OP_CWAIT,	/* epoll: a connect in progress, waiting to be writable */
+	RT_OP_QUEUED,	/* on the offload pool's queue */
+	RT_OP_RUNNING,	/* running on an offload thread */
+	RT_OP_RAN,	/* the offload thread is done with it */
 };
 
 /*
@@ -133,6 +139,7 @@ struct rt_io_op {
 	bool done;		  /* io_uring: the operation's own completion came */
 	bool sock;		  /* the fd is a socket (a hint) */
 	bool gather;		  /* epoll: a MSG_WAITALL recv on a stream */
+	bool pooled;		  /* the offload pool's (set before it waits) */
 	uint16_t cpu;		  /* io_uring: the CPU whose ring has it */
 	int32_t res;		  /* io_uring: the operation's result */
 	uint32_t gen;		  /* the fd's number of closes at the start */
@@ -173,6 +180,19 @@ struct rt_io_backend {
 extern const struct rt_io_backend rt_io_uring;
 #endif
 extern const struct rt_io_backend rt_io_epoll;
+
+/*
+ * The offload pool (offload.c): a bounded set of threads for what has no
+ * asynchronous form. rt_offload_step advances @op (a call, or any request
+ * run as its plain syscall) as a backend's step does: queued, then run by
+ * a pool thread, which wakes @me. A timer or the canceller takes a queued
+ * operation off the queue (its error); a running one is only told
+ * (vs_offload_cancelled), and the task waits for it to return.
+ */
+ssize_t rt_offload_step(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op,
+			uint64_t deadline);
+bool rt_offload_fire(struct vs_task *t, uint8_t why);
+void rt_offload_stop(void);
 
 /* Picks and starts the backend (VSCHED_IO, else io_uring if the kernel
  * allows it); sets rt_g->io and rt_g->parker. At start, on CPU 0's

@@ -193,8 +193,9 @@ static bool is_stream(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 }
 
-/* The first step: the fd registered (a regular file, which epoll does not
- * take, is always ready: its call runs here and now). */
+/* The first step: the fd registered; 1 for a file operation, or one on a
+ * regular file (which epoll does not take): the offload pool's, as they
+ * can block, on a slow disk, for as long as they like. */
 static ssize_t ep_begin(struct rt_io_op *op)
 {
 	const struct rt_io_req *q = &op->q;
@@ -203,13 +204,13 @@ static ssize_t ep_begin(struct rt_io_op *op)
 	int r;
 
 	if (!f) /* a file operation: nothing to wait for */
-		return rt_io_sys(q, false, false);
+		return 1;
 	op->gen = atomic_load_explicit(&f->gen, memory_order_relaxed);
 	r = reg(f, q->fd, q->kind == RT_IO_POLL);
 	if (r < 0)
 		return r;
 	if (r == RT_FD_NOPOLL)
-		return rt_io_sys(q, false, false);
+		return 1;
 	op->fd = f;
 	op->dir = (uint8_t)dir;
 	op->sock = q->kind <= RT_IO_WRITEV && rt_fd_kind(f, q->fd) == RT_FD_SOCKET;
@@ -288,6 +289,8 @@ static ssize_t ep_step(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op
 		switch (op->state) {
 		case RT_OP_NEW:
 			r = ep_begin(op);
+			if (r == 1)
+				return rt_offload_step(c, me, op, deadline);
 			if (op->state == RT_OP_NEW)
 				return r;
 			continue;

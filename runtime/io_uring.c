@@ -566,7 +566,9 @@ static void ur_park(struct rt_cpu *c, uint32_t seq, uint64_t deadline)
 
 static void ur_kick(struct rt_cpu *c)
 {
-	struct ur_cpu *u = ur(c);
+	/* acquire: the state its thread published (ur_cpu_init), which a
+	 * kicker that saw it parked may otherwise see only in part */
+	struct ur_cpu *u = __atomic_load_n((struct ur_cpu **)&c->io, __ATOMIC_ACQUIRE);
 	uint64_t one = 1;
 
 	if (u)
@@ -580,7 +582,7 @@ static void ur_kick(struct rt_cpu *c)
  * shared words only: a hint. */
 static bool ur_pending(struct rt_cpu *c)
 {
-	struct ur_cpu *u = ur(c);
+	struct ur_cpu *u = __atomic_load_n((struct ur_cpu **)&c->io, __ATOMIC_ACQUIRE);
 	struct io_uring *r;
 
 	if (!u || !__atomic_load_n(&c->io_flags, __ATOMIC_RELAXED))
@@ -643,7 +645,7 @@ static int ur_cpu_init(struct rt_cpu *c)
 		return r;
 	}
 	(void)io_uring_register_iowq_max_workers(&u->ring, workers);
-	c->io = u;
+	__atomic_store_n(&c->io, (void *)u, __ATOMIC_RELEASE); /* for kickers */
 	c->io_flags = 0;
 	return 0;
 }

@@ -99,6 +99,7 @@ static void teardown(struct rt *rt, unsigned nthreads)
 #endif
 	}
 
+	rt_offload_stop(); /* its threads, idle now that no task is left */
 	rt_io_stop(); /* every CPU's I/O state, now that no kick can come */
 	/* CPU 0's idle task is parked in its loop, off the CPU: drop it */
 	rt_stack_cpu_fini(c0);

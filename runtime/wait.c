@@ -73,6 +73,9 @@ static bool fire_direct(struct vs_task *t, uint8_t why)
 /* An I/O wait: the backend's (io.h). */
 static bool fire_io(struct vs_task *t, uint8_t why)
 {
+	/* pooled is set before the wait begins; the state is the pool's */
+	if (t->wio->pooled)
+		return rt_offload_fire(t, why);
 	return rt_g->io->fire(t, why);
 }
 

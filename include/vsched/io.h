@@ -33,6 +33,7 @@
 #ifndef VSCHED_IO_H
 #define VSCHED_IO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -95,6 +96,25 @@ int vs_wait_fd(int fd, unsigned events);
 int vs_wait_fd_until(int fd, unsigned events, uint64_t deadline_ns);
 
 /*
+ * Blocking work with no asynchronous form (getaddrinfo, a library's
+ * blocking call): fn(arg) runs on a thread of the offload pool while the
+ * calling task is parked, its CPU running other tasks; its return value
+ * (by this library's convention, the result or -errno). The pool has at
+ * most 4 threads per CPU (at least 4, at most 256), made on demand and
+ * gone after 5 s idle; more work waits its turn. A deadline or the
+ * canceller takes work that has not begun off the queue (-ETIMEDOUT,
+ * -ECANCELED); work already running is only told (vs_offload_cancelled()
+ * turns true in it), and the call returns its value once it returns. -EINVAL
+ * for a NULL @fn. Outside the runtime, fn(arg) runs on the caller.
+ */
+typedef ssize_t (*vs_blocking_fn)(void *arg);
+ssize_t vs_offload(vs_blocking_fn fn, void *arg);
+ssize_t vs_offload_until(vs_blocking_fn fn, void *arg, uint64_t deadline_ns);
+/* In a function the pool runs: its caller gave up waiting (its deadline,
+ * the canceller); it may stop early. */
+bool vs_offload_cancelled(void);
+
+/*
  * Stackless tasks: an operation handle, as liburing's prepare-then-submit.
  * Zero it (or VS_IO_INIT), prepare it with a vs_io_prep_* call (the
  * arguments of the blocking call of the same name: 0, or that call's
@@ -130,6 +150,7 @@ int vs_io_prep_openat(struct vs_io *io, int dirfd, const char *path, int flags, 
 int vs_io_prep_fsync(struct vs_io *io, int fd);
 int vs_io_prep_fdatasync(struct vs_io *io, int fd);
 int vs_io_prep_wait_fd(struct vs_io *io, int fd, unsigned events);
+int vs_io_prep_offload(struct vs_io *io, vs_blocking_fn fn, void *arg);
 ssize_t vs_io_poll(struct vs_io *io, uint64_t deadline_ns);
 
 #ifdef __cplusplus

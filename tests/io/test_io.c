@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -597,42 +598,55 @@ static int spin_until_released(void *arg)
 	return 0;
 }
 
+static vs_task_t *spinner;
+
+/* Queues a task that keeps this CPU busy, then writes: the write's entry
+ * is prepared as the writer parks, and the CPU runs the spinner next. */
 static int write_secret(void *arg)
 {
+	/* on this CPU only: an idle CPU 0 would steal it, and keep the test
+	 * from going on */
+	struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = vs_cpu_self(),
+				  .affinity = 1ull << vs_cpu_self() };
+
+	if (vs_task_spawn(spin_until_released, NULL, &a, &spinner) < 0)
+		return -EIO;
 	return (int)vs_write(*(int *)arg, "SECRET", 6);
 }
 
 static void test_close_before_submit(void **state)
 {
-	int sp[2], again[2], small = 4096;
+	int p[2], again[2];
 	vs_task_t *w, *b;
 	char buf[64];
 
 	(void)state;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-	assert_int_equal(setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
-	while (send(sp[1], buf, 1, MSG_DONTWAIT) > 0)
-		; /* full, to the last byte: a write waits */
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	while (write(p[1], "f", 1) == 1)
+		; /* full, every page to the last byte: a write waits */
+	assert_int_equal(fcntl(p[1], F_SETFL, 0), 0);
 	atomic_store(&spin_release, 0);
 	start(2);
-	/* the writer waits first, then its CPU is kept busy */
-	spawn_on(write_secret, &sp[1], 1, &w);
-	spawn_on(spin_until_released, NULL, 1, &b);
+	/* the writer waits, then its CPU is kept busy */
+	spawn_on(write_secret, &p[1], 1, &w);
 	assert_int_equal(vs_sleep(20 * MS), 0);
-	assert_int_equal(vs_close(sp[1]), 0);
+	b = spinner;
+	assert_int_equal(vs_close(p[1]), 0);
+	/* a socket pair takes the lowest free numbers: the old one, were it
+	 * free, for its first end, whose peer would then read the write */
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, again), 0);
 	atomic_store(&spin_release, 1);
 	assert_int_equal(join(b), 0);
 	assert_int_equal(join(w), -EBADF);
-	/* the new socket got nothing of the old write */
-	assert_int_equal(recv(again[0], buf, sizeof(buf), MSG_DONTWAIT), -1);
-	assert_int_equal(errno, EAGAIN);
+	/* the new sockets got nothing of the old write */
 	assert_int_equal(recv(again[1], buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(recv(again[0], buf, sizeof(buf), MSG_DONTWAIT), -1);
 	assert_int_equal(errno, EAGAIN);
 	assert_int_equal(vs_runtime_stop(), 0);
 	close(again[0]);
 	close(again[1]);
-	close(sp[0]);
+	close(p[0]);
 }
 
 /* An fd closed plainly by its owner, and its number reused: vs_wait_fd
@@ -1193,6 +1207,175 @@ static void test_handle_bad_input(void **state)
 	close(fds[1]);
 }
 
+/* -------------------------------------------------------- offload pool */
+
+static atomic_int in_pool, pool_peak, pool_ran;
+static atomic_int pool_hold; /* jobs wait while it is 1 */
+
+static ssize_t pool_job(void *arg)
+{
+	int now = atomic_fetch_add(&in_pool, 1) + 1, peak = atomic_load(&pool_peak);
+
+	while (now > peak && !atomic_compare_exchange_weak(&pool_peak, &peak, now))
+		;
+	atomic_fetch_add(&pool_ran, 1);
+	while (atomic_load(&pool_hold))
+		usleep(1000);
+	usleep(2000);
+	atomic_fetch_sub(&in_pool, 1);
+	return (ssize_t)(intptr_t)arg;
+}
+
+static int offload_task(void *arg)
+{
+	return (int)vs_offload(pool_job, arg);
+}
+
+static void test_offload(void **state)
+{
+	enum { N = 40 };
+	vs_task_t *t[N], *tt;
+
+	(void)state;
+	atomic_store(&in_pool, 0);
+	atomic_store(&pool_peak, 0);
+	atomic_store(&pool_ran, 0);
+	atomic_store(&pool_hold, 0);
+	/* outside the runtime: on the caller */
+	assert_int_equal(vs_offload(pool_job, (void *)(intptr_t)5), 5);
+	assert_int_equal(vs_offload(NULL, NULL), -EINVAL);
+	start(1);
+	assert_int_equal(vs_offload(NULL, NULL), -EINVAL);
+	/* the CPU runs on while a task waits for the pool */
+	atomic_store(&ticks, 0);
+	atomic_store(&stop_ticking, 0);
+	spawn_on(ticker, NULL, 0, &tt);
+	atomic_store(&pool_hold, 1);
+	for (int i = 0; i < N; i++)
+		spawn_on(offload_task, (void *)(intptr_t)(100 + i), 0, &t[i]);
+	assert_int_equal(vs_sleep(30 * MS), 0);
+	assert_true(atomic_load(&ticks) >= 5);
+	/* bounded: 4 threads for one CPU, all busy, the rest queued */
+	assert_int_equal(atomic_load(&in_pool), 4);
+	atomic_store(&pool_hold, 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(join(t[i]), 100 + i);
+	assert_int_equal(atomic_load(&pool_peak), 4);
+	assert_int_equal(atomic_load(&pool_ran), N + 1);
+	atomic_store(&stop_ticking, 1);
+	assert_int_equal(join(tt), 0);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
+static int offload_record(void *arg)
+{
+	atomic_store(&cancel_res[0], (int)vs_offload(pool_job, arg));
+	return 0;
+}
+
+static void *release_later(void *arg)
+{
+	(void)arg;
+	usleep(50000);
+	atomic_store(&pool_hold, 0);
+	return NULL;
+}
+
+static ssize_t until_cancelled(void *arg)
+{
+	(void)arg;
+	while (!vs_offload_cancelled())
+		usleep(500);
+	return 7;
+}
+
+static ssize_t resolve(void *arg)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res;
+	int r = getaddrinfo((const char *)arg, "80", &hints, &res);
+
+	if (r)
+		return -EIO;
+	r = ((struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+	freeaddrinfo(res);
+	return r;
+}
+
+static void test_offload_timeout_cancel(void **state)
+{
+	vs_task_t *t[4];
+
+	(void)state;
+	atomic_store(&in_pool, 0);
+	atomic_store(&pool_ran, 0);
+	start(1);
+	assert_int_equal(vs_offload(resolve, "localhost"), 1);
+	/* a running job is told, and its value returned once it returns */
+	assert_int_equal(vs_offload_until(until_cancelled, NULL, vs_deadline_in(10 * MS)), 7);
+	/* a job still queued gives up, never run */
+	atomic_store(&pool_hold, 1);
+	for (int i = 0; i < 4; i++)
+		spawn_on(offload_task, (void *)(intptr_t)i, 0, &t[i]);
+	assert_int_equal(vs_sleep(10 * MS), 0);
+	assert_int_equal(atomic_load(&pool_ran), 4);
+	assert_int_equal(vs_offload_until(pool_job, NULL, vs_deadline_in(10 * MS)), -ETIMEDOUT);
+	assert_int_equal(atomic_load(&pool_ran), 4);
+	/* and the canceller: a job queued behind the 4 gets -ECANCELED, while
+	 * the 4 running ones end on their own (let go by a thread, later) */
+	atomic_store(&cancel_res[0], 1);
+	{
+		vs_task_t *q;
+		pthread_t th;
+
+		spawn_on(offload_record, (void *)(intptr_t)99, 0, &q);
+		assert_int_equal(vs_task_detach(q), 0);
+		for (int i = 0; i < 4; i++)
+			assert_int_equal(vs_task_detach(t[i]), 0);
+		assert_int_equal(vs_sleep(5 * MS), 0);
+		assert_int_equal(pthread_create(&th, NULL, release_later, NULL), 0);
+		assert_int_equal(vs_runtime_shutdown(VS_STOP_CANCEL), 0);
+		assert_int_equal(pthread_join(th, NULL), 0);
+	}
+	assert_int_equal(atomic_load(&cancel_res[0]), -ECANCELED);
+	assert_int_equal(atomic_load(&pool_ran), 4);
+}
+
+struct sl_off {
+	struct vs_io io;
+	bool busy;
+};
+
+static enum vs_poll sl_off_poll(void *state, int *code)
+{
+	struct sl_off *o = state;
+	ssize_t r;
+
+	if (!o->busy) {
+		assert_int_equal(vs_io_prep_offload(&o->io, pool_job, (void *)(intptr_t)33), 0);
+		o->busy = true;
+	}
+	r = vs_io_poll(&o->io, VS_NEVER);
+	if (r == -EAGAIN)
+		return VS_PENDING;
+	*code = (int)r;
+	return VS_READY;
+}
+
+static void test_offload_stackless(void **state)
+{
+	struct sl_off o = { .busy = false };
+	vs_task_t *t;
+	int code = 0;
+
+	(void)state;
+	atomic_store(&pool_hold, 0);
+	start(2);
+	assert_int_equal(vs_task_spawn_poll(sl_off_poll, &o, NULL, &t), 0);
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(code, 33);
+	assert_int_equal(vs_runtime_stop(), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fds_setup, fds_teardown)
 
 int main(void)
@@ -1220,6 +1403,9 @@ int main(void)
 		T(test_stackless_echo),
 		T(test_stackless_timeout_cancel),
 		T(test_handle_bad_input),
+		T(test_offload),
+		T(test_offload_timeout_cancel),
+		T(test_offload_stackless),
 	};
 
 	if (getenv("VSCHED_TEST_FILTER")) /* one test, by name (a glob) */
