@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,8 +59,19 @@ static int fds_setup(void **state)
 }
 
 /* Stops what a failed test left running, then checks for leaked fds. */
+static atomic_int pool_hold; /* offload jobs wait while it is 1 */
+
+/* Waits (a task sleeping) until *@v is @want, for up to 10 s. */
+static void await_value(atomic_int *v, int want)
+{
+	for (int i = 0; i < 10000 && atomic_load(v) != want; i++)
+		assert_int_equal(vs_sleep(1000000), 0);
+	assert_int_equal(atomic_load(v), want);
+}
+
 static int fds_teardown(void **state)
 {
+	atomic_store(&pool_hold, 0); /* jobs a failed test held */
 	stop_left(state);
 	assert_int_equal(count_fds(), fds_before);
 	return 0;
@@ -598,7 +610,7 @@ static int spin_until_released(void *arg)
 	return 0;
 }
 
-static vs_task_t *spinner;
+static vs_task_t *_Atomic spinner;
 
 /* Queues a task that keeps this CPU busy, then writes: the write's entry
  * is prepared as the writer parks, and the CPU runs the spinner next. */
@@ -608,9 +620,11 @@ static int write_secret(void *arg)
 	 * from going on */
 	struct vs_task_attr a = { .place = VS_PLACE_CPU, .cpu = vs_cpu_self(),
 				  .affinity = 1ull << vs_cpu_self() };
+	vs_task_t *t;
 
-	if (vs_task_spawn(spin_until_released, NULL, &a, &spinner) < 0)
+	if (vs_task_spawn(spin_until_released, NULL, &a, &t) < 0)
 		return -EIO;
+	atomic_store(&spinner, t);
 	return (int)vs_write(*(int *)arg, "SECRET", 6);
 }
 
@@ -630,7 +644,7 @@ static void test_close_before_submit(void **state)
 	/* the writer waits, then its CPU is kept busy */
 	spawn_on(write_secret, &p[1], 1, &w);
 	assert_int_equal(vs_sleep(20 * MS), 0);
-	b = spinner;
+	b = atomic_load(&spinner);
 	assert_int_equal(vs_close(p[1]), 0);
 	/* a socket pair takes the lowest free numbers: the old one, were it
 	 * free, for its first end, whose peer would then read the write */
@@ -1210,7 +1224,6 @@ static void test_handle_bad_input(void **state)
 /* -------------------------------------------------------- offload pool */
 
 static atomic_int in_pool, pool_peak, pool_ran;
-static atomic_int pool_hold; /* jobs wait while it is 1 */
 
 static ssize_t pool_job(void *arg)
 {
@@ -1253,10 +1266,11 @@ static void test_offload(void **state)
 	atomic_store(&pool_hold, 1);
 	for (int i = 0; i < N; i++)
 		spawn_on(offload_task, (void *)(intptr_t)(100 + i), 0, &t[i]);
-	assert_int_equal(vs_sleep(30 * MS), 0);
-	assert_true(atomic_load(&ticks) >= 5);
 	/* bounded: 4 threads for one CPU, all busy, the rest queued */
+	await_value(&in_pool, 4);
+	assert_int_equal(vs_sleep(30 * MS), 0);
 	assert_int_equal(atomic_load(&in_pool), 4);
+	assert_true(atomic_load(&ticks) >= 5);
 	atomic_store(&pool_hold, 0);
 	for (int i = 0; i < N; i++)
 		assert_int_equal(join(t[i]), 100 + i);
@@ -1316,8 +1330,7 @@ static void test_offload_timeout_cancel(void **state)
 	atomic_store(&pool_hold, 1);
 	for (int i = 0; i < 4; i++)
 		spawn_on(offload_task, (void *)(intptr_t)i, 0, &t[i]);
-	assert_int_equal(vs_sleep(10 * MS), 0);
-	assert_int_equal(atomic_load(&pool_ran), 4);
+	await_value(&pool_ran, 4);
 	assert_int_equal(vs_offload_until(pool_job, NULL, vs_deadline_in(10 * MS)), -ETIMEDOUT);
 	assert_int_equal(atomic_load(&pool_ran), 4);
 	/* and the canceller: a job queued behind the 4 gets -ECANCELED, while
@@ -1376,6 +1389,162 @@ static void test_offload_stackless(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
+/* ------------------------------------------------------- echo stress */
+
+/*
+ * Many connections at once on 2 CPUs, a server task and a client task
+ * each: every client sends its stream in messages of varying sizes and
+ * reads it back; every byte comes back once and in order.
+ */
+struct echo_conn {
+	int id, fd;
+	long sent, back;
+	int result;
+};
+
+static int echo_lfd;
+static atomic_int echo_accepted;
+
+static int echo_serve(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[4096];
+	ssize_t r;
+
+	while ((r = vs_read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off < r;) {
+			ssize_t w = vs_write(fd, buf + off, (size_t)(r - off));
+
+			if (w <= 0) {
+				vs_close(fd);
+				return -EIO;
+			}
+			off += w;
+		}
+	vs_close(fd);
+	return (int)r;
+}
+
+static int echo_acceptor(void *arg)
+{
+	int n = (int)(intptr_t)arg;
+
+	for (int i = 0; i < n; i++) {
+		int fd = vs_accept(echo_lfd, NULL, NULL, SOCK_CLOEXEC);
+		struct vs_task_attr a = { .place = VS_PLACE_BALANCE, .stack_size = 32768 };
+		vs_task_t *t;
+
+		if (fd < 0)
+			return fd;
+		atomic_fetch_add(&echo_accepted, 1);
+		if (vs_task_spawn(echo_serve, (void *)(intptr_t)fd, &a, &t) < 0 ||
+		    vs_task_detach(t) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+#define ECHO_MSGS 20
+
+static int echo_client(void *arg)
+{
+	struct echo_conn *c = arg;
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	char out[4096], in[4096];
+
+	if (getsockname(echo_lfd, (struct sockaddr *)&a, &len) < 0)
+		return c->result = -errno;
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return c->result = -errno;
+	if ((c->result = vs_connect(c->fd, (struct sockaddr *)&a, sizeof(a))) < 0)
+		goto out;
+	for (int m = 0; m < ECHO_MSGS; m++) {
+		size_t n = 1 + (size_t)(c->id * 7919 + m * 104729) % sizeof(out), got = 0;
+
+		for (size_t k = 0; k < n; k++)
+			out[k] = (char)pat((unsigned)c->id, (size_t)c->sent + k);
+		for (size_t off = 0; off < n;) {
+			ssize_t w = vs_write(c->fd, out + off, n - off);
+
+			if (w <= 0) {
+				c->result = w < 0 ? (int)w : -EIO;
+				goto out;
+			}
+			off += (size_t)w;
+		}
+		c->sent += (long)n;
+		while (got < n) {
+			ssize_t r = vs_read(c->fd, in + got, n - got);
+
+			if (r <= 0) {
+				c->result = r < 0 ? (int)r : -EPIPE;
+				goto out;
+			}
+			got += (size_t)r;
+		}
+		if (memcmp(in, out, n)) {
+			c->result = -EILSEQ;
+			goto out;
+		}
+		c->back += (long)n;
+	}
+	/* the server sees EOF, and so do we */
+	(void)vs_shutdown(c->fd, SHUT_WR);
+	c->result = (int)vs_read(c->fd, in, sizeof(in));
+out:
+	vs_close(c->fd);
+	return c->result;
+}
+
+static void test_echo_stress(void **state)
+{
+	struct rlimit rl;
+	int n = getenv("VSCHED_EMULATED") ? 200 : 1000;
+	struct echo_conn *c;
+	vs_task_t **t, *acc;
+	uint16_t port;
+
+	(void)state;
+	/* two fds a connection, and some to spare */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < (rlim_t)(2 * n + 64)) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+		if (rl.rlim_cur < (rlim_t)(2 * n + 64))
+			n = (int)(rl.rlim_cur - 64) / 2;
+	}
+	c = calloc((size_t)n, sizeof(*c));
+	t = calloc((size_t)n, sizeof(*t));
+	assert_non_null(c);
+	assert_non_null(t);
+	echo_lfd = listener(&port);
+	atomic_store(&echo_accepted, 0);
+	start(2);
+	spawn_on(echo_acceptor, (void *)(intptr_t)n, 0, &acc);
+	for (int i = 0; i < n; i++) {
+		struct vs_task_attr a = { .place = VS_PLACE_BALANCE, .stack_size = 32768 };
+
+		c[i].id = i;
+		assert_int_equal(vs_task_spawn(echo_client, &c[i], &a, &t[i]), 0);
+	}
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(join(t[i]), 0);
+		assert_int_equal(c[i].result, 0); /* EOF after the last echo */
+		assert_true(c[i].sent > 0);
+		assert_int_equal(c[i].back, c[i].sent);
+	}
+	assert_int_equal(join(acc), 0);
+	assert_int_equal(atomic_load(&echo_accepted), n);
+	/* the servers are detached: stop waits for them */
+	assert_int_equal(vs_runtime_stop(), 0);
+	assert_int_equal(vs_close(echo_lfd), 0);
+	free(c);
+	free(t);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fds_setup, fds_teardown)
 
 int main(void)
@@ -1406,6 +1575,7 @@ int main(void)
 		T(test_offload),
 		T(test_offload_timeout_cancel),
 		T(test_offload_stackless),
+		T(test_echo_stress),
 	};
 
 	if (getenv("VSCHED_TEST_FILTER")) /* one test, by name (a glob) */
