@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <vector>
 
+#include <vsched/io.h>
 #include <vsched/sync.h>
 #include <vsched/vs.h>
 
