@@ -7,7 +7,9 @@ Each server runs pinned to CPU 0 (libvsched and Go on one CPU), the load
 figure that holds is the server's CPU time per request. Prints one TSV line
 per point (echo, server, conns, size, req/s, server CPU ns per request,
 p50 us, p99 us), then a table with the ratios to the raw io_uring loop and
-to Go.
+to Go. Then echo_micro's figures: a no-op round trip through the runtime
+against the same on a raw ring, and cached 4 KiB preads from 64 tasks
+against a plain pread loop.
 
 usage: echo.py BUILDDIR [--quick] [--seconds S] [--conns 1,16,128,1000]
                [--sizes 128,4096] [--servers a,b,...]
@@ -143,7 +145,33 @@ def main():
                 rg = '%.2fx' % (r[1] / go[1]) if go and go[1] else '-'
                 print('  %-16s %8.0f ns  (%s / %s)  %9.0f req/s  p99 %8.1f us' %
                       (n, r[1], rb, rg, r[0], r[3]))
+    micro(a.build, 20000 if a.quick else 200000)
     return 0
+
+
+def micro(build, iters):
+    figs = {}
+    for be in ('uring', 'epoll'):
+        r = subprocess.run([build + '/bench/echo/echo_micro', str(iters)],
+                           env=dict(os.environ, VSCHED_IO=be), capture_output=True, text=True,
+                           preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+        if r.returncode:
+            print('micro\tvsched-%s\tfailed' % be, flush=True)
+            continue
+        for line in r.stdout.split('\n'):
+            f = line.split('\t')
+            if len(f) == 3:
+                print(line, flush=True)
+                figs.setdefault((f[0], f[1]), float(f[2]))
+    print('\nno-op round trip, ns (ratio to a raw ring poll / NOP); cached 4 KiB pread, ns '
+          '(ratio to a plain loop)')
+    poll, nop, plain = (figs.get(('noop_rt', 'ring-poll')), figs.get(('noop_rt', 'ring-nop')),
+                        figs.get(('pread4k', 'plain')))
+    for (w, who), v in sorted(figs.items()):
+        if w == 'noop_rt' and who.startswith('vsched') and poll and nop:
+            print('  noop_rt  %-13s %7.0f ns  (%.2fx / %.2fx)' % (who, v, v / poll, v / nop))
+        elif w == 'pread4k' and who.startswith('vsched') and plain:
+            print('  pread4k  %-13s %7.0f ns  (%.2fx)' % (who, v, v / plain))
 
 
 if __name__ == '__main__':
