@@ -157,20 +157,6 @@ int rt_io_block(struct rt_cpu **cp, struct vs_task *me, unsigned char *lock)
 	return 0;
 }
 
-int rt_io_why_err(uint8_t why)
-{
-	switch (why) {
-	case RT_WHY_TIMEDOUT:
-		return -ETIMEDOUT;
-	case RT_WHY_CANCELED:
-		return -ECANCELED;
-	case RT_WHY_CLOSED:
-		return -EBADF;
-	default:
-		return 0;
-	}
-}
-
 unsigned rt_io_dir(const struct rt_io_req *q)
 {
 	switch (q->kind) {

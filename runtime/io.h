@@ -228,7 +228,5 @@ void rt_fd_unlist_locked(struct rt_fd *f, struct rt_io_op *op);
 /* Takes @op off @f (if it is on it) and, if it was the last wait of an
  * fd vs_close has closed meanwhile, closes the fd now. */
 void rt_fd_unlist(struct rt_fd *f, struct rt_io_op *op);
-/* The error a wait ended by @why (RT_WHY_*) returns. */
-int rt_io_why_err(uint8_t why);
 
 #endif

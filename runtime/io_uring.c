@@ -393,10 +393,10 @@ static ssize_t ring_result(struct rt_io_op *op)
 	if (!why)
 		return r;
 	if (r == -ECANCELED || r == -EINTR)
-		return rt_io_why_err(why);
+		return rt_why_err(why);
 	if (r >= 0 && (op->q.kind == RT_IO_ACCEPT || op->q.kind == RT_IO_OPENAT)) {
 		close((int)r); /* made after the call gave up: not handed out */
-		return rt_io_why_err(why);
+		return rt_why_err(why);
 	}
 	return r;
 }

@@ -219,7 +219,7 @@ bool rt_offload_fire(struct vs_task *t, uint8_t why)
 			if (pool.tail == op)
 				pool.tail = prev;
 			pool.queued--;
-			op->got = (size_t)(ssize_t)rt_io_why_err(why);
+			op->got = (size_t)(ssize_t)rt_why_err(why);
 			op->state = RT_OP_RAN;
 			wake = true;
 		}

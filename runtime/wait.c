@@ -104,15 +104,23 @@ int rt_wait_end(struct vs_task *me)
 	return rt_wait_result(me);
 }
 
+int rt_why_err(uint8_t why)
+{
+	switch (why) {
+	case RT_WHY_TIMEDOUT:
+		return -ETIMEDOUT;
+	case RT_WHY_CANCELED:
+		return -ECANCELED;
+	case RT_WHY_CLOSED:
+		return -EBADF; /* vs_close of the fd waited on */
+	default:
+		return 0;
+	}
+}
+
 int rt_wait_result(const struct vs_task *me)
 {
-	if (me->why == RT_WHY_TIMEDOUT)
-		return -ETIMEDOUT;
-	if (me->why == RT_WHY_CANCELED)
-		return -ECANCELED;
-	if (me->why == RT_WHY_CLOSED)
-		return -EBADF; /* vs_close of the fd waited on */
-	return 0;
+	return rt_why_err(me->why);
 }
 
 bool rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)

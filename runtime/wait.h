@@ -41,6 +41,8 @@ bool rt_wait_claim(struct vs_task *t);
 /* Ends the wait of @me once it runs again: 0 if notified, -ETIMEDOUT or
  * -ECANCELED. */
 int rt_wait_end(struct vs_task *me);
+/* The error a wait ended for @why (RT_WHY_*) returns; 0 if notified. */
+int rt_why_err(uint8_t why);
 /* How @me's last ended wait ended, again (as rt_wait_end returned). */
 int rt_wait_result(const struct vs_task *me);
 /* Ends @t's wait number @seq for @why (a timer, the canceller), if @t is
