@@ -242,13 +242,34 @@ RT_NO_TSAN void rt_idle_entry(void *arg)
 	abort(); /* CPU 0's idle never stops: stop runs on the boot task */
 }
 
+unsigned rt_cpus_allowed(cpu_set_t *set)
+{
+	long n;
+
+	if (sched_getaffinity(0, sizeof(*set), set) == 0 && CPU_COUNT(set) > 0)
+		return (unsigned)CPU_COUNT(set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	CPU_ZERO(set);
+	for (long i = 0; i < n && i < CPU_SETSIZE; i++)
+		CPU_SET(i, set);
+	return n <= 0 ? 1 : (unsigned)n;
+}
+
 void rt_cpu_pin(unsigned id)
 {
+	const cpu_set_t *all = &rt_g->allowed;
+	unsigned n = (unsigned)CPU_COUNT(all), k;
 	cpu_set_t set;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
+	if (!n)
+		return;
+	k = id % n;
 	CPU_ZERO(&set);
-	CPU_SET(id % (unsigned)(n > 0 ? n : 1), &set);
+	for (unsigned i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, all) && !k--) {
+			CPU_SET(i, &set);
+			break;
+		}
 	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 

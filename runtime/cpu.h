@@ -23,7 +23,11 @@ bool rt_cpu_has_work(uint32_t cpu);
 /* Tasks waiting on @cpu (its ring and runnext slot): a load estimate. */
 uint64_t rt_cpu_load(uint32_t cpu);
 void rt_idle_loop(struct rt_cpu *c);
-/* Pins the calling thread to host CPU @id (modulo the CPUs online). */
+/* How many CPUs the process may run on (its affinity mask, into @set),
+ * else how many are online; at least 1. */
+unsigned rt_cpus_allowed(cpu_set_t *set);
+/* Pins the calling thread to the @id-th CPU (modulo their number) of those
+ * the process could run on at start. */
 void rt_cpu_pin(unsigned id);
 /* A CPU thread (start's pthread_create), and CPU 0's idle task. */
 void *rt_cpu_thread(void *arg);

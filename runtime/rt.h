@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include "vsched/vs.h"
 #include "vsched_apis.h"
@@ -156,6 +157,8 @@ struct rt {
 	_Atomic int nr_parked; /* CPUs asleep in the parker */
 	const struct rt_parker *parker; /* how idle CPUs sleep (parker.h) */
 	const struct rt_io_backend *io; /* the I/O backend (io.h) */
+	cpu_set_t allowed; /* the process's CPUs at start: where pinned
+			    * threads go, and the boot thread's mask after */
 };
 
 extern struct rt *rt_g;

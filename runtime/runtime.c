@@ -34,10 +34,13 @@ void rt_must(int r, const char *what)
 /* Gives each zero field of @cfg its default. */
 static void fill_defaults(struct vs_config *cfg)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	unsigned n = rt_cpus_allowed(&set);
 
-	if (!cfg->ncpus) /* all the CPUs online, as many as the core takes */
-		cfg->ncpus = n <= 0 ? 1 : n > VSCHED_MAX_CPUS ? VSCHED_MAX_CPUS : (unsigned)n;
+	/* the CPUs the process may run on (taskset, a cpuset), as Go's
+	 * GOMAXPROCS; as many as the core takes */
+	if (!cfg->ncpus)
+		cfg->ncpus = n > VSCHED_MAX_CPUS ? VSCHED_MAX_CPUS : n;
 	if (!cfg->stack_size)
 		cfg->stack_size = 256 * 1024;
 	if (!cfg->queue_cap)
@@ -112,6 +115,8 @@ static void teardown(struct rt *rt, unsigned nthreads)
 		rt_stack_put(NULL, &st);
 	}
 	rt_stack_fini();
+	if (rt->cfg.pin) /* the boot thread is the caller's again */
+		(void)pthread_setaffinity_np(pthread_self(), sizeof(rt->allowed), &rt->allowed);
 	rt_set_self(NULL);
 	rt_g = NULL;
 	rt_free(rt);
@@ -147,6 +152,7 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	}
 	rt->cfg = cfg;
 	rt->ncpus = cfg.ncpus;
+	(void)rt_cpus_allowed(&rt->allowed);
 	rt->owner = (uint32_t)getpid();
 	rt->parker = &rt_parker_futex;
 	vs_wq_init(&rt->live_wq);
@@ -248,6 +254,8 @@ fail:
 		rt_task_destroy(c0->idle);
 	rt_io_stop();
 	rt_stack_fini();
+	if (rt->cfg.pin) /* the boot thread is the caller's again */
+		(void)pthread_setaffinity_np(pthread_self(), sizeof(rt->allowed), &rt->allowed);
 	rt_set_self(NULL);
 	rt_g = NULL;
 	rt_free(rt);

@@ -48,8 +48,8 @@ enum vs_policy { VS_POLICY_FIFO = 0, VS_POLICY_RR = 1, VS_POLICY_CFS = 2 };
 /* The runtime's configuration: a zero field means its default, so a zeroed
  * struct, or one that sets only what it changes, is valid. */
 struct vs_config {
-	unsigned ncpus;	       /* worker CPUs; 0: the number online */
-	int pin;	       /* pin each CPU thread to a real CPU */
+	unsigned ncpus;	       /* worker CPUs; 0: as many as it may run on */
+	int pin;	       /* pin each CPU thread to one of those */
 	size_t stack_size;     /* default stack of a stackful task; 0: 256 KiB */
 	unsigned queue_cap;    /* per-CPU run-queue capacity; 0: 256 */
 	unsigned max_tasks;    /* size of the task table; 0: 2^20 */

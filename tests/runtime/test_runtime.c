@@ -576,6 +576,60 @@ static void test_balance(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
+static int cpu_of(void *arg)
+{
+	(void)arg;
+	return sched_getcpu();
+}
+
+/*
+ * The CPUs the process may run on decide: ncpus defaults to their number
+ * (as GOMAXPROCS does), pinned CPU threads go to them and nowhere else,
+ * and stop gives the boot thread its mask back.
+ */
+static void test_cpus_follow_affinity(void **state)
+{
+	struct vs_task_attr at = { .place = VS_PLACE_CPU, .cpu = 1 };
+	struct vs_config cfg;
+	cpu_set_t all, one, now;
+	vs_task_t *t;
+	int hi = -1, code = -1;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	if (CPU_COUNT(&all) < 2)
+		skip();
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &all))
+			hi = i;
+	vs_config_default(&cfg);
+	assert_int_equal(cfg.ncpus, (unsigned)CPU_COUNT(&all));
+	CPU_ZERO(&one);
+	CPU_SET(hi, &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	vs_config_default(&cfg);
+	assert_int_equal(cfg.ncpus, 1);
+
+	/* two CPU threads pinned, both to the one CPU allowed */
+	cfg.ncpus = 2;
+	cfg.pin = 1;
+	assert_int_equal(vs_runtime_start(&cfg), 0);
+	assert_int_equal(sched_getcpu(), hi);
+	assert_int_equal(vs_task_spawn(cpu_of, NULL, &at, &t), 0);
+	assert_int_equal(vs_task_join(t, &code), 0);
+	assert_int_equal(code, hi);
+	assert_int_equal(vs_runtime_stop(), 0);
+
+	/* pinned to one of two, the boot thread gets both back at stop */
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+	assert_int_equal(vs_runtime_start(&cfg), 0);
+	assert_int_equal(sched_getaffinity(0, sizeof(now), &now), 0);
+	assert_int_equal(CPU_COUNT(&now), 1);
+	assert_int_equal(vs_runtime_stop(), 0);
+	assert_int_equal(sched_getaffinity(0, sizeof(now), &now), 0);
+	assert_true(CPU_EQUAL(&now, &all));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -588,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_wake_while_parking),
 		cmocka_unit_test(test_notify_task),
 		cmocka_unit_test(test_balance),
+		cmocka_unit_test(test_cpus_follow_affinity),
 	};
 
 	return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
