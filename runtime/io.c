@@ -315,14 +315,78 @@ static ssize_t call_plain(const struct rt_io_req *q, uint64_t deadline)
 	return rt_io_sys(q, sock, false);
 }
 
+/* Whether reads of file @f (@fd) may be tried with RWF_NOWAIT: not on
+ * O_DIRECT, where the syscall would wait for the device; found once. */
+static bool nowait_ok(struct rt_fd *f, int fd)
+{
+	uint8_t k = atomic_load_explicit(&f->nowait, memory_order_relaxed);
+	int fl;
+
+	if (k == RT_NOWAIT_UNKNOWN) {
+		fl = fcntl(fd, F_GETFL);
+		k = fl >= 0 && !(fl & O_DIRECT) ? RT_NOWAIT_YES : RT_NOWAIT_NO;
+		atomic_store_explicit(&f->nowait, k, memory_order_relaxed);
+	}
+	return k == RT_NOWAIT_YES;
+}
+
+/*
+ * A read of a file whose pages are cached is done at once, as a plain
+ * pread would be: preadv2 with RWF_NOWAIT, which says EAGAIN rather than
+ * wait for the device. Its result; or -EAGAIN with the rest of the read
+ * left in @op (what moved, in @pre), for the backend. A short read is
+ * tried again for the rest, so the call ends short only at end of file.
+ */
+static ssize_t try_cached(struct rt_io_op *op)
+{
+	struct rt_io_req *q = &op->q;
+	struct rt_fd *f;
+	ssize_t r;
+
+	if ((q->kind != RT_IO_READ && q->kind != RT_IO_PREAD) || !q->len ||
+	    !(f = rt_fd_get(q->fd)) || rt_fd_kind(f, q->fd) != RT_FD_FILE || !nowait_ok(f, q->fd))
+		return -EAGAIN;
+	for (;;) {
+		struct iovec v = { .iov_base = q->buf, .iov_len = q->len };
+
+		do
+			r = preadv2(q->fd, &v, 1, q->off, RWF_NOWAIT);
+		while (r < 0 && errno == EINTR);
+		if (r < 0) {
+			/* not cached, or not for this file (EOPNOTSUPP), or a
+			 * kernel or emulator without it: the backend reads;
+			 * any other error it says again */
+			if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
+				atomic_store_explicit(&f->nowait, RT_NOWAIT_NO, memory_order_relaxed);
+			return -EAGAIN;
+		}
+		op->pre += (size_t)r;
+		if (!r || (size_t)r == q->len)
+			return (ssize_t)op->pre; /* done, or end of file */
+		q->buf = (char *)q->buf + r;
+		q->len -= (size_t)r;
+		if (q->off >= 0)
+			q->off += r;
+	}
+}
+
 /* Advances @op: a call, or an operation the offload pool has, there;
- * anything else through the backend. */
+ * anything else through the backend, a cached file read at once. */
 static ssize_t step(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op,
 		    uint64_t deadline)
 {
+	ssize_t r;
+
 	if (op->q.kind == RT_IO_CALL || op->pooled)
-		return rt_offload_step(c, me, op, deadline);
-	return rt_g->io->step(c, me, op, deadline);
+		r = rt_offload_step(c, me, op, deadline);
+	else if (op->state == RT_OP_NEW && (r = try_cached(op)) != -EAGAIN)
+		return r;
+	else
+		r = rt_g->io->step(c, me, op, deadline);
+	/* the rest after a cached part: its error is not the call's */
+	if (op->pre && r != -EAGAIN)
+		r = r < 0 ? (ssize_t)op->pre : (ssize_t)op->pre + r;
+	return r;
 }
 
 /* Runs @q: in a stackful task through the backend, else plainly. */
@@ -619,6 +683,7 @@ int vs_close(int fd)
 		atomic_fetch_add_explicit(&f->gen, 1, memory_order_relaxed);
 		atomic_store_explicit(&f->kind, RT_FD_UNKNOWN, memory_order_relaxed);
 		atomic_store_explicit(&f->rhint, 0, memory_order_relaxed);
+		atomic_store_explicit(&f->nowait, RT_NOWAIT_UNKNOWN, memory_order_relaxed);
 		rt_g->io->close_locked(f, fd);
 		if (f->ops) {
 			f->closing = true;

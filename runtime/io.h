@@ -101,7 +101,11 @@ struct rt_fd {
 	_Atomic uint8_t rhint; /* a read may find data at once (io_uring) */
 	uint8_t reg;	      /* epoll: RT_FD_UNREG...; under @lock */
 	uint8_t ready;	      /* epoll: RT_IO_IN|OUT seen, unconsumed; under @lock */
+	_Atomic uint8_t nowait; /* a file: RT_NOWAIT_*, relaxed, a hint */
 };
+
+/* Whether a file's reads are tried with RWF_NOWAIT (io.c, step). */
+enum { RT_NOWAIT_UNKNOWN = 0, RT_NOWAIT_YES = 1, RT_NOWAIT_NO = 2 };
 
 /* Where an operation is (its record's @state). */
 enum {
@@ -131,6 +135,7 @@ struct rt_io_op {
 	struct rt_io_req q;	  /* what it asks */
 	struct msghdr m;	  /* io_uring: a socket readv/writev as a message */
 	size_t got;		  /* epoll: what a MSG_WAITALL recv has so far */
+	size_t pre;		  /* a file read: what its cached part moved at once */
 	_Atomic uint32_t pending; /* io_uring: completions to come */
 	_Atomic uint8_t cancel;	  /* the first cancel's why (RT_WHY_*), or 0 */
 	uint8_t state;		  /* RT_OP_* */

@@ -748,6 +748,57 @@ static void test_files(void **state)
 	unlink(path);
 }
 
+/*
+ * File reads whose pages are cached are done at once (RWF_NOWAIT); one
+ * that is cached only in part gets the rest through the backend, and the
+ * whole read back; one past the end is short. The second half of the
+ * file is dropped from the cache, so a read across the middle is part
+ * cached, part not (on a filesystem that drops clean pages).
+ */
+static void test_file_cached_reads(void **state)
+{
+	enum { SIZE = 8 << 20 }; /* halves bigger than a large folio */
+	char path[] = "/tmp/vsched-io-XXXXXX";
+	unsigned char *buf = malloc(SIZE), *got = malloc(SIZE);
+	int fd;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(got);
+	for (size_t i = 0; i < SIZE; i++)
+		buf[i] = pat(7, i);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, buf, SIZE), SIZE);
+	assert_int_equal(fsync(fd), 0);
+	start(1);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(posix_fadvise(fd, SIZE / 2, SIZE / 2, POSIX_FADV_DONTNEED), 0);
+		memset(got, 0, SIZE);
+		assert_int_equal(vs_pread(fd, got, SIZE, 0), SIZE);
+		assert_memory_equal(got, buf, SIZE);
+		assert_int_equal(posix_fadvise(fd, SIZE / 2, SIZE / 2, POSIX_FADV_DONTNEED), 0);
+		/* at the file's position: it moves by what was read */
+		assert_int_equal(lseek(fd, SIZE / 4, SEEK_SET), SIZE / 4);
+		memset(got, 0, SIZE);
+		assert_int_equal(vs_read(fd, got, SIZE / 2), SIZE / 2);
+		assert_memory_equal(got, buf + SIZE / 4, SIZE / 2);
+		assert_int_equal(lseek(fd, 0, SEEK_CUR), 3 * SIZE / 4);
+		/* short only at the end */
+		assert_int_equal(vs_pread(fd, got, 4096, SIZE - 100), 100);
+		assert_memory_equal(got, buf + SIZE - 100, 100);
+		assert_int_equal(vs_pread(fd, got, 4096, SIZE), 0);
+		assert_int_equal(vs_read(fd, got, SIZE), SIZE / 4);
+		assert_memory_equal(got, buf + 3 * SIZE / 4, SIZE / 4);
+		assert_int_equal(vs_read(fd, got, SIZE), 0);
+	}
+	assert_int_equal(vs_runtime_stop(), 0);
+	close(fd);
+	free(buf);
+	free(got);
+}
+
 /* ------------------------------------------------------------ wait_fd */
 
 static int poll_in(void *arg)
@@ -1564,6 +1615,7 @@ int main(void)
 		T(test_wait_fd_after_plain_close),
 		T(test_waitall_datagram),
 		T(test_files),
+		T(test_file_cached_reads),
 		T(test_wait_fd),
 		T(test_bad_input),
 		T(test_outside_runtime),
