@@ -9,13 +9,17 @@ per point (echo, server, conns, size, req/s, server CPU ns per request,
 p50 us, p99 us), then a table with the ratios to the raw io_uring loop and
 to Go. Then echo_micro's figures: a no-op round trip through the runtime
 against the same on a raw ring, and cached 4 KiB preads from 64 tasks
-against a plain pread loop.
+against a plain pread loop and 64 goroutines. Then, when wrk is installed,
+HTTP: examples/http_hello on both backends and Go's net/http, each pinned
+to CPU 0, against wrk pinned to CPU 1 (req/s, server CPU ns per request
+from /proc, p99).
 
 usage: echo.py BUILDDIR [--quick] [--seconds S] [--conns 1,16,128,1000]
                [--sizes 128,4096] [--servers a,b,...]
 """
 import argparse
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -42,16 +46,18 @@ def servers(build, go_bin):
     return out
 
 
-def build_go(tmp):
+def build_go(tmp, name):
+    """bench/echo/NAME.go built into @tmp, or None (no go, or it failed)."""
     if not shutil.which('go'):
         return None
     env = dict(os.environ, GOCACHE=tmp + '/cache', GOPATH=tmp + '/path', GOFLAGS='',
                GO111MODULE='off')
-    out = tmp + '/echo-go'
-    r = subprocess.run(['go', 'build', '-o', out, HERE + '/echo.go'], env=env,
+    out = tmp + '/' + name + '-go'
+    r = subprocess.run(['go', 'build', '-o', out, HERE + '/' + name + '.go'], env=env,
                        capture_output=True, text=True)
     if r.returncode:
-        sys.stderr.write('echo.py: go build failed, no Go column\n' + r.stderr)
+        sys.stderr.write('echo.py: go build of %s.go failed, no Go column\n%s' %
+                         (name, r.stderr))
         return None
     return out
 
@@ -111,7 +117,7 @@ def main():
         sys.exit('echo.py: needs 2 CPUs (server and load pinned apart)')
     tmp = tempfile.mkdtemp(prefix='echo-go-')
     try:
-        go_bin = build_go(tmp) if not a.servers or 'go' in a.servers.split(',') else None
+        go_bin = build_go(tmp, 'echo') if not a.servers or 'go' in a.servers.split(',') else None
         todo = servers(a.build, go_bin)
         if a.servers:
             todo = [s for s in todo if s[0] in a.servers.split(',')]
@@ -126,9 +132,16 @@ def main():
                               flush=True)
                     else:
                         print('echo\t%s\t%d\t%d\tfailed' % (name, c, sz), flush=True)
+        table(res, todo, conns, sizes)
+        micro(a.build, 20000 if a.quick else 200000, build_go(tmp, 'pread'))
+        http(a.build, build_go(tmp, 'http'), 1 if a.quick else max(1, round(a.seconds)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    # the table: CPU per request, and its ratio to the raw io_uring loop and to Go
+    return 0
+
+
+def table(res, todo, conns, sizes):
+    """CPU per request, and its ratio to the raw io_uring loop and to Go."""
     names = [t[0] for t in todo]
     print('\nserver CPU ns per request (ratio to uring-loop / to go); req/s; p99 us')
     for c in conns:
@@ -145,18 +158,19 @@ def main():
                 rg = '%.2fx' % (r[1] / go[1]) if go and go[1] else '-'
                 print('  %-16s %8.0f ns  (%s / %s)  %9.0f req/s  p99 %8.1f us' %
                       (n, r[1], rb, rg, r[0], r[3]))
-    micro(a.build, 20000 if a.quick else 200000)
-    return 0
 
 
-def micro(build, iters):
+def micro(build, iters, go_pread):
     figs = {}
-    for be in ('uring', 'epoll'):
-        r = subprocess.run([build + '/bench/echo/echo_micro', str(iters)],
-                           env=dict(os.environ, VSCHED_IO=be), capture_output=True, text=True,
+    runs = [(be, [build + '/bench/echo/echo_micro', str(iters)], {'VSCHED_IO': be})
+            for be in ('uring', 'epoll')]
+    if go_pread:
+        runs.append(('go', [go_pread, str(iters)], {'GOMAXPROCS': '1'}))
+    for who, cmd, env in runs:
+        r = subprocess.run(cmd, env=dict(os.environ, **env), capture_output=True, text=True,
                            preexec_fn=lambda: os.sched_setaffinity(0, {0}))
         if r.returncode:
-            print('micro\tvsched-%s\tfailed' % be, flush=True)
+            print('micro\t%s\tfailed' % who, flush=True)
             continue
         for line in r.stdout.split('\n'):
             f = line.split('\t')
@@ -164,14 +178,89 @@ def micro(build, iters):
                 print(line, flush=True)
                 figs.setdefault((f[0], f[1]), float(f[2]))
     print('\nno-op round trip, ns (ratio to a raw ring poll / NOP); cached 4 KiB pread, ns '
-          '(ratio to a plain loop)')
-    poll, nop, plain = (figs.get(('noop_rt', 'ring-poll')), figs.get(('noop_rt', 'ring-nop')),
-                        figs.get(('pread4k', 'plain')))
+          '(ratio to a plain loop / to Go)')
+    poll, nop, plain, go = (figs.get(('noop_rt', 'ring-poll')), figs.get(('noop_rt', 'ring-nop')),
+                            figs.get(('pread4k', 'plain')), figs.get(('pread4k', 'go')))
     for (w, who), v in sorted(figs.items()):
         if w == 'noop_rt' and who.startswith('vsched') and poll and nop:
             print('  noop_rt  %-13s %7.0f ns  (%.2fx / %.2fx)' % (who, v, v / poll, v / nop))
-        elif w == 'pread4k' and who.startswith('vsched') and plain:
-            print('  pread4k  %-13s %7.0f ns  (%.2fx)' % (who, v, v / plain))
+        elif w == 'pread4k' and who != 'plain' and plain:
+            print('  pread4k  %-13s %7.0f ns  (%.2fx / %s)' %
+                  (who, v, v / plain, '%.2fx' % (v / go) if go else '-'))
+
+
+def server_cpu_ns(pid):
+    """The run time of every thread of @pid so far (schedstat), in ns."""
+    total = 0
+    for t in os.listdir('/proc/%d/task' % pid):
+        try:
+            with open('/proc/%d/task/%s/schedstat' % (pid, t)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass  # a thread that ended
+    return total
+
+
+def wrk_point(cmd, env, conns, secs):
+    """wrk against @cmd serving a port: (req/s, server CPU ns per request,
+    p99 us), or None."""
+    port = free_port()
+    srv = subprocess.Popen(cmd + [str(port)], env=dict(os.environ, **env),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+    try:
+        if not wait_listening(port, srv):
+            return None
+        c0 = server_cpu_ns(srv.pid)
+        w = subprocess.run(['wrk', '-t1', '-c%d' % conns, '-d%ds' % secs, '--latency',
+                            'http://127.0.0.1:%d/' % port], capture_output=True, text=True,
+                           timeout=secs + 60, preexec_fn=lambda: os.sched_setaffinity(0, {1}))
+        cpu = server_cpu_ns(srv.pid) - c0
+        if w.returncode or srv.poll() is not None:
+            return None
+        rps = p99 = reqs = None
+        for line in w.stdout.split('\n'):
+            f = line.split()
+            if line.startswith('Requests/sec:'):
+                rps = float(f[1])
+            elif len(f) == 2 and f[0] == '99%':
+                m = re.fullmatch(r'([0-9.]+)(us|ms|s|m)', f[1])
+                p99 = m and float(m[1]) * {'us': 1, 'ms': 1e3, 's': 1e6, 'm': 6e7}[m[2]]
+            elif len(f) > 3 and f[1] == 'requests' and f[2] == 'in':
+                reqs = int(f[0])
+        if 'Non-2xx' in w.stdout or 'Socket errors' in w.stdout or not (rps and reqs and p99):
+            return None
+        return rps, cpu / reqs, p99
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def http(build, go_http, secs):
+    if not shutil.which('wrk'):
+        print('\nhttp: wrk is not installed, no HTTP rows')
+        return
+    hello = build + '/examples/http_hello'
+    todo = [('vsched-uring', [hello], {'VSCHED_IO': 'uring'}),
+            ('vsched-epoll', [hello], {'VSCHED_IO': 'epoll'})]
+    if go_http:
+        todo.append(('go', [go_http], {'GOMAXPROCS': '1'}))
+    print('\nHTTP hello, wrk -t1, server CPU ns per request (ratio to go); req/s; p99 us')
+    for conns in (16, 128):
+        res = {}
+        for name, cmd, env in todo:
+            r = wrk_point(cmd, env, conns, secs)
+            res[name] = r
+            if r:
+                print('http\t%s\t%d\t%.0f\t%.0f\t%.1f' % ((name, conns) + r), flush=True)
+            else:
+                print('http\t%s\t%d\tfailed' % (name, conns), flush=True)
+        go = res.get('go')
+        for name, _, _ in todo:
+            r = res.get(name)
+            if r:
+                print('  %4d conns %-13s %7.0f ns  (%s)  %9.0f req/s  p99 %8.1f us' %
+                      (conns, name, r[1], '%.2fx' % (r[1] / go[1]) if go else '-', r[0], r[2]))
 
 
 if __name__ == '__main__':
