@@ -44,12 +44,21 @@ COLD static int global_push(struct vsched_vvar *h, uint32_t val)
 	return -VSCHED_EAGAIN;
 }
 
-/* Onto @c's ring, or the global one if it is full (unless ENQ_LOCAL). */
+/*
+ * Onto @c's ring, or the global one if it is full (unless ENQ_LOCAL).
+ * While the global ring holds tasks, a new one queues behind them there:
+ * tasks that spilled are older than any that comes after, and a ring that
+ * wake-ups keep refilling would otherwise overtake them again and again
+ * (an I/O CPU with more ready connections than ring cells). The check is
+ * a hint: a race with a spill only lets one task overtake.
+ */
 int rq_put(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val,
 		    uint32_t flags)
 {
-	struct vs_ring lr = local_ring(h, c);
+	struct vs_ring lr = local_ring(h, c), gr = global_ring(h);
 
+	if (!(flags & ENQ_LOCAL) && vs_ring_len(&gr))
+		return global_push(h, val);
 	if (vs_ring_push(&lr, val))
 		return 0;
 	if (flags & ENQ_LOCAL)
@@ -104,30 +113,60 @@ static uint32_t a_cpu_for(const struct vsched_task *t)
 	return t->affinity ? cpu : 0;
 }
 
-/* The global ring holds tasks of any affinity: one this CPU may not run
- * goes back to the tail, for a CPU that may. */
+/*
+ * Takes a batch from the global ring, as Go's globrunqget does: its fair
+ * share (a CPU's part of what waits there, plus one), at most half the
+ * room left in this CPU's ring. Returns one to run now; the rest go to
+ * this CPU's ring. One at a time would let a ring that new wake-ups keep
+ * full starve the tasks that spilled: they would wait 61 picks each.
+ * The global ring holds tasks of any affinity: one this CPU may not run
+ * goes back to the tail, for a CPU that may (two such per call at most).
+ */
 COLD struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	struct vs_ring gr = global_ring(h);
+	struct vs_ring gr = global_ring(h), lr = local_ring(h, c);
+	uint64_t want = vs_ring_len(&gr) / h->ncpus + 1;
+	uint64_t room = (h->queue_cap - vs_ring_len(&lr)) / 2 + 1;
+	struct vsched_task *first = 0;
+	uint64_t got = 0;
+	int bounced = 0;
 
-	for (int tries = 0; tries < 2; tries++) {
+	if (want > room)
+		want = room;
+	while (got < want && bounced < 2) {
 		uint32_t val = vs_ring_pop(&gr), home;
 		struct vsched_task *t = rq_checked(h, val);
 
 		if (!val)
-			return 0;
+			break;
 		if (!t)
 			continue;
-		if (rq_may_run(t, c))
-			return t;
-		/* where it may run, read while it is ours: once back in the
-		 * ring, another CPU may take it and change both fields */
-		home = a_cpu_for(t);
-		if (global_push(h, val) < 0)
-			return t; /* cannot put it back: run it rather than lose it */
-		rq_want_kick(c, home);
+		if (!rq_may_run(t, c)) {
+			/* where it may run, read while it is ours: once back in
+			 * the ring, another CPU may take it and change both */
+			home = a_cpu_for(t);
+			bounced++;
+			if (global_push(h, val) < 0) {
+				if (!first)
+					return t; /* cannot put it back: run it
+						   * rather than lose it */
+				if (rq_put(h, c, val, ENQ_LOCAL) < 0)
+					return t; /* cannot happen: room */
+				continue;
+			}
+			rq_want_kick(c, home);
+			continue;
+		}
+		got++;
+		if (!first) {
+			first = t;
+			continue;
+		}
+		atomic_store_explicit(&t->cpu, c->cpu_id, memory_order_relaxed);
+		if (rq_put(h, c, val, ENQ_LOCAL) < 0 && global_push(h, val) < 0)
+			return t; /* neither has room (cannot happen): run it */
 	}
-	return 0;
+	return first;
 }
 
 /*
