@@ -14,8 +14,12 @@ HTTP: examples/http_hello on both backends and Go's net/http, each pinned
 to CPU 0, against wrk pinned to CPU 1 (req/s, server CPU ns per request
 from /proc, p99).
 
-usage: echo.py BUILDDIR [--quick] [--seconds S] [--conns 1,16,128,1000]
-               [--sizes 128,4096] [--servers a,b,...]
+Each point is run --reps times (3; 1 with --quick), the servers taking
+turns, and the run with the median CPU per request is the one shown; each
+micro figure is the median of as many runs.
+
+usage: echo.py BUILDDIR [--quick] [--seconds S] [--reps N]
+               [--conns 1,16,128,1000] [--sizes 128,4096] [--servers a,b,...]
 """
 import argparse
 import os
@@ -28,6 +32,14 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def median_run(runs, key):
+    """Of @runs (None: failed), the one with the median @key; None if any
+    failed."""
+    if not runs or None in runs:
+        return None
+    return sorted(runs, key=key)[(len(runs) - 1) // 2]
 
 
 def servers(build, go_bin):
@@ -109,8 +121,10 @@ def main():
     ap.add_argument('--conns', default='1,16,128,1000')
     ap.add_argument('--sizes', default='128,4096')
     ap.add_argument('--servers', default='')
+    ap.add_argument('--reps', type=int, default=0)
     a = ap.parse_args()
     secs, warm = (0.5, 0.2) if a.quick else (a.seconds, 1.0)
+    reps = a.reps if a.reps > 0 else 1 if a.quick else 3
     conns = [int(x) for x in a.conns.split(',')]
     sizes = [int(x) for x in a.sizes.split(',')]
     if os.cpu_count() < 2:
@@ -124,17 +138,21 @@ def main():
         res = {}
         for c in conns:
             for sz in sizes:
-                for name, cmd, env in todo:
-                    r = run_point(a.build, cmd, env, c, sz, secs, warm)
-                    res[(name, c, sz)] = r
+                runs = {}
+                for _ in range(reps):
+                    for name, cmd, env in todo:
+                        runs.setdefault(name, []).append(
+                            run_point(a.build, cmd, env, c, sz, secs, warm))
+                for name, _, _ in todo:
+                    r = res[(name, c, sz)] = median_run(runs[name], lambda r: r[1])
                     if r:
                         print('echo\t%s\t%d\t%d\t%.0f\t%.0f\t%.1f\t%.1f' % ((name, c, sz) + tuple(r)),
                               flush=True)
                     else:
                         print('echo\t%s\t%d\t%d\tfailed' % (name, c, sz), flush=True)
         table(res, todo, conns, sizes)
-        micro(a.build, 20000 if a.quick else 200000, build_go(tmp, 'pread'))
-        http(a.build, build_go(tmp, 'http'), 1 if a.quick else max(1, round(a.seconds)))
+        micro(a.build, 20000 if a.quick else 200000, build_go(tmp, 'pread'), reps)
+        http(a.build, build_go(tmp, 'http'), 1 if a.quick else max(1, round(a.seconds)), reps)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
@@ -160,23 +178,28 @@ def table(res, todo, conns, sizes):
                       (n, r[1], rb, rg, r[0], r[3]))
 
 
-def micro(build, iters, go_pread):
-    figs = {}
+def micro(build, iters, go_pread, reps):
+    seen = {}
     runs = [(be, [build + '/bench/echo/echo_micro', str(iters)], {'VSCHED_IO': be})
             for be in ('uring', 'epoll')]
     if go_pread:
         runs.append(('go', [go_pread, str(iters)], {'GOMAXPROCS': '1'}))
-    for who, cmd, env in runs:
-        r = subprocess.run(cmd, env=dict(os.environ, **env), capture_output=True, text=True,
-                           preexec_fn=lambda: os.sched_setaffinity(0, {0}))
-        if r.returncode:
-            print('micro\t%s\tfailed' % who, flush=True)
-            continue
-        for line in r.stdout.split('\n'):
-            f = line.split('\t')
-            if len(f) == 3:
-                print(line, flush=True)
-                figs.setdefault((f[0], f[1]), float(f[2]))
+    for _ in range(reps):
+        for who, cmd, env in runs:
+            r = subprocess.run(cmd, env=dict(os.environ, **env), capture_output=True, text=True,
+                               preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+            if r.returncode:
+                print('micro\t%s\tfailed' % who, flush=True)
+                continue
+            for line in r.stdout.split('\n'):
+                f = line.split('\t')
+                # the raw ring and the plain loop: the first program's
+                if len(f) == 3 and (who == 'uring' or f[1].startswith('vsched') or
+                                    f[1] == 'go'):
+                    seen.setdefault((f[0], f[1]), []).append(float(f[2]))
+    figs = {k: median_run(v, float) for k, v in seen.items()}
+    for (w, who), v in sorted(figs.items()):
+        print('%s\t%s\t%.1f' % (w, who, v), flush=True)
     print('\nno-op round trip, ns (ratio to a raw ring poll / NOP); cached 4 KiB pread, ns '
           '(ratio to a plain loop / to Go)')
     poll, nop, plain, go = (figs.get(('noop_rt', 'ring-poll')), figs.get(('noop_rt', 'ring-nop')),
@@ -236,7 +259,7 @@ def wrk_point(cmd, env, conns, secs):
         srv.wait()
 
 
-def http(build, go_http, secs):
+def http(build, go_http, secs, reps):
     if not shutil.which('wrk'):
         print('\nhttp: wrk is not installed, no HTTP rows')
         return
@@ -247,10 +270,12 @@ def http(build, go_http, secs):
         todo.append(('go', [go_http], {'GOMAXPROCS': '1'}))
     print('\nHTTP hello, wrk -t1, server CPU ns per request (ratio to go); req/s; p99 us')
     for conns in (16, 128):
-        res = {}
-        for name, cmd, env in todo:
-            r = wrk_point(cmd, env, conns, secs)
-            res[name] = r
+        res, runs = {}, {}
+        for _ in range(reps):
+            for name, cmd, env in todo:
+                runs.setdefault(name, []).append(wrk_point(cmd, env, conns, secs))
+        for name, _, _ in todo:
+            r = res[name] = median_run(runs[name], lambda r: r[1])
             if r:
                 print('http\t%s\t%d\t%.0f\t%.0f\t%.1f' % ((name, conns) + r), flush=True)
             else:
