@@ -279,7 +279,7 @@ static void wait_for_tasks(struct rt *rt, bool cancel)
 		}
 		/* not cancelable: this is the canceller */
 		(void)rt_wq_block_locked(&rt->live_wq, c, cancel ? rt_now() + 1000000 : VS_NEVER,
-					 false);
+					 false, false);
 		c = rt_self();
 	}
 }

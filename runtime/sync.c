@@ -9,10 +9,15 @@
 
 #include "rt.h"
 #include "vsched/sync.h"
+#include "park.h"
 #include "timer.h"
 #include "wq.h"
 
 #define MUTEX_WAITERS ((uintptr_t)1)
+#define MUTEX_STARVING ((uintptr_t)4)
+#define MUTEX_FLAGS (MUTEX_WAITERS | MUTEX_STARVING)
+/* A waiter that has waited this long turns the mutex to hand-off. */
+#define MUTEX_STARVE_NS 1000000u
 
 /* The calling stackful task, or NULL from anything else. */
 static struct vs_task *stackful_self(void)
@@ -23,18 +28,18 @@ static struct vs_task *stackful_self(void)
 }
 
 /*
- * Who holds a mutex, never 0 and never odd. A task (it may move between
- * threads) by its generation-tagged reference, which no later task reusing
- * its slot and record has: gen << 32 | index << 2 | 2 (the index is below
- * 2^28). A plain thread by the address of a thread-local word, 8-aligned,
- * so bit 1 tells the two apart.
+ * Who holds a mutex, never 0 and with bits 0 and 2 clear (the flags). A
+ * task (it may move between threads) by its generation-tagged reference,
+ * which no later task reusing its slot and record has: gen << 32 |
+ * index << 3 | 2 (the index is below 2^28). A plain thread by the address
+ * of a thread-local word, 8-aligned, so bit 1 tells the two apart.
  */
 #define HOLDER_TASK ((uintptr_t)2)
 
 static uintptr_t holder_of(const struct vs_task *t)
 {
 	return (uintptr_t)(t->ref & ~(uint64_t)UINT32_MAX) |
-	       ((uintptr_t)VSCHED_REF_IDX(t->ref) << 2) | HOLDER_TASK;
+	       ((uintptr_t)VSCHED_REF_IDX(t->ref) << 3) | HOLDER_TASK;
 }
 
 static uintptr_t holder_self(void)
@@ -48,11 +53,23 @@ static uintptr_t holder_self(void)
 /* ------------------------------------------------------------- mutex */
 
 /*
- * state: 0 free; else the holder | MUTEX_WAITERS if tasks are queued. The
- * WAITERS bit only changes under the wait queue's lock, and is set exactly
- * while the queue is not empty, so both fast paths (CAS 0 -> me, CAS me ->
- * 0) fail whenever somebody waits, and the slow unlock passes the mutex
- * to the oldest waiter by writing its identity: nobody can overtake it.
+ * state: 0 free; else the holder, | MUTEX_WAITERS while tasks are queued,
+ * | MUTEX_STARVING in hand-off mode. Both flags change only under the
+ * wait queue's lock; WAITERS is set exactly while the queue is not empty
+ * (a waiter that timed out may leave it set: the next unlock clears it).
+ *
+ * Normal mode, as Go's sync.Mutex: unlock frees the mutex and wakes the
+ * oldest waiter, which competes for it with running tasks. Any task that
+ * finds it free takes it, so a contended lock changes hands without a
+ * switch; a waiter spins while the holder runs on another CPU. A woken
+ * waiter that loses goes back to the head of the queue.
+ *
+ * Starvation mode: a woken waiter that has waited 1 ms or more sets
+ * STARVING. Then unlock hands the mutex to the oldest waiter by writing
+ * its identity (it is never free while somebody waits), and newcomers
+ * queue. The mode ends when the queue empties or a waiter that waited
+ * less than 1 ms gets the mutex. So a waiter that reaches the head gets
+ * the mutex within about 1 ms plus one hold per waiter ahead of it.
  */
 
 void vs_mutex_init(struct vs_mutex *m)
@@ -64,30 +81,32 @@ void vs_mutex_init(struct vs_mutex *m)
 struct mutex_take {
 	struct vs_mutex *m;
 	uintptr_t me;
+	bool starve; /* a woken waiter that has waited 1 ms: hand-off */
 };
 
 /* Under m->wq's lock: true once the caller holds the mutex, else the
- * WAITERS bit is set and the caller is about to be queued. */
-static bool mutex_take(void *arg)
+ * WAITERS bit (and STARVING, if asked) is set and the caller is about to
+ * be queued. */
+static bool mutex_take(struct mutex_take *mt)
 {
-	struct mutex_take *mt = arg;
 	uintptr_t *s = &mt->m->state;
 	uintptr_t v = __atomic_load_n(s, __ATOMIC_ACQUIRE);
 
 	for (;;) {
-		uintptr_t holder = v & ~MUTEX_WAITERS;
+		uintptr_t holder = v & ~MUTEX_FLAGS;
+		uintptr_t want = v | MUTEX_WAITERS | (mt->starve ? MUTEX_STARVING : 0);
 
 		if (holder == mt->me)
 			return true; /* handed over by the unlocker */
-		if (holder == 0) {
+		if (holder == 0 && !(v & MUTEX_STARVING)) {
 			if (__atomic_compare_exchange_n(s, &v, mt->me | (v & MUTEX_WAITERS), true,
 							__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
 				return true;
 			continue;
 		}
-		if (v & MUTEX_WAITERS)
+		if (v == want)
 			return false;
-		if (__atomic_compare_exchange_n(s, &v, v | MUTEX_WAITERS, true, __ATOMIC_ACQUIRE,
+		if (__atomic_compare_exchange_n(s, &v, want, true, __ATOMIC_ACQUIRE,
 						__ATOMIC_ACQUIRE))
 			return false;
 	}
@@ -98,7 +117,7 @@ static bool mutex_take(void *arg)
 /* Is the holder in @v a task now running on a CPU other than @cpu? */
 static bool holder_running_elsewhere(uintptr_t v, uint32_t cpu)
 {
-	uint32_t idx = (uint32_t)(v & UINT32_MAX) >> 2;
+	uint32_t idx = (uint32_t)(v & UINT32_MAX) >> 3;
 	struct vsched_task *slot;
 
 	if (!(v & HOLDER_TASK) || idx >= rt_g->cfg.max_tasks)
@@ -113,53 +132,99 @@ static bool holder_running_elsewhere(uintptr_t v, uint32_t cpu)
 
 /*
  * Before sleeping: spin while the holder runs on another CPU, as Linux's
- * adaptive mutexes do, since it will let go soon. Takes the mutex only when
- * it is free, which means nobody is queued (the WAITERS bit), so no waiter
- * is overtaken; stops as soon as somebody queues or the holder stops.
+ * adaptive mutexes do, since it will let go soon; take the mutex when it
+ * is free (in normal mode, waiters or not). Stops in starvation mode and
+ * as soon as the holder stops running.
  */
 static bool mutex_spin(struct vs_mutex *m, uintptr_t me, uint32_t cpu)
 {
 	for (int i = 0; i < MUTEX_SPINS; i++) {
 		uintptr_t v = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
 
-		if (v == 0) {
-			if (__atomic_compare_exchange_n(&m->state, &v, me, true, __ATOMIC_ACQUIRE,
-							__ATOMIC_RELAXED))
+		if (v & MUTEX_STARVING)
+			return false;
+		if (!(v & ~MUTEX_FLAGS)) {
+			if (__atomic_compare_exchange_n(&m->state, &v, me | v, true,
+							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 				return true;
 			continue;
 		}
-		if ((v & MUTEX_WAITERS) || !holder_running_elsewhere(v, cpu))
+		if (!holder_running_elsewhere(v, cpu))
 			return false;
 		rt_relax();
 	}
 	return false;
 }
 
+/* The contended lock: queue, sleep until woken, compete again (spinning
+ * first), until it is ours or @deadline passes. */
+static int mutex_wait(struct mutex_take *mt, uint64_t deadline)
+{
+	struct vs_wq *wq = &mt->m->wq;
+	struct rt_cpu *c = rt_self();
+	uint64_t since = rt_now();
+	bool woken = false;
+	int r;
+
+	for (;;) {
+		rt_wq_lock(wq);
+		if (mutex_take(mt)) {
+			rt_wq_unlock(wq);
+			break;
+		}
+		/* a woken waiter that lost goes back to the head: its turn is
+		 * kept, and so is its age */
+		r = rt_wq_block_locked(wq, c, deadline, true, woken);
+		if (r < 0) {
+			bool held;
+
+			/* handed over meanwhile, or free: the mutex decides */
+			mt->starve = false;
+			rt_wq_lock(wq);
+			held = mutex_take(mt);
+			rt_wq_unlock(wq);
+			if (!held)
+				return r;
+			break;
+		}
+		c = rt_self();
+		woken = true;
+		mt->starve = rt_now() - since >= MUTEX_STARVE_NS;
+		if (!mt->starve && mutex_spin(mt->m, mt->me, c->id))
+			return 0;
+	}
+	/* handed over to a waiter that waited less than 1 ms: the
+	 * starvation is over */
+	if ((__atomic_load_n(&mt->m->state, __ATOMIC_RELAXED) & MUTEX_STARVING) &&
+	    rt_now() - since < MUTEX_STARVE_NS) {
+		rt_wq_lock(wq);
+		__atomic_fetch_and(&mt->m->state, ~MUTEX_STARVING, __ATOMIC_RELAXED);
+		rt_wq_unlock(wq);
+	}
+	return 0;
+}
+
 int vs_mutex_lock_until(struct vs_mutex *m, uint64_t deadline_ns)
 {
 	struct vs_task *me = stackful_self();
-	struct mutex_take mt;
+	struct mutex_take mt = { .m = m };
 	uintptr_t v = 0;
 
 	if (!m)
 		return -EINVAL;
 	if (!me)
 		return -EPERM;
-	mt.m = m;
 	mt.me = holder_of(me);
 	if (__atomic_compare_exchange_n(&m->state, &v, mt.me, false, __ATOMIC_ACQUIRE,
 					__ATOMIC_RELAXED))
 		return 0;
-	if ((v & ~MUTEX_WAITERS) == mt.me)
+	if ((v & ~MUTEX_FLAGS) == mt.me)
 		return -EDEADLK;
 	if (deadline_ns != VS_NEVER && rt_now() >= deadline_ns)
 		return -ETIMEDOUT; /* neither spin nor mark the mutex contended */
 	if (mutex_spin(m, mt.me, rt_self()->id))
 		return 0;
-	/* on a timeout or a cancel the WAITERS bit may stay set with nobody
-	 * queued: that only sends the next unlock down the slow path, which
-	 * clears it */
-	return vs_wq_wait_pred_until(&m->wq, mutex_take, &mt, deadline_ns);
+	return mutex_wait(&mt, deadline_ns);
 }
 
 int vs_mutex_lock(struct vs_mutex *m)
@@ -169,19 +234,22 @@ int vs_mutex_lock(struct vs_mutex *m)
 
 int vs_mutex_try_lock(struct vs_mutex *m)
 {
-	uintptr_t v = 0;
+	uintptr_t me = holder_self(), v;
 
 	if (!m)
 		return -EINVAL;
-	if (__atomic_compare_exchange_n(&m->state, &v, holder_self(), false, __ATOMIC_ACQUIRE,
-					__ATOMIC_RELAXED))
-		return 0;
+	v = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
+	while (!(v & ~MUTEX_FLAGS) && !(v & MUTEX_STARVING))
+		if (__atomic_compare_exchange_n(&m->state, &v, me | v, true, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return 0;
 	return -EAGAIN;
 }
 
 int vs_mutex_unlock(struct vs_mutex *m)
 {
-	uintptr_t me = holder_self(), v = me, next = 0;
+	uintptr_t me = holder_self(), v = me, next;
+	struct vs_task *t = NULL;
 	struct rt_waiter *w;
 
 	if (!m)
@@ -189,21 +257,26 @@ int vs_mutex_unlock(struct vs_mutex *m)
 	if (__atomic_compare_exchange_n(&m->state, &v, 0, false, __ATOMIC_RELEASE,
 					__ATOMIC_RELAXED))
 		return 0;
-	if ((v & ~MUTEX_WAITERS) != me)
+	if ((v & ~MUTEX_FLAGS) != me)
 		return -EPERM;
 
-	/* waiters: only their queue's lock changes the bit now, and only we
-	 * (the holder) change the holder, so a plain store will do */
+	/* flags: only the queue's lock changes them now, and only we (the
+	 * holder) change the holder, so a plain store will do. The oldest
+	 * waiter comes off the queue here, under the lock that decided the
+	 * flags, so they match what stays queued. */
 	rt_wq_lock(&m->wq);
 	w = m->wq.head;
-	if (w)
-		next = holder_of(rt_waiter_task(w)) | (w->next ? MUTEX_WAITERS : 0);
+	if (w) {
+		t = rt_waiter_task(w);
+		rt_wq_remove_locked(&m->wq, t);
+	}
+	next = m->wq.head ? MUTEX_WAITERS : 0;
+	if (t && (v & MUTEX_STARVING))
+		next |= holder_of(t) | (m->wq.head ? MUTEX_STARVING : 0); /* hand-off */
 	__atomic_store_n(&m->state, next, __ATOMIC_RELEASE);
 	rt_wq_unlock(&m->wq);
-	/* pops @w: it is still the head, as only its new holder (@w itself,
-	 * asleep until this pops it) may unlock, and newcomers queue behind */
-	if (w)
-		(void)vs_wq_notify_one(&m->wq);
+	if (t)
+		rt_wake(t, true);
 	return 0;
 }
 
@@ -242,7 +315,7 @@ int vs_cond_wait_until(struct vs_cond *cv, struct vs_mutex *m, uint64_t deadline
 
 	if (!cv || !m)
 		return -EINVAL;
-	if (!me || (__atomic_load_n(&m->state, __ATOMIC_RELAXED) & ~MUTEX_WAITERS) !=
+	if (!me || (__atomic_load_n(&m->state, __ATOMIC_RELAXED) & ~MUTEX_FLAGS) !=
 			   holder_of(me))
 		return -EPERM;
 	/* read before the unlock (release): a signal after it bumps past this */

@@ -29,12 +29,12 @@
 /* The task is then marked BLOCKED by the core (with a release: a firer
  * that reads it with an acquire also sees the kind, wwq and direct, stored
  * here). */
-void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq)
+void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq, bool front)
 {
 	me->why = RT_WHY_NOTIFIED;
 	me->wkind = RT_WAIT_QUEUE;
 	me->wwq = wq;
-	rt_wq_append_locked(wq, me);
+	rt_wq_append_locked(wq, me, front);
 }
 
 void rt_wait_direct(struct vs_task *me)

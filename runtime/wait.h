@@ -29,10 +29,11 @@ static inline uint32_t rt_wait_seq(struct vs_task *me)
 {
 	return (uint32_t)(atomic_load_explicit(&me->wword, memory_order_relaxed) >> 32);
 }
-/* Begins a wait of @me on @wq (locked): queued. A stackful task then
- * parks (rt_park, which marks it blocked), a stackless one marks itself
- * blocked (rt_mark_blocked) before the lock goes. */
-void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq);
+/* Begins a wait of @me on @wq (locked): queued, last or (@front) first.
+ * A stackful task then parks (rt_park, which marks it blocked), a
+ * stackless one marks itself blocked (rt_mark_blocked) before the lock
+ * goes. */
+void rt_wait_queue_locked(struct vs_task *me, struct vs_wq *wq, bool front);
 /* Begins a direct wait of @me (sleep, join), claimed by whoever ends it
  * with rt_wait_claim; then as above. */
 void rt_wait_direct(struct vs_task *me);

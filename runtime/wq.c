@@ -22,17 +22,27 @@ void vs_wq_init(struct vs_wq *wq)
 	wq->head = wq->tail = NULL;
 }
 
-void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t)
+void rt_wq_append_locked(struct vs_wq *wq, struct vs_task *t, bool front)
 {
 	struct rt_waiter *w = &t->waiter;
 
-	w->next = NULL;
-	w->prev = wq->tail;
-	if (wq->tail)
-		((struct rt_waiter *)wq->tail)->next = w;
-	else
+	if (front) {
+		w->prev = NULL;
+		w->next = wq->head;
+		if (wq->head)
+			((struct rt_waiter *)wq->head)->prev = w;
+		else
+			wq->tail = w;
 		wq->head = w;
-	wq->tail = w;
+	} else {
+		w->next = NULL;
+		w->prev = wq->tail;
+		if (wq->tail)
+			((struct rt_waiter *)wq->tail)->next = w;
+		else
+			wq->head = w;
+		wq->tail = w;
+	}
 	t->queued = true;
 }
 
@@ -61,7 +71,8 @@ static struct vs_task *wq_pop(struct vs_wq *wq)
 	return rt_waiter_task(w);
 }
 
-int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable)
+int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bool cancelable,
+		       bool front)
 {
 	struct vs_task *me = c->cur;
 	int r = rt_wait_begin(c, me, deadline, cancelable);
@@ -70,7 +81,7 @@ int rt_wq_block_locked(struct vs_wq *wq, struct rt_cpu *c, uint64_t deadline, bo
 		rt_wq_unlock(wq);
 		return r;
 	}
-	rt_wait_queue_locked(me, wq);
+	rt_wait_queue_locked(me, wq, front);
 	/* the lock goes once we are off the CPU */
 	rt_park(c, me, rt_unlock_flag_cb, &wq->lock);
 	return rt_wait_end(me);
@@ -87,7 +98,7 @@ int rt_wq_park_poll_locked(struct vs_wq *wq, struct vs_task *me, uint64_t deadli
 	if (r < 0)
 		return r;
 	me->in_wait = plain ? RT_IN_WAIT_PLAIN : RT_IN_WAIT;
-	rt_wait_queue_locked(me, wq);
+	rt_wait_queue_locked(me, wq, false);
 	rt_mark_blocked(c);
 	return -EAGAIN;
 }
@@ -119,7 +130,7 @@ static int wait_stackful(struct vs_wq *wq, bool (*pred)(void *), void *arg, uint
 			rt_wq_unlock(wq);
 			return 0;
 		}
-		r = rt_wq_block_locked(wq, c, deadline, true);
+		r = rt_wq_block_locked(wq, c, deadline, true, false);
 		if (!pred)
 			return r;
 		if (r < 0) {

@@ -20,13 +20,14 @@ extern "C" {
 /*
  * A mutex. Embed it and initialise it with VS_MUTEX_INIT or vs_mutex_init;
  * the fields are private. Uncontended lock and unlock are one atomic
- * operation each. Fair: an unlock with waiters hands the mutex to the
- * oldest of them, and a newcomer takes it only when nobody waits, so a
- * waiter is never overtaken by a later one. A locker finding it held by a
- * task running on another CPU spins briefly before it sleeps.
+ * operation each. A locker finding it held by a task running on another
+ * CPU spins briefly before it sleeps. Normal mode: an unlock frees it and
+ * wakes the oldest waiter, and a running task may take it first. A waiter
+ * that has waited 1 ms turns it to starvation mode, where unlock hands it
+ * to the oldest waiter (as Go's sync.Mutex; see vs_mutex_lock(3)).
  */
 struct vs_mutex {
-	uintptr_t state; /* the holder's identity, low bit: waiters */
+	uintptr_t state; /* the holder's identity | waiters, starving bits */
 	struct vs_wq wq;
 };
 #define VS_MUTEX_INIT { 0, VS_WQ_INIT }
@@ -43,14 +44,15 @@ VS_WARN_UNUSED int vs_mutex_lock(struct vs_mutex *m);
 VS_WARN_UNUSED int vs_mutex_lock_until(struct vs_mutex *m, uint64_t deadline_ns);
 
 /*
- * Takes @m if it is free and nobody waits for it; callable from any
- * thread or task. -EAGAIN otherwise (the caller's own hold included).
+ * Takes @m if it is free (and not being handed to a waiter); callable from
+ * any thread or task. -EAGAIN otherwise (the caller's own hold included).
  */
 VS_WARN_UNUSED int vs_mutex_try_lock(struct vs_mutex *m);
 
 /*
- * Releases @m, handing it to the oldest waiter if there is one. -EPERM if
- * the caller (the task, or for a plain thread the thread) does not hold it.
+ * Releases @m and wakes the oldest waiter, if any (in starvation mode,
+ * as the new holder). -EPERM if the caller (the task, or for a plain
+ * thread the thread) does not hold it.
  */
 int vs_mutex_unlock(struct vs_mutex *m);
 
