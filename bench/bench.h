@@ -23,15 +23,22 @@ long bench_rss_kib(const char *key);
 
 typedef double (*bench_fn)(long n);
 
+/* limits.c */
+double lim_switch(long n);
+double lim_line_xcpu(long n);
+
 /* workloads_vsched.c */
 double vs_yield(long n);
 double vs_wake(long n);
 double vs_wake_xcpu(long n);
+double vs_wake_pinned(long n);
 double vs_spawn_join(long n);
 double vs_fanout(long n);
 double vs_fanout_1cpu(long n);
 double vs_channel(long n);
+double vs_channel_pinned(long n);
 double vs_mutex(long n);
+double vs_mutex_pinned(long n);
 double vs_park_rss(long n);
 double vs_stackless_rss(long n);
 
@@ -39,10 +46,13 @@ double vs_stackless_rss(long n);
 double pt_yield(long n);
 double pt_wake(long n);
 double pt_wake_xcpu(long n);
+double pt_wake_pinned(long n);
 double pt_spawn_join(long n);
 double pt_fanout(long n);
 double pt_channel(long n);
+double pt_channel_pinned(long n);
 double pt_mutex(long n);
+double pt_mutex_pinned(long n);
 double pt_park_rss(long n);
 
 #endif

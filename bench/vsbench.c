@@ -2,13 +2,21 @@
 /*
  * vsbench: every workload on libvsched, on plain pthreads and, when the go
  * tool is installed, on Go (bench/go, built at run time) in one run, each
- * figure the median of several runs after a warm-up. Prints a table with
- * the machine it ran on, or with --format=tsv one line per figure:
- * workload<TAB>impl<TAB>ns_per_op (bytes per task for the *_rss ones).
+ * figure the median of several runs after a warm-up, and each libvsched
+ * figure held against a limit measured in the same run: the core's own
+ * register switch (`switch`) for what runs on one CPU, a cache-line round
+ * trip between two CPUs (`line_xcpu`) for what crosses. Prints a table
+ * with the machine it ran on, or with --format=tsv one line per figure:
+ * workload<TAB>impl<TAB>ns_per_op (bytes per task for the *_rss ones;
+ * impl "limit" for the two limits).
  * --quick: small sizes and one run each, to check that everything runs;
  * --impl=vsched, pthread or go: that one only (to profile it);
- * --svg=FILE: where the chart goes when gnuplot is installed (default
- * vsbench-ratios.svg; --svg= for none).
+ * --svg=FILE: a chart of the ratios into FILE, when gnuplot is installed.
+ *
+ * The *_pinned workloads pin one task (thread) to each of two CPUs, so
+ * every hand-off crosses; their namesakes without the suffix let each
+ * scheduler place its tasks (threads, goroutines) as it likes. Go cannot
+ * pin, so it has no pinned figure.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +28,10 @@
 
 #include "bench.h"
 
+/* The limit a workload's libvsched figure is held against. */
+enum { LIM_NONE, LIM_SWITCH, LIM_LINE, LIM_N };
+static const char *const lim_names[LIM_N] = { "", "switch", "line_xcpu" };
+
 struct workload {
 	const char *name;
 	bench_fn vsched, pthread;
@@ -28,6 +40,8 @@ struct workload {
 	long pt_n;	 /* pthreads' size where it must differ (0: n) */
 	long go_n;	 /* Go's size where it must differ (0: n) */
 	int memory;	 /* bytes per task, measured in a process of its own */
+	int limit;	 /* LIM_*: what its vsched figure is held against */
+	int is_limit;	 /* LIM_*: the limit this row measures (vsched: it) */
 };
 
 /*
@@ -37,17 +51,28 @@ struct workload {
  * not 1e7: ten million goroutines need more memory than the machine has.
  */
 static const struct workload workloads[] = {
-	{ "yield", vs_yield, pt_yield, "yield", 2000000, 20000, 200000, 0, 0 },
-	{ "wake", vs_wake, pt_wake, "wake", 1000000, 10000, 100000, 0, 0 },
-	{ "wake_xcpu", vs_wake_xcpu, pt_wake_xcpu, "wake_xcpu", 300000, 10000, 100000, 0, 0 },
-	{ "spawn_join", vs_spawn_join, pt_spawn_join, "spawn_join", 1000000, 10000, 20000, 0, 0 },
-	{ "fanout", vs_fanout, pt_fanout, "fanout", 1000000, 20000, 50000, 0, 0 },
-	{ "fanout_1cpu", vs_fanout_1cpu, NULL, NULL, 1000000, 20000, 0, 0, 0 },
-	{ "channel", vs_channel, pt_channel, "channel", 1000000, 10000, 200000, 0, 0 },
-	{ "mutex", vs_mutex, pt_mutex, "mutex", 2000000, 20000, 1000000, 0, 0 },
-	{ "park_rss", vs_park_rss, pt_park_rss, "park_rss", 1000000, 20000, 10000, 0, 1 },
+	{ "switch", lim_switch, NULL, NULL, 20000000, 200000, 0, 0, 0, LIM_NONE, LIM_SWITCH },
+	{ "line_xcpu", lim_line_xcpu, NULL, NULL, 1000000, 10000, 0, 0, 0, LIM_NONE, LIM_LINE },
+	{ "yield", vs_yield, pt_yield, "yield", 2000000, 20000, 200000, 0, 0, LIM_SWITCH, 0 },
+	{ "wake", vs_wake, pt_wake, "wake", 1000000, 10000, 100000, 0, 0, LIM_SWITCH, 0 },
+	{ "spawn_join", vs_spawn_join, pt_spawn_join, "spawn_join", 1000000, 10000, 20000, 0, 0,
+	  LIM_SWITCH, 0 },
+	{ "wake_xcpu", vs_wake_xcpu, pt_wake_xcpu, "wake_xcpu", 300000, 10000, 100000, 0, 0,
+	  LIM_LINE, 0 },
+	{ "wake_pinned", vs_wake_pinned, pt_wake_pinned, NULL, 300000, 10000, 100000, 0, 0,
+	  LIM_LINE, 0 },
+	{ "channel", vs_channel, pt_channel, "channel", 1000000, 10000, 200000, 0, 0, LIM_LINE, 0 },
+	{ "channel_pinned", vs_channel_pinned, pt_channel_pinned, NULL, 1000000, 10000, 200000, 0, 0,
+	  LIM_LINE, 0 },
+	{ "mutex", vs_mutex, pt_mutex, "mutex", 2000000, 20000, 1000000, 0, 0, LIM_LINE, 0 },
+	{ "mutex_pinned", vs_mutex_pinned, pt_mutex_pinned, NULL, 2000000, 20000, 1000000, 0, 0,
+	  LIM_LINE, 0 },
+	{ "fanout", vs_fanout, pt_fanout, "fanout", 1000000, 20000, 50000, 0, 0, LIM_LINE, 0 },
+	{ "fanout_1cpu", vs_fanout_1cpu, NULL, NULL, 1000000, 20000, 0, 0, 0, LIM_SWITCH, 0 },
+	{ "park_rss", vs_park_rss, pt_park_rss, "park_rss", 1000000, 20000, 10000, 0, 1, LIM_NONE,
+	  0 },
 	{ "stackless_rss", vs_stackless_rss, pt_park_rss, "park_rss", 10000000, 200000, 10000,
-	  1000000, 1 },
+	  1000000, 1, LIM_NONE, 0 },
 };
 
 #define NWORK (sizeof(workloads) / sizeof(workloads[0]))
@@ -230,6 +255,21 @@ static void usage(void)
 	exit(2);
 }
 
+/* The limits measured so far (0: not yet). */
+static double limits[LIM_N];
+
+/* Limit @l, measured now if no row has measured it yet. */
+static double limit_of(int l, int quick, int warm, int reps)
+{
+	for (size_t k = 0; k < NWORK && !limits[l]; k++)
+		if (workloads[k].is_limit == l) {
+			const struct workload *w = &workloads[k];
+
+			limits[l] = measure(w, w->vsched, quick ? w->n_quick : w->n, warm, reps);
+		}
+	return limits[l];
+}
+
 /* A figure and its ratio against vsched's, or dashes where there is none. */
 static void cell(double x, double vs, const char *unit)
 {
@@ -316,7 +356,7 @@ int main(int argc, char **argv)
 {
 	int quick = 0, tsv = 0, warm, reps, nsel = 0, fails = 0, want_vs = 1, want_pt = 1;
 	int want_go = 1;
-	const char *sel[NWORK], *svg = "vsbench-ratios.svg";
+	const char *sel[NWORK], *svg = NULL;
 	char mline[256];
 
 	for (int i = 1; i < argc; i++) {
@@ -348,10 +388,12 @@ int main(int argc, char **argv)
 		go_build(tsv);
 	if (!tsv) {
 		printf("median of %d runs after %d warm-up; each ratio is that column's time (or "
-		       "memory) over vsched's: above 1, vsched is faster or smaller\n\n",
+		       "memory) over vsched's: above 1, vsched is faster or smaller; limit is\n"
+		       "vsched's time over the limit named, measured in this run (switch: the core's "
+		       "register switch; line_xcpu: a cache-line round trip between two CPUs)\n\n",
 		       reps, warm);
-		printf("%-14s %14s %14s %8s %14s %8s\n", "workload", "vsched", "pthread", "ratio",
-		       "go", "ratio");
+		printf("%-14s %14s %14s %8s %14s %8s %18s\n", "workload", "vsched", "pthread",
+		       "ratio", "go", "ratio", "limit");
 	}
 	for (size_t k = 0; k < NWORK; k++) {
 		const struct workload *w = &workloads[k];
@@ -376,9 +418,11 @@ int main(int argc, char **argv)
 			g = measure(w, go_run, gn, warm, reps);
 		}
 		fails += v < 0 || p < 0 || g < 0;
+		if (w->is_limit && v > 0)
+			limits[w->is_limit] = v;
 		if (tsv) {
 			if (want_vs)
-				printf("%s\tvsched\t%.1f\n", w->name, v);
+				printf("%s\t%s\t%.1f\n", w->name, w->is_limit ? "limit" : "vsched", v);
 			if (w->pthread && want_pt)
 				printf("%s\tpthread\t%.1f\n", w->name, p);
 			if (g)
@@ -391,6 +435,12 @@ int main(int argc, char **argv)
 				printf(" %14s", "-");
 			cell(p, v, unit);
 			cell(g, v, unit);
+			if (w->limit && v > 0) {
+				double l = limit_of(w->limit, quick, warm, reps);
+
+				if (l > 0)
+					printf(" %7.1fx %-9s", v / l, lim_names[w->limit]);
+			}
 			printf("\n");
 		}
 		fflush(stdout);
@@ -398,7 +448,7 @@ int main(int argc, char **argv)
 			results[nresults++] = (struct result){ w->name, v, p, g };
 	}
 	go_clean();
-	if (chart(svg, mline) == 0 && !tsv)
+	if (svg && chart(svg, mline) == 0 && !tsv)
 		printf("\nchart of the ratios: %s\n", svg);
 	return fails ? 1 : 0;
 }

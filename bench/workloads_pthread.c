@@ -15,10 +15,13 @@
 
 #include "bench.h"
 
+/* Pins the calling thread to @cpu; -1: leaves it where the kernel likes. */
 static void pin(int cpu)
 {
 	cpu_set_t set;
 
+	if (cpu < 0)
+		return;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
@@ -97,6 +100,11 @@ double pt_wake(long n)
 }
 
 double pt_wake_xcpu(long n)
+{
+	return pingpong(-1, -1, n);
+}
+
+double pt_wake_pinned(long n)
 {
 	return pingpong(0, 1, n);
 }
@@ -182,13 +190,23 @@ static void *queue_side(void *p)
 	return NULL;
 }
 
-double pt_channel(long n)
+static double channel(int c0, int c1, long n)
 {
 	double ns;
 
 	q.head = q.len = 0;
-	ns = pair(queue_side, 0, 1, n);
+	ns = pair(queue_side, c0, c1, n);
 	return ns < 0 ? ns : ns / (double)n;
+}
+
+double pt_channel(long n)
+{
+	return channel(-1, -1, n);
+}
+
+double pt_channel_pinned(long n)
+{
+	return channel(0, 1, n);
 }
 
 static pthread_mutex_t mx = PTHREAD_MUTEX_INITIALIZER;
@@ -207,11 +225,21 @@ static void *locker(void *p)
 	return NULL;
 }
 
-double pt_mutex(long n)
+static double mutex(int c0, int c1, long n)
 {
-	double ns = pair(locker, 0, 1, n);
+	double ns = pair(locker, c0, c1, n);
 
 	return ns < 0 ? ns : ns / (2.0 * (double)n);
+}
+
+double pt_mutex(long n)
+{
+	return mutex(-1, -1, n);
+}
+
+double pt_mutex_pinned(long n)
+{
+	return mutex(0, 1, n);
 }
 
 /* ------------------------------------------------------- memory */

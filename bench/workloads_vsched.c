@@ -127,7 +127,14 @@ double vs_wake(long n)
 	return pingpong(1, -1, -1, n);
 }
 
+/* Two CPUs, the tasks placed as the runtime likes (as Go's are). */
 double vs_wake_xcpu(long n)
+{
+	return pingpong(2, -1, -1, n);
+}
+
+/* One task pinned to each of two CPUs: every wake crosses. */
+double vs_wake_pinned(long n)
 {
 	return pingpong(2, 0, 1, n);
 }
@@ -227,7 +234,7 @@ static int chan_side(void *arg)
 	return arg ? producer(NULL) : consumer(NULL);
 }
 
-double vs_channel(long n)
+static double channel(int c0, int c1, long n)
 {
 	double ns;
 	int r;
@@ -236,9 +243,19 @@ double vs_channel(long n)
 	if ((r = vs_chan_create(sizeof(long), 64, &ch)) < 0)
 		return r;
 	elems = n;
-	ns = pair(2, 0, 1, chan_side, (void *)1, NULL);
+	ns = pair(2, c0, c1, chan_side, (void *)1, NULL);
 	vs_chan_destroy(ch);
 	return ns < 0 ? ns : ns / (double)n;
+}
+
+double vs_channel(long n)
+{
+	return channel(-1, -1, n);
+}
+
+double vs_channel_pinned(long n)
+{
+	return channel(0, 1, n);
 }
 
 /* ------------------------------------------------------------ mutex */
@@ -260,14 +277,24 @@ static int locker(void *arg)
 	return 0;
 }
 
-double vs_mutex(long n)
+static double mutex(int c0, int c1, long n)
 {
 	double ns;
 
 	vs_mutex_init(&mx);
 	locks = n;
-	ns = pair(2, 0, 1, locker, NULL, NULL);
+	ns = pair(2, c0, c1, locker, NULL, NULL);
 	return ns < 0 ? ns : ns / (2.0 * (double)n); /* per lock+unlock */
+}
+
+double vs_mutex(long n)
+{
+	return mutex(-1, -1, n);
+}
+
+double vs_mutex_pinned(long n)
+{
+	return mutex(0, 1, n);
 }
 
 /* ----------------------------------------------------------- memory */
