@@ -171,17 +171,21 @@ static void park(struct rt_cpu *c, bool look_around, uint64_t deadline)
 	atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
 }
 
-/* rounds of looking for work before parking: long enough that work handed
- * over soon after a CPU ran out finds it still looking, with no wake-up
- * needed (Go's idle Ms spin too) */
-#define IDLE_SPINS 1024
+/* how long an idle CPU keeps looking for work before it parks: long
+ * enough that work handed over soon after it ran out finds it still
+ * looking, with no wake-up needed (Go's idle Ms spin too) */
+#define IDLE_SPIN_NS 50000u
+/* pauses between two looks: a CPU that looks again at once keeps taking
+ * the lines of the rings it looks at away from the CPUs that use them
+ * (that cost a cross-CPU ping-pong half its speed) */
+#define IDLE_PAUSES 16
 #define IDLE_LOOK_AROUND 3 /* parks that still wake for others' work */
 #define IDLE_STUCK_ROUNDS 64 /* rounds of seeing work it cannot take yet */
 
 void rt_idle_loop(struct rt_cpu *c)
 {
 	unsigned spins = 0, parks = 0, stuck = 0;
-	uint64_t deadline;
+	uint64_t deadline, idle_since = 0;
 	bool fired;
 
 	for (;;) {
@@ -210,8 +214,13 @@ void rt_idle_loop(struct rt_cpu *c)
 		 * kernel now, in one batch, and what completed is taken */
 		if (!spins && c->io_flags && rt_g->parker->poll(c) > 0)
 			continue;
-		if (spins++ < IDLE_SPINS) {
-			__asm__ volatile("" ::: "memory");
+		if (!spins++)
+			idle_since = rt_now();
+		/* with I/O in flight, the wait in the backend is where its
+		 * completions come soonest (a spin would leave them there) */
+		if (!c->io_flags && rt_now() - idle_since < IDLE_SPIN_NS) {
+			for (int i = 0; i < IDLE_PAUSES; i++)
+				rt_relax();
 			continue;
 		}
 		spins = 0;
