@@ -439,7 +439,7 @@ int main(int argc, char **argv)
 				double l = limit_of(w->limit, quick, warm, reps);
 
 				if (l > 0)
-					printf(" %7.1fx %-9s", v / l, lim_names[w->limit]);
+					printf(" %7.1fx %s", v / l, lim_names[w->limit]);
 			}
 			printf("\n");
 		}
