@@ -92,14 +92,29 @@ def wait_listening(port, proc):
     return False
 
 
-def run_point(build, cmd, env, conns, size, secs, warm):
+def start_server(cmd, env):
+    """@cmd serving a free port, pinned to CPU 0: (its process, the port);
+    the process is None (and gone) if it never listened."""
     port = free_port()
     srv = subprocess.Popen(cmd + [str(port)], env=dict(os.environ, **env),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+    if not wait_listening(port, srv):
+        stop_server(srv)
+        return None, port
+    return srv, port
+
+
+def stop_server(srv):
+    srv.kill()
+    srv.wait()
+
+
+def run_point(build, cmd, env, conns, size, secs, warm):
+    srv, port = start_server(cmd, env)
+    if not srv:
+        return None
     try:
-        if not wait_listening(port, srv):
-            return None
         load = subprocess.run([build + '/bench/echo/echo_load', str(port), str(conns),
                                str(size), str(secs), str(warm), str(srv.pid)],
                               capture_output=True, text=True, timeout=secs + warm + 60,
@@ -109,8 +124,7 @@ def run_point(build, cmd, env, conns, size, secs, warm):
             return None
         return [float(x) for x in load.stdout.split()[2:]]
     finally:
-        srv.kill()
-        srv.wait()
+        stop_server(srv)
 
 
 def main():
@@ -227,13 +241,10 @@ def server_cpu_ns(pid):
 def wrk_point(cmd, env, conns, secs):
     """wrk against @cmd serving a port: (req/s, server CPU ns per request,
     p99 us), or None."""
-    port = free_port()
-    srv = subprocess.Popen(cmd + [str(port)], env=dict(os.environ, **env),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+    srv, port = start_server(cmd, env)
+    if not srv:
+        return None
     try:
-        if not wait_listening(port, srv):
-            return None
         c0 = server_cpu_ns(srv.pid)
         w = subprocess.run(['wrk', '-t1', '-c%d' % conns, '-d%ds' % secs, '--latency',
                             'http://127.0.0.1:%d/' % port], capture_output=True, text=True,
@@ -255,8 +266,7 @@ def wrk_point(cmd, env, conns, secs):
             return None
         return rps, cpu / reqs, p99
     finally:
-        srv.kill()
-        srv.wait()
+        stop_server(srv)
 
 
 def http(build, go_http, secs, reps):
