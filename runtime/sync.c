@@ -82,6 +82,7 @@ struct mutex_take {
 	struct vs_mutex *m;
 	uintptr_t me;
 	bool starve; /* a woken waiter that has waited 1 ms: hand-off */
+	bool handed; /* it was handed over (starvation mode) */
 };
 
 /* Under m->wq's lock: true once the caller holds the mutex, else the
@@ -96,8 +97,10 @@ static bool mutex_take(struct mutex_take *mt)
 		uintptr_t holder = v & ~MUTEX_FLAGS;
 		uintptr_t want = v | MUTEX_WAITERS | (mt->starve ? MUTEX_STARVING : 0);
 
-		if (holder == mt->me)
-			return true; /* handed over by the unlocker */
+		if (holder == mt->me) {
+			mt->handed = true; /* by the unlocker */
+			return true;
+		}
 		if (holder == 0 && !(v & MUTEX_STARVING)) {
 			if (__atomic_compare_exchange_n(s, &v, mt->me | (v & MUTEX_WAITERS), true,
 							__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
@@ -201,8 +204,8 @@ static int mutex_wait(struct mutex_take *mt, uint64_t deadline)
 			return 0;
 	}
 	/* handed over to a waiter that waited less than 1 ms: the
-	 * starvation is over */
-	if ((__atomic_load_n(&mt->m->state, __ATOMIC_RELAXED) & MUTEX_STARVING) &&
+	 * starvation is over (one taken in normal mode says nothing of it) */
+	if (mt->handed && (__atomic_load_n(&mt->m->state, __ATOMIC_RELAXED) & MUTEX_STARVING) &&
 	    rt_now() - since < MUTEX_STARVE_NS) {
 		rt_wq_lock(wq);
 		__atomic_fetch_and(&mt->m->state, ~MUTEX_STARVING, __ATOMIC_RELAXED);
@@ -272,6 +275,9 @@ int vs_mutex_unlock(struct vs_mutex *m)
 	 * waiter comes off the queue here, under the lock that decided the
 	 * flags, so they match what stays queued. */
 	rt_wq_lock(&m->wq);
+	/* the flags as they are now: a waiter may have asked for hand-off
+	 * since the CAS above read them */
+	v = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
 	w = m->wq.head;
 	if (w) {
 		t = rt_waiter_task(w);
