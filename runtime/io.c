@@ -383,8 +383,10 @@ static ssize_t step(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op,
 		return r;
 	else
 		r = rt_g->io->step(c, me, op, deadline);
-	/* the rest after a cached part: its error is not the call's */
-	if (op->pre && r != -EAGAIN)
+	/* the rest after a cached part: its error is not the call's (for a
+	 * stackless task, -EAGAIN is "not done yet"; a stackful call's every
+	 * return is its end) */
+	if (op->pre && (r != -EAGAIN || !me->stackless))
 		r = r < 0 ? (ssize_t)op->pre : (ssize_t)op->pre + r;
 	return r;
 }
