@@ -70,6 +70,8 @@ HIDDEN int sched_park(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t stat
 #define ENQ_PREEMPT 0x1u /* preempted with time left (RR: to the front) */
 #define ENQ_LOCAL 0x2u	 /* this CPU's queue only: no spill to the global ring */
 #define ENQ_NEXT 0x4u	 /* into the runnext slot (a task just woken) */
+#define ENQ_KEEP 0x8u	 /* moved between rings (stolen, put back): not sent
+			  * behind the global ring's tasks */
 HIDDEN int policy_enqueue(struct vsched_vvar *h, struct vsched_cpu *c,
 			  struct vsched_task *t, uint32_t flags);
 HIDDEN struct vsched_task *policy_pick(struct vsched_vvar *h, struct vsched_cpu *c);

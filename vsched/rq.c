@@ -44,20 +44,33 @@ COLD static int global_push(struct vsched_vvar *h, uint32_t val)
 	return -VSCHED_EAGAIN;
 }
 
+/* A task any CPU may run: not kept on its CPU, no affinity. */
+static bool runs_anywhere(struct vsched_vvar *h, uint32_t val)
+{
+	struct vsched_task *t = val && !(val & VSCHED_RQ_MSG) ? task_at(h, val - 1) : 0;
+
+	/* relaxed: set by the runtime before the task is queued (as in
+	 * rq_may_run); a stale read only misplaces it */
+	return t && !(__atomic_load_n(&t->flags, __ATOMIC_RELAXED) & VSCHED_TF_STAY) &&
+	       !t->affinity;
+}
+
 /*
  * Onto @c's ring, or the global one if it is full (unless ENQ_LOCAL).
- * While the global ring holds tasks, a new one queues behind them there:
- * tasks that spilled are older than any that comes after, and a ring that
- * wake-ups keep refilling would otherwise overtake them again and again
- * (an I/O CPU with more ready connections than ring cells). The check is
- * a hint: a race with a spill only lets one task overtake.
+ * While the global ring holds tasks, a new one that any CPU may run
+ * queues behind them there: tasks that spilled are older than any that
+ * comes after, and a ring that wake-ups keep refilling would otherwise
+ * overtake them again and again (an I/O CPU with more ready connections
+ * than ring cells). Tasks moved between rings (ENQ_KEEP), kept on their
+ * CPU or with an affinity stay on @c: other CPUs would only bounce them.
+ * The check is a hint: a race with a spill only lets one task overtake.
  */
 int rq_put(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val,
 		    uint32_t flags)
 {
 	struct vs_ring lr = local_ring(h, c), gr = global_ring(h);
 
-	if (!(flags & ENQ_LOCAL) && vs_ring_len(&gr))
+	if (!(flags & (ENQ_LOCAL | ENQ_KEEP)) && vs_ring_len(&gr) && runs_anywhere(h, val))
 		return global_push(h, val);
 	if (vs_ring_push(&lr, val))
 		return 0;
@@ -201,7 +214,7 @@ COLD struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c)
 			if (!t)
 				continue;
 			if (!rq_may_run(t, c)) {
-				if (rq_put(h, vc, val, 0) < 0)
+				if (rq_put(h, vc, val, ENQ_KEEP) < 0)
 					return t; /* nowhere to put it: run it */
 				rq_want_kick(c, v);
 				continue;
@@ -210,7 +223,7 @@ COLD struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c)
 			got++;
 			if (!first)
 				first = t;
-			else if (rq_put(h, c, val, 0) < 0)
+			else if (rq_put(h, c, val, ENQ_KEEP) < 0)
 				return t; /* cannot happen: the global ring fits all */
 		}
 		if (first) {
