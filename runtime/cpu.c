@@ -182,9 +182,10 @@ static void park(struct rt_cpu *c, bool look_around, uint64_t deadline)
  * enough that work handed over soon after it ran out finds it still
  * looking, with no wake-up needed (Go's idle Ms spin too) */
 #define IDLE_SPIN_NS 50000u
-/* pauses between two looks: a CPU that looks again at once keeps taking
- * the lines of the rings it looks at away from the CPUs that use them
- * (that cost a cross-CPU ping-pong half its speed) */
+/* pauses between two full looks (which steal): a CPU that scans the
+ * others' rings at once keeps taking their lines away from the CPUs that
+ * use them (that cost a cross-CPU ping-pong half its speed). Between two,
+ * it watches only what is handed to it, after every pause. */
 #define IDLE_PAUSES 16
 #define IDLE_LOOK_AROUND 3 /* parks that still wake for others' work */
 #define IDLE_STUCK_ROUNDS 64 /* rounds of seeing work it cannot take yet */
@@ -226,7 +227,10 @@ void rt_idle_loop(struct rt_cpu *c)
 		/* with I/O in flight, the wait in the backend is where its
 		 * completions come soonest (a spin would leave them there) */
 		if (!c->io_flags && rt_now() - idle_since < IDLE_SPIN_NS) {
-			for (int i = 0; i < IDLE_PAUSES; i++)
+			/* its own ring, runnext and the global ring: lines its
+			 * wakers write, only read here. A wake-up handed to it
+			 * is seen a pause after, not a full round of pauses */
+			for (int i = 0; i < IDLE_PAUSES && !rt_cpu_has_work(c->id); i++)
 				rt_relax();
 			continue;
 		}
