@@ -20,13 +20,13 @@
 
 /* initial-exec: a load from the thread pointer, no call (the runtime is
  * linked into the program, or loaded with it) */
-static __thread struct rt_cpu *tls_self __attribute__((tls_model("initial-exec")));
+__thread struct rt_cpu *rt_tls_self __attribute__((tls_model("initial-exec")));
 
 /* noinline: a task may move between threads across a switch, and the
  * compiler must not reuse one thread's TLS address on another */
 __attribute__((noinline)) struct rt_cpu *rt_self(void)
 {
-	struct rt_cpu *c = tls_self;
+	struct rt_cpu *c = rt_tls_self;
 
 	__asm__ volatile("" ::: "memory");
 	return c;
@@ -34,7 +34,7 @@ __attribute__((noinline)) struct rt_cpu *rt_self(void)
 
 void rt_set_self(struct rt_cpu *c)
 {
-	tls_self = c;
+	rt_tls_self = c;
 }
 
 /* held for a few instructions; past a short spin the holder's thread was
@@ -69,7 +69,7 @@ __attribute__((noinline, cold)) static void lock_spin(unsigned char *f)
  */
 __attribute__((noinline)) void rt_lock_flag(unsigned char *f)
 {
-	struct rt_cpu *c = tls_self;
+	struct rt_cpu *c = rt_tls_self;
 
 	/* counted before trying: on the way to the lock is under it too */
 	if (c) {
@@ -82,7 +82,7 @@ __attribute__((noinline)) void rt_lock_flag(unsigned char *f)
 
 __attribute__((noinline)) void rt_unlock_flag(unsigned char *f)
 {
-	struct rt_cpu *c = tls_self;
+	struct rt_cpu *c = rt_tls_self;
 
 	__atomic_clear(f, __ATOMIC_RELEASE);
 	if (c) {

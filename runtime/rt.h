@@ -173,6 +173,28 @@ static inline void rt_relax(void)
 struct rt_cpu *rt_self(void);
 void rt_set_self(struct rt_cpu *c);
 
+extern __thread struct rt_cpu *rt_tls_self __attribute__((tls_model("initial-exec")));
+
+/*
+ * rt_self() without the call, for a function's first look only: the
+ * compiler may keep the thread's TLS address for the rest of the function,
+ * so a caller that may switch (block, yield) reads it this way only before
+ * its first switch, and calls rt_self() after.
+ */
+static inline struct rt_cpu *rt_self_entry(void)
+{
+	return rt_tls_self;
+}
+
+/* The running task of the calling thread's CPU, or NULL (none, or its idle
+ * task): vs_task_self() inline, with rt_self_entry()'s rule. */
+static inline struct vs_task *rt_task_self_entry(void)
+{
+	struct rt_cpu *c = rt_self_entry();
+
+	return c && c->cur && !c->cur->idle ? c->cur : NULL;
+}
+
 static inline struct vsched_task *rt_inner(vsched_ref_t ref)
 {
 	return vsched_vvar_tasks(rt_g->vvar) + VSCHED_REF_IDX(ref);

@@ -19,10 +19,11 @@
 /* A waiter that has waited this long turns the mutex to hand-off. */
 #define MUTEX_STARVE_NS 1000000u
 
-/* The calling stackful task, or NULL from anything else. */
+/* The calling stackful task, or NULL from anything else; read before
+ * any switch (rt_self_entry) */
 static struct vs_task *stackful_self(void)
 {
-	struct vs_task *t = vs_task_self();
+	struct vs_task *t = rt_task_self_entry();
 
 	return t && !t->stackless ? t : NULL;
 }
@@ -45,7 +46,7 @@ static uintptr_t holder_of(const struct vs_task *t)
 static uintptr_t holder_self(void)
 {
 	static __thread uint64_t thread_anchor;
-	struct vs_task *t = vs_task_self();
+	struct vs_task *t = rt_task_self_entry();
 
 	return t ? holder_of(t) : (uintptr_t)&thread_anchor;
 }
