@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Channels: a bounded ring of fixed-size elements under a short spinlock,
- * with senders sleeping on one wait queue while it is full and receivers
- * on another while it is empty.
+ * Channels: a bounded lock-free ring of fixed-size elements (Vyukov's,
+ * with a turn per cell), senders sleeping on one wait queue while it is
+ * full and receivers on another while it is empty. A send or receive that
+ * need not wait takes no lock and wakes nobody unless somebody sleeps.
  */
 #include <errno.h>
 #include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,49 +19,89 @@
 #include "wq.h"
 
 /*
- * Everything but the queues is under @lock. A sender or receiver that
- * finds the ring full or empty counts itself in send_waiting/recv_waiting
- * under @lock while it holds its queue's lock, and is queued before that
- * queue lock drops. The other side, under @lock, turns one count into one
- * notify (after dropping @lock), which then finds the sleeper queued: so
- * no wake-up is lost, and a channel nobody waits on costs no notify.
+ * Positions: lap << 32 | index, the index below the capacity, the lap
+ * counted modulo 2^31; the send position's bit 63 is CLOSED. A cell's turn
+ * says what it waits for: 2 * lap for the send of that lap (so all-zero
+ * memory is an empty ring), 2 * lap + 1 for its receive. The turn is
+ * 32 bits and compared as a signed difference: laps wrap safely.
+ *
+ * A sender claims its position with a CAS on @send (which fails once
+ * CLOSED is set), copies the element in and releases the cell's turn; a
+ * receiver does the same on @recv. Between claim and release the cell is
+ * in flight: nothing preempts that stretch (the runtime's code and libc's
+ * memcpy are never preempted), but another CPU may see it.
+ *
+ * Sleeping, Dekker-style with the counts: a sleeper, under its queue's
+ * lock, adds itself to its count (seq_cst), then looks at both positions
+ * (seq_cst); the other side claims its position (a seq_cst CAS), then
+ * reads the count (seq_cst). So either the sleeper sees the claim (and
+ * does not sleep, waiting out an in-flight cell if need be) or the other
+ * side sees the count, takes one and notifies after its release, and the
+ * notify finds the sleeper queued. A sleeper that ends up not sleeping
+ * (or times out) leaves its count: that only costs a spare notify later,
+ * where a count one too low would lose one.
  */
+#define CLOSED (1ull << 63)
+#define LAP_MASK 0x7fffffffull
+#define MAX_CAP (1ull << 31)
+
 struct vs_chan {
-	unsigned char lock; /* rt_lock_flag */
-	bool closed;
-	size_t elem_size, cap;
-	size_t head, count; /* the oldest element's slot, and how many */
-	unsigned send_waiting, recv_waiting; /* sleepers not yet notified */
+	alignas(64) _Atomic uint64_t send; /* the senders' line */
+	alignas(64) _Atomic uint64_t recv; /* the receivers' line */
+	alignas(64) _Atomic unsigned send_waiting, recv_waiting; /* sleepers owed a notify */
+	uint32_t cap;
+	size_t elem_size, cell_size;
+	void *mem; /* the allocation, which @ch is aligned within */
 	struct vs_wq not_full, not_empty;
-	unsigned char buf[];
+	alignas(64) unsigned char cells[]; /* cap x [ turn | elem ] */
 };
 
-/* Held for a copy of one element. */
-static void chan_lock(vs_chan_t *ch)
+struct cell {
+	_Atomic uint32_t turn;
+	uint32_t pad;
+	unsigned char elem[];
+};
+
+static struct cell *cell_at(vs_chan_t *ch, uint64_t pos)
 {
-	rt_lock_flag(&ch->lock);
+	return (struct cell *)(void *)(ch->cells + (size_t)(uint32_t)pos * ch->cell_size);
 }
 
-static void chan_unlock(vs_chan_t *ch)
+static uint32_t lap_of(uint64_t pos)
 {
-	rt_unlock_flag(&ch->lock);
+	return (uint32_t)(pos >> 32) & (uint32_t)LAP_MASK;
+}
+
+static uint64_t next_pos(const vs_chan_t *ch, uint64_t pos)
+{
+	if ((uint32_t)pos + 1 < ch->cap)
+		return pos + 1;
+	return (uint64_t)((lap_of(pos) + 1) & LAP_MASK) << 32;
 }
 
 int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out)
 {
+	size_t cell, bytes;
 	vs_chan_t *ch;
-	size_t bytes;
+	void *mem;
 
-	if (!out || !elem_size || !capacity ||
-	    __builtin_mul_overflow(elem_size, capacity, &bytes) ||
-	    __builtin_add_overflow(bytes, sizeof(*ch), &bytes))
+	if (!out || !elem_size || !capacity || capacity > MAX_CAP ||
+	    __builtin_add_overflow(elem_size, sizeof(struct cell) + 7, &cell))
 		return -EINVAL;
-	ch = calloc(1, bytes);
-	if (!ch)
+	cell &= ~(size_t)7;
+	if (__builtin_mul_overflow(cell, capacity, &bytes) ||
+	    __builtin_add_overflow(bytes, sizeof(*ch) + 63, &bytes))
+		return -EINVAL;
+	/* zeroed (every turn 0: all empty) the lazy way: a big channel's
+	 * pages are touched only as its cells are used */
+	mem = calloc(1, bytes);
+	if (!mem)
 		return -ENOMEM;
-	ch->lock = 0;
+	ch = (vs_chan_t *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+	ch->mem = mem;
+	ch->cap = (uint32_t)capacity;
 	ch->elem_size = elem_size;
-	ch->cap = capacity;
+	ch->cell_size = cell;
 	vs_wq_init(&ch->not_full);
 	vs_wq_init(&ch->not_empty);
 	*out = ch;
@@ -67,48 +110,102 @@ int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out)
 
 void vs_chan_destroy(vs_chan_t *ch)
 {
-	free(ch);
+	if (ch)
+		free(ch->mem);
 }
 
-/* With @lock held: 0, -EPIPE or -EAGAIN; *wake if a receiver is owed a
- * notify. */
-static int put_locked(vs_chan_t *ch, const void *elem, bool *wake)
+/* Takes one of the other side's sleepers to notify, if any sleeps. */
+static bool owe_notify(_Atomic unsigned *waiting)
 {
-	size_t tail;
+	/* seq_cst: after our claim's CAS in the total order (see above) */
+	unsigned n = atomic_load_explicit(waiting, memory_order_seq_cst);
 
-	if (ch->closed)
-		return -EPIPE;
-	if (ch->count == ch->cap)
-		return -EAGAIN;
-	tail = ch->head + ch->count;
-	if (tail >= ch->cap)
-		tail -= ch->cap;
-	memcpy(ch->buf + tail * ch->elem_size, elem, ch->elem_size);
-	ch->count++;
-	if (ch->recv_waiting) {
-		ch->recv_waiting--;
-		*wake = true;
+	while (n)
+		if (atomic_compare_exchange_weak_explicit(waiting, &n, n - 1,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return true;
+	return false;
+}
+
+/* 0, -EAGAIN (full, or the cell due still being read) or -EPIPE. */
+static int push(vs_chan_t *ch, const void *elem, bool *wake)
+{
+	uint64_t pos = atomic_load_explicit(&ch->send, memory_order_relaxed);
+	struct cell *c;
+
+	for (;;) {
+		uint32_t want;
+		int32_t dif;
+
+		if (pos & CLOSED)
+			return -EPIPE;
+		c = cell_at(ch, pos);
+		want = lap_of(pos) * 2;
+		/* acquire: the receiver that freed the cell is done reading it */
+		dif = (int32_t)(atomic_load_explicit(&c->turn, memory_order_acquire) - want);
+		if (dif == 0) {
+			/* seq_cst: the claim the sleepers' Dekker check sees */
+			if (atomic_compare_exchange_weak_explicit(&ch->send, &pos,
+								  next_pos(ch, pos),
+								  memory_order_seq_cst,
+								  memory_order_relaxed))
+				break;
+		} else if (dif < 0) {
+			/* full: closed says more */
+			pos = atomic_load_explicit(&ch->send, memory_order_relaxed);
+			return pos & CLOSED ? -EPIPE : -EAGAIN;
+		} else {
+			pos = atomic_load_explicit(&ch->send, memory_order_relaxed);
+		}
 	}
+	memcpy(c->elem, elem, ch->elem_size);
+	/* release: the element is in before a receiver sees the turn */
+	atomic_store_explicit(&c->turn, lap_of(pos) * 2 + 1, memory_order_release);
+	*wake = owe_notify(&ch->recv_waiting);
 	return 0;
 }
 
-static int get_locked(vs_chan_t *ch, void *elem, bool *wake)
+/* 0, -EAGAIN (empty, or the cell due still being written) or -EPIPE
+ * (closed and nothing left, nothing in flight). */
+static int pop(vs_chan_t *ch, void *elem, bool *wake)
 {
-	if (!ch->count)
-		return ch->closed ? -EPIPE : -EAGAIN;
-	memcpy(elem, ch->buf + ch->head * ch->elem_size, ch->elem_size);
-	if (++ch->head == ch->cap)
-		ch->head = 0;
-	ch->count--;
-	if (ch->send_waiting) {
-		ch->send_waiting--;
-		*wake = true;
+	uint64_t pos = atomic_load_explicit(&ch->recv, memory_order_relaxed);
+	struct cell *c;
+
+	for (;;) {
+		uint32_t want;
+		int32_t dif;
+
+		c = cell_at(ch, pos);
+		want = lap_of(pos) * 2 + 1;
+		/* acquire: pairs with the sender's release of the element */
+		dif = (int32_t)(atomic_load_explicit(&c->turn, memory_order_acquire) - want);
+		if (dif == 0) {
+			if (atomic_compare_exchange_weak_explicit(&ch->recv, &pos,
+								  next_pos(ch, pos),
+								  memory_order_seq_cst,
+								  memory_order_relaxed))
+				break;
+		} else if (dif < 0) {
+			/* seq_cst: a close (and the claims before it) that
+			 * happened before our look at the cell is seen */
+			uint64_t s = atomic_load_explicit(&ch->send, memory_order_seq_cst);
+
+			return (s & CLOSED) && (s & ~CLOSED) == pos ? -EPIPE : -EAGAIN;
+		} else {
+			pos = atomic_load_explicit(&ch->recv, memory_order_relaxed);
+		}
 	}
+	memcpy(elem, c->elem, ch->elem_size);
+	/* release: our read is done before a sender of the next lap writes */
+	atomic_store_explicit(&c->turn, lap_of(pos) * 2 + 2, memory_order_release);
+	*wake = owe_notify(&ch->send_waiting);
 	return 0;
 }
 
 /* One attempt, in the form both blocking paths retry under their queue's
- * lock: on -EAGAIN the caller is counted as a sleeper (@sleeping). */
+ * lock: on -EAGAIN with @sleeping the caller is counted as a sleeper. */
 struct attempt {
 	vs_chan_t *ch;
 	const void *src; /* a send's element, or NULL for a receive */
@@ -117,21 +214,49 @@ struct attempt {
 	int r;
 };
 
+static int op(struct attempt *a)
+{
+	return a->src ? push(a->ch, a->src, &a->wake) : pop(a->ch, a->dst, &a->wake);
+}
+
+/* With the positions read after the caller counted itself: would the op
+ * still wait, with no cell in flight that it waits on? */
+static bool must_wait(const struct attempt *a)
+{
+	uint64_t s = atomic_load_explicit(&a->ch->send, memory_order_seq_cst) & ~CLOSED;
+	uint64_t r = atomic_load_explicit(&a->ch->recv, memory_order_seq_cst);
+
+	/* equal indices: empty (same lap) or full (a lap apart) */
+	if ((uint32_t)s != (uint32_t)r)
+		return false;
+	return a->src ? lap_of(s) != lap_of(r) : lap_of(s) == lap_of(r);
+}
+
 static bool attempt(void *arg)
 {
 	struct attempt *a = arg;
-	vs_chan_t *ch = a->ch;
+	_Atomic unsigned *count;
+	unsigned spins = 0;
 
-	chan_lock(ch);
-	a->r = a->src ? put_locked(ch, a->src, &a->wake) : get_locked(ch, a->dst, &a->wake);
-	if (a->r == -EAGAIN && a->sleeping) {
-		if (a->src)
-			ch->send_waiting++;
+	a->r = op(a);
+	if (a->r != -EAGAIN || !a->sleeping)
+		return a->r != -EAGAIN;
+	count = a->src ? &a->ch->send_waiting : &a->ch->recv_waiting;
+	atomic_fetch_add_explicit(count, 1, memory_order_seq_cst);
+	/* seq_cst: the count is in the total order before the looks below
+	 * (an acquire load could otherwise be done before it on some CPUs) */
+	atomic_thread_fence(memory_order_seq_cst);
+	for (;;) {
+		a->r = op(a);
+		if (a->r != -EAGAIN || must_wait(a))
+			return a->r != -EAGAIN;
+		/* a cell in flight on another thread: it is released within a
+		 * few instructions, unless the OS preempted that thread */
+		if (++spins < 128)
+			rt_relax();
 		else
-			ch->recv_waiting++;
+			sched_yield();
 	}
-	chan_unlock(ch);
-	return a->r != -EAGAIN;
 }
 
 static int finish(struct attempt *a)
@@ -235,18 +360,17 @@ int vs_chan_recv_poll(vs_chan_t *ch, void *elem)
 
 int vs_chan_close(vs_chan_t *ch)
 {
+	uint64_t s;
+
 	if (!ch)
 		return -EINVAL;
-	chan_lock(ch);
-	if (ch->closed) {
-		chan_unlock(ch);
+	/* seq_cst: a receiver that then finds the ring empty sees it; no
+	 * send claims a position after it (their CAS fails on the bit) */
+	s = atomic_fetch_or_explicit(&ch->send, CLOSED, memory_order_seq_cst);
+	if (s & CLOSED)
 		return -EPIPE;
-	}
-	ch->closed = true;
-	ch->send_waiting = ch->recv_waiting = 0;
-	chan_unlock(ch);
-	/* every sleeper was queued before its count (now dropped) was
-	 * released, and any later attempt sees closed */
+	/* every sleeper was queued before it dropped its queue's lock, and
+	 * any later attempt sees CLOSED */
 	(void)vs_wq_notify_all(&ch->not_full);
 	(void)vs_wq_notify_all(&ch->not_empty);
 	return 0;

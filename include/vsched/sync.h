@@ -125,16 +125,17 @@ int vs_sem_value(struct vs_sem *sem);
 
 /*
  * A bounded multi-producer multi-consumer channel of fixed-size elements,
- * copied in and out: a ring under the channel's own short spinlock, FIFO
- * overall (so per sender). Blocking forms from stackful tasks, *_poll
+ * copied in and out: a lock-free ring, FIFO overall (so per sender); a
+ * send or receive that need not wait takes no lock and wakes nobody
+ * unless somebody waits. Blocking forms from stackful tasks, *_poll
  * forms from stackless ones, try forms and close from anywhere.
  */
 typedef struct vs_chan vs_chan_t;
 
 /*
  * Creates a channel holding up to @capacity elements of @elem_size bytes.
- * -EINVAL for a zero size or capacity (or an overflowing product),
- * -ENOMEM.
+ * -EINVAL for a zero size or capacity, a capacity above 2^31 (or a size
+ * that overflows), -ENOMEM.
  */
 VS_WARN_UNUSED int vs_chan_create(size_t elem_size, size_t capacity, vs_chan_t **out);
 

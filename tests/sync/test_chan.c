@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <string.h>
 
 #include "sync_common.h"
 
@@ -227,6 +228,126 @@ static void test_chan_close(void **state)
 }
 
 /*
+ * Close while three tasks on two CPUs and a plain thread keep sending and
+ * two tasks receive, over three slots (many laps): a send that returned 0
+ * is received exactly once, one that got -EPIPE never, and every sender
+ * and receiver ends with -EPIPE. Many rounds, so close lands at all points
+ * of sends and receives in flight.
+ */
+#define RACE_SENDERS 4 /* the last one a plain thread */
+#define RACE_MAX 200000
+
+/* a page-sized element: copies long enough to be caught in flight */
+struct big {
+	int sender, seq;
+	char fill[4088];
+};
+
+static atomic_int race_sent[RACE_SENDERS], race_total;
+static atomic_uchar *race_got; /* [RACE_SENDERS * RACE_MAX] */
+
+static int race_send(void *arg)
+{
+	struct big it = { .sender = (int)(intptr_t)arg };
+	int r;
+
+	for (it.seq = 0; it.seq < RACE_MAX; it.seq++) {
+		r = vs_chan_send(chan, &it);
+		if (r != 0) {
+			EXPECT(r == -EPIPE);
+			break;
+		}
+	}
+	atomic_store(&race_sent[it.sender], it.seq);
+	return 0;
+}
+
+static void *race_thread(void *arg)
+{
+	struct big it = { .sender = (int)(intptr_t)arg };
+	int r = 0;
+
+	for (it.seq = 0; it.seq < RACE_MAX; it.seq++) {
+		while ((r = vs_chan_try_send(chan, &it)) == -EAGAIN)
+			sched_yield();
+		if (r != 0)
+			break;
+	}
+	EXPECT(r == -EPIPE);
+	atomic_store(&race_sent[it.sender], it.seq);
+	return NULL;
+}
+
+static int race_recv(void *arg)
+{
+	struct big it;
+	int r;
+
+	(void)arg;
+	while ((r = vs_chan_recv(chan, &it)) == 0) {
+		if (it.sender < 0 || it.sender >= RACE_SENDERS || it.seq < 0 ||
+		    it.seq >= RACE_MAX) {
+			atomic_fetch_add(&errors, 1);
+			continue;
+		}
+		atomic_fetch_add(&race_got[it.sender * RACE_MAX + it.seq], 1);
+		atomic_fetch_add(&race_total, 1);
+	}
+	EXPECT(r == -EPIPE);
+	return 0;
+}
+
+static void test_chan_close_race(void **state)
+{
+	int rounds = scaled(40, 4);
+
+	(void)state;
+	race_got = calloc((size_t)RACE_SENDERS * RACE_MAX, sizeof(*race_got));
+	assert_non_null(race_got);
+	start(2);
+	for (int round = 0; round < rounds; round++) {
+		vs_task_t *s[RACE_SENDERS - 1], *rv[2];
+		pthread_t th;
+
+		memset(race_got, 0, (size_t)RACE_SENDERS * RACE_MAX);
+		atomic_store(&race_total, 0);
+		assert_int_equal(vs_chan_create(sizeof(struct big), 3, &chan), 0);
+		for (int i = 0; i < 2; i++)
+			rv[i] = spawn_on(race_recv, NULL, i);
+		for (int i = 0; i < RACE_SENDERS - 1; i++)
+			s[i] = spawn_on(race_send, (void *)(intptr_t)i, i % 2);
+		assert_int_equal(pthread_create(&th, NULL, race_thread,
+						(void *)(intptr_t)(RACE_SENDERS - 1)), 0);
+		/* close with every sender busy, at a different point each round */
+		while (atomic_load(&race_total) < 1000 + round * 977 % 4000)
+			assert_int_equal(vs_task_yield(), 0);
+		assert_int_equal(vs_chan_close(chan), 0);
+		assert_int_equal(vs_chan_close(chan), -EPIPE);
+		for (int i = 0; i < RACE_SENDERS - 1; i++)
+			join_expect(s[i], 0);
+		assert_int_equal(pthread_join(th, NULL), 0);
+		for (int i = 0; i < 2; i++)
+			join_expect(rv[i], 0);
+		for (int k = 0; k < RACE_SENDERS; k++) {
+			int sent = atomic_load(&race_sent[k]);
+
+			assert_true(sent < RACE_MAX); /* the close, not the end, stopped it */
+			for (int i = 0; i < RACE_MAX; i++)
+				if (atomic_load(&race_got[k * RACE_MAX + i]) != (i < sent)) {
+					print_error("round %d sender %d item %d (of %d sent) "
+						    "received %d times\n",
+						    round, k, i, sent,
+						    atomic_load(&race_got[k * RACE_MAX + i]));
+					fail();
+				}
+		}
+		vs_chan_destroy(chan);
+	}
+	free(race_got);
+	stop();
+}
+
+/*
  * Stackless ends: a stackless sender to a stackful receiver, a stackful
  * sender to a stackless receiver, and stackless to stackless, each over a
  * two-slot channel so both sides keep blocking; order and count exact.
@@ -381,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_chan_mpmc),
 		cmocka_unit_test(test_chan_try),
 		cmocka_unit_test(test_chan_close),
+		cmocka_unit_test(test_chan_close_race),
 		cmocka_unit_test(test_chan_stackless),
 		cmocka_unit_test(test_chan_pthread),
 	};

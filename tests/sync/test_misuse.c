@@ -121,6 +121,9 @@ static void test_misuse(void **state)
 	assert_int_equal(vs_chan_create(0, 1, &ch), -EINVAL);
 	assert_int_equal(vs_chan_create(1, 0, &ch), -EINVAL);
 	assert_int_equal(vs_chan_create(SIZE_MAX / 2, 3, &ch), -EINVAL);
+	assert_int_equal(vs_chan_create(SIZE_MAX - 4, 1, &ch), -EINVAL); /* the cell overflows */
+	/* positions keep the index in 32 bits: more cells are refused */
+	assert_int_equal(vs_chan_create(1, ((size_t)1 << 31) + 1, &ch), -EINVAL);
 	assert_int_equal(vs_chan_create(1, 1, NULL), -EINVAL);
 	assert_null(ch);
 	assert_int_equal(vs_chan_create(1, 1, &ch), 0);
