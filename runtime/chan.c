@@ -28,8 +28,10 @@
  * A sender claims its position with a CAS on @send (which fails once
  * CLOSED is set), copies the element in and releases the cell's turn; a
  * receiver does the same on @recv. Between claim and release the cell is
- * in flight: nothing preempts that stretch (the runtime's code and libc's
- * memcpy are never preempted), but another CPU may see it.
+ * in flight: another CPU may see it, but the stretch is never preempted
+ * (counted as a lock: the memcpy may be the program's own, where the
+ * preemption signal may land), so no task that runs after it on its CPU
+ * ever waits for it.
  *
  * Sleeping, Dekker-style with the counts: a sleeper, under its queue's
  * lock, adds itself to its count (seq_cst), then looks at both positions
@@ -48,7 +50,8 @@
 struct vs_chan {
 	alignas(64) _Atomic uint64_t send; /* the senders' line */
 	alignas(64) _Atomic uint64_t recv; /* the receivers' line */
-	alignas(64) _Atomic unsigned send_waiting, recv_waiting; /* sleepers owed a notify */
+	/* sleepers owed a notify: 64 bits, as timeouts leave theirs */
+	alignas(64) _Atomic uint64_t send_waiting, recv_waiting;
 	uint32_t cap;
 	size_t elem_size, cell_size;
 	void *mem; /* the allocation, which @ch is aligned within */
@@ -115,10 +118,10 @@ void vs_chan_destroy(vs_chan_t *ch)
 }
 
 /* Takes one of the other side's sleepers to notify, if any sleeps. */
-static bool owe_notify(_Atomic unsigned *waiting)
+static bool owe_notify(_Atomic uint64_t *waiting)
 {
 	/* seq_cst: after our claim's CAS in the total order (see above) */
-	unsigned n = atomic_load_explicit(waiting, memory_order_seq_cst);
+	uint64_t n = atomic_load_explicit(waiting, memory_order_seq_cst);
 
 	while (n)
 		if (atomic_compare_exchange_weak_explicit(waiting, &n, n - 1,
@@ -128,18 +131,38 @@ static bool owe_notify(_Atomic unsigned *waiting)
 	return false;
 }
 
-/* 0, -EAGAIN (full, or the cell due still being read) or -EPIPE. */
-static int push(vs_chan_t *ch, const void *elem, bool *wake)
+/* The claim-to-release stretch of a push or pop: never preempted. */
+static struct rt_cpu *flight_begin(void)
+{
+	struct rt_cpu *c = rt_self_entry(); /* noinline callers: fresh */
+
+	if (c)
+		rt_nopreempt_begin(c);
+	return c;
+}
+
+static void flight_end(struct rt_cpu *c)
+{
+	if (c)
+		rt_nopreempt_end(c);
+}
+
+/* 0, -EAGAIN (full, or the cell due still being read) or -EPIPE.
+ * noinline: it reads the thread's CPU inline (flight_begin) */
+__attribute__((noinline)) static int push(vs_chan_t *ch, const void *elem, bool *wake)
 {
 	uint64_t pos = atomic_load_explicit(&ch->send, memory_order_relaxed);
+	struct rt_cpu *me = flight_begin();
 	struct cell *c;
 
 	for (;;) {
 		uint32_t want;
 		int32_t dif;
 
-		if (pos & CLOSED)
+		if (pos & CLOSED) {
+			flight_end(me);
 			return -EPIPE;
+		}
 		c = cell_at(ch, pos);
 		want = lap_of(pos) * 2;
 		/* acquire: the receiver that freed the cell is done reading it */
@@ -154,6 +177,7 @@ static int push(vs_chan_t *ch, const void *elem, bool *wake)
 		} else if (dif < 0) {
 			/* full: closed says more */
 			pos = atomic_load_explicit(&ch->send, memory_order_relaxed);
+			flight_end(me);
 			return pos & CLOSED ? -EPIPE : -EAGAIN;
 		} else {
 			pos = atomic_load_explicit(&ch->send, memory_order_relaxed);
@@ -162,15 +186,17 @@ static int push(vs_chan_t *ch, const void *elem, bool *wake)
 	memcpy(c->elem, elem, ch->elem_size);
 	/* release: the element is in before a receiver sees the turn */
 	atomic_store_explicit(&c->turn, lap_of(pos) * 2 + 1, memory_order_release);
+	flight_end(me);
 	*wake = owe_notify(&ch->recv_waiting);
 	return 0;
 }
 
 /* 0, -EAGAIN (empty, or the cell due still being written) or -EPIPE
- * (closed and nothing left, nothing in flight). */
-static int pop(vs_chan_t *ch, void *elem, bool *wake)
+ * (closed and nothing left, nothing in flight). noinline, as push. */
+__attribute__((noinline)) static int pop(vs_chan_t *ch, void *elem, bool *wake)
 {
 	uint64_t pos = atomic_load_explicit(&ch->recv, memory_order_relaxed);
+	struct rt_cpu *me = flight_begin();
 	struct cell *c;
 
 	for (;;) {
@@ -192,6 +218,7 @@ static int pop(vs_chan_t *ch, void *elem, bool *wake)
 			 * happened before our look at the cell is seen */
 			uint64_t s = atomic_load_explicit(&ch->send, memory_order_seq_cst);
 
+			flight_end(me);
 			return (s & CLOSED) && (s & ~CLOSED) == pos ? -EPIPE : -EAGAIN;
 		} else {
 			pos = atomic_load_explicit(&ch->recv, memory_order_relaxed);
@@ -200,6 +227,7 @@ static int pop(vs_chan_t *ch, void *elem, bool *wake)
 	memcpy(elem, c->elem, ch->elem_size);
 	/* release: our read is done before a sender of the next lap writes */
 	atomic_store_explicit(&c->turn, lap_of(pos) * 2 + 2, memory_order_release);
+	flight_end(me);
 	*wake = owe_notify(&ch->send_waiting);
 	return 0;
 }
@@ -223,8 +251,17 @@ static int op(struct attempt *a)
  * still wait, with no cell in flight that it waits on? */
 static bool must_wait(const struct attempt *a)
 {
-	uint64_t s = atomic_load_explicit(&a->ch->send, memory_order_seq_cst) & ~CLOSED;
+	uint64_t s = atomic_load_explicit(&a->ch->send, memory_order_seq_cst);
 	uint64_t r = atomic_load_explicit(&a->ch->recv, memory_order_seq_cst);
+
+	/* closed: nothing will notify any more, and the positions are frozen
+	 * (the next op ends, with -EPIPE or the element in flight). Needed:
+	 * the Dekker pairing covers a sender's claim, not its release, and a
+	 * sender's look at the count may pass its release (x86's store
+	 * buffer): it may have missed this sleeper while this sleeper missed
+	 * the element, which another receiver then took */
+	if (s & CLOSED)
+		return false;
 
 	/* equal indices: empty (same lap) or full (a lap apart) */
 	if ((uint32_t)s != (uint32_t)r)
@@ -235,7 +272,7 @@ static bool must_wait(const struct attempt *a)
 static bool attempt(void *arg)
 {
 	struct attempt *a = arg;
-	_Atomic unsigned *count;
+	_Atomic uint64_t *count;
 	unsigned spins = 0;
 
 	a->r = op(a);
