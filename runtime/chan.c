@@ -147,42 +147,55 @@ static void flight_end(struct rt_cpu *c)
 		rt_nopreempt_end(c);
 }
 
+/*
+ * Claims the next position of @at (a send's, @full 0; a receive's, 1) whose
+ * cell is ready for it: 0 and *@pos, -EAGAIN if that cell is not ready yet
+ * (full or empty, or in flight), -EPIPE once @at is closed. The loaded
+ * position is *@pos then.
+ */
+static int claim(vs_chan_t *ch, _Atomic uint64_t *at, uint32_t full, uint64_t *pos)
+{
+	uint64_t p = atomic_load_explicit(at, memory_order_relaxed);
+
+	for (;;) {
+		int32_t dif;
+
+		*pos = p;
+		if (p & CLOSED)
+			return -EPIPE;
+		/* acquire: the sender's element, or the receive that freed the
+		 * cell, is done before we use the cell */
+		dif = (int32_t)(atomic_load_explicit(&cell_at(ch, p)->turn, memory_order_acquire) -
+				(lap_of(p) * 2 + full));
+		if (dif < 0)
+			return -EAGAIN;
+		/* seq_cst: the claim the sleepers' Dekker check sees */
+		if (dif == 0 && atomic_compare_exchange_weak_explicit(at, &p, next_pos(ch, p),
+								      memory_order_seq_cst,
+								      memory_order_relaxed))
+			return 0;
+		if (dif > 0) /* taken meanwhile: look again */
+			p = atomic_load_explicit(at, memory_order_relaxed);
+	}
+}
+
 /* 0, -EAGAIN (full, or the cell due still being read) or -EPIPE.
  * noinline: it reads the thread's CPU inline (flight_begin) */
 __attribute__((noinline)) static int push(vs_chan_t *ch, const void *elem, bool *wake)
 {
-	uint64_t pos = atomic_load_explicit(&ch->send, memory_order_relaxed);
 	struct rt_cpu *me = flight_begin();
 	struct cell *c;
+	uint64_t pos;
+	int r = claim(ch, &ch->send, 0, &pos);
 
-	for (;;) {
-		uint32_t want;
-		int32_t dif;
-
-		if (pos & CLOSED) {
-			flight_end(me);
-			return -EPIPE;
-		}
-		c = cell_at(ch, pos);
-		want = lap_of(pos) * 2;
-		/* acquire: the receiver that freed the cell is done reading it */
-		dif = (int32_t)(atomic_load_explicit(&c->turn, memory_order_acquire) - want);
-		if (dif == 0) {
-			/* seq_cst: the claim the sleepers' Dekker check sees */
-			if (atomic_compare_exchange_weak_explicit(&ch->send, &pos,
-								  next_pos(ch, pos),
-								  memory_order_seq_cst,
-								  memory_order_relaxed))
-				break;
-		} else if (dif < 0) {
-			/* full: closed says more */
-			pos = atomic_load_explicit(&ch->send, memory_order_relaxed);
-			flight_end(me);
-			return pos & CLOSED ? -EPIPE : -EAGAIN;
-		} else {
-			pos = atomic_load_explicit(&ch->send, memory_order_relaxed);
-		}
+	if (r < 0) {
+		flight_end(me);
+		/* full: a close since says more */
+		if (r == -EAGAIN && (atomic_load_explicit(&ch->send, memory_order_relaxed) & CLOSED))
+			r = -EPIPE;
+		return r;
 	}
+	c = cell_at(ch, pos);
 	memcpy(c->elem, elem, ch->elem_size);
 	/* release: the element is in before a receiver sees the turn */
 	atomic_store_explicit(&c->turn, lap_of(pos) * 2 + 1, memory_order_release);
@@ -195,35 +208,18 @@ __attribute__((noinline)) static int push(vs_chan_t *ch, const void *elem, bool 
  * (closed and nothing left, nothing in flight). noinline, as push. */
 __attribute__((noinline)) static int pop(vs_chan_t *ch, void *elem, bool *wake)
 {
-	uint64_t pos = atomic_load_explicit(&ch->recv, memory_order_relaxed);
 	struct rt_cpu *me = flight_begin();
 	struct cell *c;
+	uint64_t pos, s;
 
-	for (;;) {
-		uint32_t want;
-		int32_t dif;
-
-		c = cell_at(ch, pos);
-		want = lap_of(pos) * 2 + 1;
-		/* acquire: pairs with the sender's release of the element */
-		dif = (int32_t)(atomic_load_explicit(&c->turn, memory_order_acquire) - want);
-		if (dif == 0) {
-			if (atomic_compare_exchange_weak_explicit(&ch->recv, &pos,
-								  next_pos(ch, pos),
-								  memory_order_seq_cst,
-								  memory_order_relaxed))
-				break;
-		} else if (dif < 0) {
-			/* seq_cst: a close (and the claims before it) that
-			 * happened before our look at the cell is seen */
-			uint64_t s = atomic_load_explicit(&ch->send, memory_order_seq_cst);
-
-			flight_end(me);
-			return (s & CLOSED) && (s & ~CLOSED) == pos ? -EPIPE : -EAGAIN;
-		} else {
-			pos = atomic_load_explicit(&ch->recv, memory_order_relaxed);
-		}
+	if (claim(ch, &ch->recv, 1, &pos) < 0) {
+		flight_end(me);
+		/* seq_cst: a close (and the claims before it) that happened
+		 * before our look at the cell is seen */
+		s = atomic_load_explicit(&ch->send, memory_order_seq_cst);
+		return (s & CLOSED) && (s & ~CLOSED) == pos ? -EPIPE : -EAGAIN;
 	}
+	c = cell_at(ch, pos);
 	memcpy(elem, c->elem, ch->elem_size);
 	/* release: our read is done before a sender of the next lap writes */
 	atomic_store_explicit(&c->turn, lap_of(pos) * 2 + 2, memory_order_release);
