@@ -369,9 +369,7 @@ int vs_task_spawn_poll(vs_poll_fn poll, void *state, const struct vs_task_attr *
 
 vs_task_t *vs_task_self(void)
 {
-	struct rt_cpu *c = rt_self();
-
-	return c && c->cur && !c->cur->idle ? c->cur : NULL;
+	return rt_task_self_entry(); /* a call of its own: no switch follows */
 }
 
 int vs_cpu_self(void)
