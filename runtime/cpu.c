@@ -306,7 +306,7 @@ void *rt_cpu_thread(void *arg)
 	if (rt_g->cfg.pin)
 		rt_cpu_pin(c->id);
 	c->idle = rt_task_create_thread(false, &err);
-	if (c->idle && (err = vsched_init_secondary(c->id, c->idle->ref)) < 0) {
+	if (c->idle && (err = vsched_init_secondary(c->id, rt_ref(c->idle))) < 0) {
 		rt_task_destroy(c->idle);
 		c->idle = NULL;
 	}

@@ -207,7 +207,7 @@ void rt_wake(struct vs_task *t, bool handoff)
 	uint32_t src = c ? c->id : VSCHED_CPU_NONE;
 	uint32_t dst = atomic_load_explicit(&rt_slot(t)->cpu, memory_order_relaxed);
 	uint32_t flags = 0;
-	vsched_ref_t ref = t->ref;
+	vsched_ref_t ref = rt_ref(t);
 	int r;
 
 	if (handoff && c) {

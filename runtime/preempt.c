@@ -146,7 +146,7 @@ static bool safe_point(struct rt_cpu *c, const ucontext_t *uc)
 		return false;
 	/* c->cur lags the core for a few instructions after a switch, all of
 	 * them in the runtime or the core: checked anyway */
-	return vsched_current(c->id, &cur) == 0 && cur == t->ref;
+	return vsched_current(c->id, &cur) == 0 && cur == rt_ref(t);
 }
 
 static void on_preempt(int sig, siginfo_t *si, void *ucv)

@@ -50,7 +50,11 @@ struct rt_waiter {
  * for none of it.
  */
 struct vs_task {
-	vsched_ref_t ref;
+	/* the core's private part of the task (vvar.h): this array is the
+	 * private task array of the vvar area, one record per slot */
+	struct vsched_task_priv core;
+	uint32_t gen; /* its reference's generation (the index is its place) */
+	int exit_code; /* under jlock */
 	union {
 		struct {
 			vs_task_fn fn;
@@ -62,7 +66,6 @@ struct vs_task {
 		};
 	};
 	struct rt_stack *stk;	/* stackful: at the top of its stack; else NULL */
-	void *stack_lo;		/* the usable range, for the sanitizer */
 	struct vs_task *joiner; /* the one joining; under jlock */
 	struct rt_waiter waiter;
 	union {
@@ -74,8 +77,6 @@ struct vs_task {
 	_Atomic uint64_t wword;
 	_Atomic uint32_t refs;	 /* the task itself + the handle + timers */
 	_Atomic uint32_t direct; /* 1 while a direct wait is not yet claimed */
-	int exit_code;		 /* under jlock */
-	uint32_t stack_len;	 /* with stack_lo */
 	uint8_t why;		 /* how the last wait ended: RT_WHY_* */
 	uint8_t wkind;		 /* the kind of the current wait: RT_WAIT_* */
 	uint8_t handle;		 /* HANDLE_*; under jlock */
@@ -92,9 +93,13 @@ struct vs_task {
 #ifdef __SANITIZE_THREAD__
 	void *tsan_fiber; /* a stackful task's TSan fiber (tsan.h) */
 #endif
+#ifdef __SANITIZE_ADDRESS__
+	void *stack_lo;	    /* the usable range, for the sanitizer */
+	uint32_t stack_len;
+#endif
 } __attribute__((aligned(64)));
 
-#ifndef __SANITIZE_THREAD__
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 _Static_assert(sizeof(struct vs_task) <= 128, "a task record is two lines");
 #endif
 
@@ -143,8 +148,8 @@ struct rt {
 	unsigned ncpus;
 	struct rt_cpu *cpus;
 	struct vs_task *boot;
-	struct vs_task *recs; /* the task records, one per table slot */
-	size_t recs_len;      /* bytes mapped for them */
+	struct vs_task *recs; /* the task records, one per table slot: the
+			       * vvar area's private task array */
 	_Atomic int stopping;
 	_Atomic int cancel;   /* stop is cancelling: blocking calls fail */
 	_Atomic long live; /* tasks spawned and not yet reclaimed */
@@ -195,6 +200,12 @@ static inline struct vs_task *rt_task_self_entry(void)
 	return c && c->cur && !c->cur->idle ? c->cur : NULL;
 }
 
+/* A task's reference: its generation, and its place in the records. */
+static inline vsched_ref_t rt_ref(const struct vs_task *t)
+{
+	return VSCHED_REF(t->gen, (uint32_t)(t - rt_g->recs));
+}
+
 static inline struct vsched_task *rt_inner(vsched_ref_t ref)
 {
 	return vsched_vvar_tasks(rt_g->vvar) + VSCHED_REF_IDX(ref);
@@ -203,7 +214,7 @@ static inline struct vsched_task *rt_inner(vsched_ref_t ref)
 /* A task's slot in the shared table. */
 static inline struct vsched_task *rt_slot(const struct vs_task *t)
 {
-	return rt_inner(t->ref);
+	return rt_inner(rt_ref(t));
 }
 
 static inline struct vs_task *rt_rec(vsched_ref_t ref)

@@ -69,8 +69,6 @@ void vs_config_default(struct vs_config *cfg)
 
 static void rt_free(struct rt *rt)
 {
-	if (rt->recs)
-		munmap(rt->recs, rt->recs_len);
 	vsa_image_unmap(&rt->img);
 	free(rt->cpus);
 	free(rt);
@@ -164,7 +162,8 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	}
 	memset(rt->cpus, 0, sizeof(*rt->cpus) * cfg.ncpus);
 	mo.geom = (struct vsched_geometry){ .ncpus = cfg.ncpus, .queue_cap = cfg.queue_cap,
-					    .ntasks = cfg.max_tasks, .policy = cfg.policy };
+					    .ntasks = cfg.max_tasks, .policy = cfg.policy,
+					    .priv_size = sizeof(struct vs_task) };
 	if (cfg.policy != VS_POLICY_FIFO) {
 		/* slices in the core's own clock, measured against ours */
 		rt->clk_per_ms = rt_clock_calibrate();
@@ -182,16 +181,9 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	}
 	vsa_install(&rt->img);
 	rt->vvar = rt->img.vvar;
-	/* reserved, not committed: pages come as slots are first used */
-	rt->recs_len = (size_t)cfg.max_tasks * sizeof(struct vs_task);
-	rt->recs = mmap(NULL, rt->recs_len, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (rt->recs == MAP_FAILED) {
-		rt->recs = NULL;
-		rt_free(rt);
-		atomic_store(&rt_claimed, 0);
-		return -ENOMEM;
-	}
+	/* the task records are the area's private task array (reserved, not
+	 * committed: pages come as slots are first used) */
+	rt->recs = (struct vs_task *)vsched_vvar_tpriv(rt->vvar, 0);
 	for (unsigned i = 0; i < cfg.ncpus; i++) {
 		rt->cpus[i].id = i;
 		rt->cpus[i].core = vsched_vvar_cpus(rt->vvar) + i;
@@ -217,7 +209,7 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	c0->idle->idle = true;
 	strcpy(c0->idle->name, "idle");
 	atomic_store_explicit(&c0->idle->refs, 1, memory_order_relaxed);
-	r = vsched_init(0, c0->idle->ref, rt->boot->ref);
+	r = vsched_init(0, rt_ref(c0->idle), rt_ref(rt->boot));
 	if (r < 0)
 		goto fail;
 	rt_set_self(c0);

@@ -39,8 +39,8 @@ static struct vs_task *stackful_self(void)
 
 static uintptr_t holder_of(const struct vs_task *t)
 {
-	return (uintptr_t)(t->ref & ~(uint64_t)UINT32_MAX) |
-	       ((uintptr_t)VSCHED_REF_IDX(t->ref) << 3) | HOLDER_TASK;
+	return (uintptr_t)(rt_ref(t) & ~(uint64_t)UINT32_MAX) |
+	       ((uintptr_t)VSCHED_REF_IDX(rt_ref(t)) << 3) | HOLDER_TASK;
 }
 
 static uintptr_t holder_self(void)

@@ -25,7 +25,7 @@ void rt_task_put(struct vs_task *t)
 	/* acq_rel: the last one out sees every write of the others */
 	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
 		struct rt_cpu *c = rt_self();
-		vsched_ref_t ref = t->ref;
+		vsched_ref_t ref = rt_ref(t);
 
 		/* the slot frees the record with it: a new task may take both */
 		rt_tsan_release(t);
@@ -123,8 +123,10 @@ static struct vs_task *rec_init(vsched_ref_t ref, bool stackless, const char *na
 {
 	struct vs_task *t = rt_rec(ref);
 
-	memset(t, 0, sizeof(*t));
-	t->ref = ref;
+	/* the core's part is the core's: it wrote it at alloc */
+	memset((char *)t + offsetof(struct vs_task, gen), 0,
+	       sizeof(*t) - offsetof(struct vs_task, gen));
+	t->gen = VSCHED_REF_GEN(ref);
 	t->stackless = stackless;
 	__atomic_clear(&t->jlock, __ATOMIC_RELAXED);
 	if (name)
@@ -177,8 +179,10 @@ struct vs_task *rt_task_create(bool stackless, const struct vs_task_attr *attr,
 	t = rec_init(ref, stackless, attr ? attr->name : NULL, 2);
 	t->preemptible = !stackless && attr && attr->preemptible;
 	t->stk = stk;
+#ifdef __SANITIZE_ADDRESS__
 	t->stack_lo = st.lo;
 	t->stack_len = len;
+#endif
 #ifdef __SANITIZE_THREAD__
 	if (stk)
 		t->tsan_fiber = rt_tsan_fiber_new();
@@ -191,9 +195,11 @@ struct vs_task *rt_task_create_thread(bool boot, int *err)
 	struct vsched_task_desc d = { .kind = VSCHED_KIND_STACKFUL, .owner = rt_g->owner };
 	struct vs_task *t;
 	vsched_ref_t ref;
+#ifdef __SANITIZE_ADDRESS__
 	pthread_attr_t a;
 	void *lo = NULL;
 	size_t len = 0;
+#endif
 
 	/* the first task is the process's main thread: it stays on CPU 0,
 	 * whose thread it is, so stop (and main's return) happen there */
@@ -210,6 +216,7 @@ struct vs_task *rt_task_create_thread(bool boot, int *err)
 #ifdef __SANITIZE_THREAD__
 	t->tsan_fiber = rt_tsan_fiber_self(); /* the thread's own */
 #endif
+#ifdef __SANITIZE_ADDRESS__
 	if (pthread_getattr_np(pthread_self(), &a) == 0) {
 		if (pthread_attr_getstack(&a, &lo, &len) == 0) {
 			t->stack_lo = lo;
@@ -217,6 +224,7 @@ struct vs_task *rt_task_create_thread(bool boot, int *err)
 		}
 		pthread_attr_destroy(&a);
 	}
+#endif
 	return t;
 }
 
@@ -226,7 +234,7 @@ void rt_task_destroy(struct vs_task *t)
 	if (t->stk)
 		rt_tsan_fiber_free(t->tsan_fiber);
 #endif
-	vsched_ref_t ref = t->ref;
+	vsched_ref_t ref = rt_ref(t);
 
 	stack_release(rt_self(), t);
 	atomic_store_explicit(&t->refs, 0, memory_order_relaxed);
@@ -286,7 +294,7 @@ static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_tas
 	atomic_fetch_add_explicit(&rt_g->live, 1, memory_order_relaxed);
 	*out = t; /* before spawn: the task may run (and look itself up) at once */
 	rt_tsan_release(t);
-	r = vsched_spawn((uint32_t)cpu, t->ref);
+	r = vsched_spawn((uint32_t)cpu, rt_ref(t));
 	if (r < 0) {
 		*out = was; /* as it was: a failed call changes nothing */
 		atomic_fetch_sub_explicit(&rt_g->live, 1, memory_order_relaxed);
@@ -387,7 +395,7 @@ int vs_task_set_priority(vs_task_t *t, int priority)
 		return -EPERM;
 	if (!t || priority < -20 || priority > 19)
 		return -EINVAL;
-	return vsched_set_priority(c ? c->id : 0, t->ref, priority);
+	return vsched_set_priority(c ? c->id : 0, rt_ref(t), priority);
 }
 
 const char *vs_task_name(const vs_task_t *t)

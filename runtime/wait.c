@@ -152,7 +152,7 @@ bool rt_wait_fire(struct vs_task *t, uint32_t seq, uint8_t why)
 
 void rt_wait_cancel_all(void)
 {
-	uint32_t n = atomic_load_explicit(&rt_g->vvar->bump, memory_order_acquire);
+	uint32_t n = atomic_load_explicit(&vsched_vvar_glob(rt_g->vvar)->bump, memory_order_acquire);
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct vs_task *t = &rt_g->recs[i];

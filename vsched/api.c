@@ -118,7 +118,7 @@ int vsched_current(uint32_t cpu_id, vsched_ref_t *out)
 	GET_CPU(h, c, cpu_id);
 	if (!out)
 		return -VSCHED_EINVAL;
-	*out = atomic_load_explicit(&c->current, memory_order_relaxed);
+	*out = atomic_load_explicit(&cpu_priv(h, c)->current, memory_order_relaxed);
 	return 0;
 }
 

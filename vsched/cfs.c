@@ -51,6 +51,19 @@ static void vrt_store(struct vsched_task *t, uint64_t v)
 
 /* ------------------------------------------------------------- heap */
 
+/* Tasks in @c's heap: the owner's private count. */
+static uint32_t nr(struct vsched_vvar *h, struct vsched_cpu *c)
+{
+	return cpu_priv(h, c)->cfs_nr;
+}
+
+/* Sets it, and the copy other CPUs read (a hint: ask_for_work, the tick). */
+static void set_nr(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t n)
+{
+	cpu_priv(h, c)->cfs_nr = n;
+	atomic_store_explicit(&c->cfs_nr, n, memory_order_relaxed);
+}
+
 static bool before(const struct vsched_cfs_ent *a, const struct vsched_cfs_ent *b)
 {
 	return a->key < b->key || (a->key == b->key && a->idx < b->idx);
@@ -96,24 +109,24 @@ static void sift_down(struct vsched_vvar *h, struct vsched_cfs_ent *q, uint32_t 
 static void heap_insert(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t,
 			uint64_t key)
 {
-	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, c->cpu_id);
-	uint32_t n = c->cfs_nr;
+	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, cpu_index(h, c));
+	uint32_t n = nr(h, c);
 
 	vrt_store(t, key);
 	q[n] = (struct vsched_cfs_ent){ .key = key, .idx = (uint32_t)(t - vsched_vvar_tasks(h)),
 					.nice = nice_of(t) };
-	__atomic_store_n(&c->cfs_nr, n + 1, __ATOMIC_RELAXED);
+	set_nr(h, c, n + 1);
 	sift_up(h, q, n);
 }
 
 /* Takes the entry at @i out of the heap; returns its task. */
 static struct vsched_task *heap_remove(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t i)
 {
-	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, c->cpu_id);
+	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, cpu_index(h, c));
 	struct vsched_task *t = task_at(h, q[i].idx);
-	uint32_t n = c->cfs_nr - 1;
+	uint32_t n = nr(h, c) - 1;
 
-	__atomic_store_n(&c->cfs_nr, n, __ATOMIC_RELAXED);
+	set_nr(h, c, n);
 	t->pol_aux = 0;
 	if (i != n) {
 		struct vsched_cfs_ent last = q[n];
@@ -145,8 +158,8 @@ static void update_min(struct vsched_vvar *h, struct vsched_cpu *c, struct vsche
 
 	if (cur)
 		m = vrt_load(cur);
-	if (c->cfs_nr) {
-		uint64_t top = vsched_vvar_cfs(h, c->cpu_id)[0].key;
+	if (nr(h, c)) {
+		uint64_t top = vsched_vvar_cfs(h, cpu_index(h, c))[0].key;
 
 		if (top < m)
 			m = top;
@@ -179,7 +192,7 @@ static uint64_t place(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched
 /* A request to weigh a queued task again (its nice changed). */
 static void reweight(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t idx)
 {
-	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, c->cpu_id);
+	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, cpu_index(h, c));
 	struct vsched_task *t = task_at(h, idx);
 	uint32_t pos;
 	int64_t lag;
@@ -189,7 +202,7 @@ static void reweight(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t idx)
 		return;
 	pos = t->pol_aux;
 	/* not in this heap (any more): the new nice applies as it runs */
-	if (!pos || pos > c->cfs_nr || q[pos - 1].idx != idx)
+	if (!pos || pos > nr(h, c) || q[pos - 1].idx != idx)
 		return;
 	nice = nice_of(t);
 	lag = (int64_t)(q[pos - 1].key - min_vrt(c));
@@ -201,7 +214,7 @@ static void reweight(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t idx)
 	if (pos > 1 && before(&q[pos - 1], &q[(pos - 2) / 2]))
 		sift_up(h, q, pos - 1);
 	else
-		sift_down(h, q, c->cfs_nr, pos - 1);
+		sift_down(h, q, nr(h, c), pos - 1);
 }
 
 /* Moves what arrived in the inbox into the heap. */
@@ -229,8 +242,8 @@ static void drain(struct vsched_vvar *h, struct vsched_cpu *c)
  * the end (a leaf is no earlier than any task above it). */
 static uint32_t last_ish(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, c->cpu_id);
-	uint32_t n = c->cfs_nr, best = n - 1;
+	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, cpu_index(h, c));
+	uint32_t n = nr(h, c), best = n - 1;
 
 	for (uint32_t i = n - 1; i > n / 2 && i + 8 > n; i--)
 		if (before(&q[best], &q[i - 1]))
@@ -248,25 +261,25 @@ static void donate(struct vsched_vvar *h, struct vsched_cpu *c)
 	uint64_t req = atomic_load_explicit(&c->steal_req, memory_order_relaxed);
 	struct vsched_cpu *cpus = vsched_vvar_cpus(h);
 
-	if (!req || c->cfs_nr < 2)
+	if (!req || nr(h, c) < 2)
 		return;
 	req = atomic_exchange_explicit(&c->steal_req, 0, memory_order_relaxed);
 	for (uint32_t r = 0; r < h->ncpus && r < 64; r++) {
-		uint32_t give = c->cfs_nr / 2;
+		uint32_t give = nr(h, c) / 2;
 
-		if (!((req >> r) & 1) || r == c->cpu_id)
+		if (!((req >> r) & 1) || r == cpu_index(h, c))
 			continue;
 		while (give--) {
 			uint32_t i = last_ish(h, c);
-			struct vsched_task *t = task_at(h, vsched_vvar_cfs(h, c->cpu_id)[i].idx);
+			struct vsched_task *t = task_at(h, vsched_vvar_cfs(h, cpu_index(h, c))[i].idx);
 
-			if (!rq_may_run(t, cpus + r))
+			if (!rq_may_run(h, t, cpus + r))
 				break;
 			heap_remove(h, c, i);
 			atomic_store_explicit(&t->cpu, r, memory_order_relaxed);
 			if (rq_put(h, cpus + r, (uint32_t)(t - vsched_vvar_tasks(h)) + 1, ENQ_LOCAL) <
 			    0) {
-				atomic_store_explicit(&t->cpu, c->cpu_id, memory_order_relaxed);
+				atomic_store_explicit(&t->cpu, cpu_index(h, c), memory_order_relaxed);
 				heap_insert(h, c, t, vrt_load(t));
 				break;
 			}
@@ -283,7 +296,7 @@ static void ask_for_work(struct vsched_vvar *h, struct vsched_cpu *c)
 	uint32_t most = 1;
 
 	for (uint32_t i = 0; i < h->ncpus; i++) {
-		uint32_t n = __atomic_load_n(&cpus[i].cfs_nr, __ATOMIC_RELAXED);
+		uint32_t n = atomic_load_explicit(&cpus[i].cfs_nr, memory_order_relaxed);
 
 		if (cpus + i != c && n > most) {
 			most = n;
@@ -292,7 +305,7 @@ static void ask_for_work(struct vsched_vvar *h, struct vsched_cpu *c)
 	}
 	if (best)
 		atomic_fetch_or_explicit(&best->steal_req,
-					 1ull << (c->cpu_id < 63 ? c->cpu_id : 63),
+					 1ull << (cpu_index(h, c) < 63 ? cpu_index(h, c) : 63),
 					 memory_order_relaxed);
 }
 
@@ -309,19 +322,19 @@ struct vsched_task *cfs_pick(struct vsched_vvar *h, struct vsched_cpu *c)
 
 	drain(h, c);
 	donate(h, c);
-	if (++c->schedtick % RQ_GLOBAL_CHECK_EVERY == 0 || !c->cfs_nr)
+	if (++c->schedtick % RQ_GLOBAL_CHECK_EVERY == 0 || !nr(h, c))
 		t = rq_global_take(h, c);
 	if (t) {
 		heap_insert(h, c, t, place(h, c, t));
 		t = 0;
 	}
-	if (!c->cfs_nr) {
+	if (!nr(h, c)) {
 		t = rq_steal(h, c); /* only what still waits in other inboxes */
 		if (t)
 			heap_insert(h, c, t, place(h, c, t));
 		drain(h, c); /* the rest of the loot */
 	}
-	if (!c->cfs_nr) {
+	if (!nr(h, c)) {
 		ask_for_work(h, c);
 		return 0;
 	}
@@ -357,5 +370,5 @@ int cfs_set_prio(struct vsched_vvar *h, struct vsched_task *t, int32_t prio)
 
 bool cfs_busy(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	return __atomic_load_n(&c->cfs_nr, __ATOMIC_RELAXED) || rq_len(h, c);
+	return atomic_load_explicit(&c->cfs_nr, memory_order_relaxed) || rq_len(h, c);
 }

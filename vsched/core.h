@@ -29,7 +29,44 @@ extern struct vsched_vvar __vsched_vvar HIDDEN;
 
 static inline struct vsched_vvar *vvar(void)
 {
-	return &__vsched_vvar;
+	struct vsched_vvar *h = &__vsched_vvar;
+
+	/* The parts lie below the header, outside the object the compiler
+	 * knows: hide where the pointer comes from, or its bounds checks see
+	 * every access as out of range. Costs nothing (the lea stays). */
+	__asm__("" : "+r"(h));
+	return h;
+}
+
+/* The area's globals, in the shared part. */
+static inline struct vsched_shared *glob(struct vsched_vvar *h)
+{
+	return vsched_vvar_glob(h);
+}
+
+/* A CPU's number: its place in the array, never the copy stored in it. */
+static inline uint32_t cpu_index(struct vsched_vvar *h, const struct vsched_cpu *c)
+{
+	return (uint32_t)(c - vsched_vvar_cpus(h));
+}
+
+/* A CPU's private record. */
+static inline struct vsched_cpu_priv *cpu_priv(struct vsched_vvar *h, const struct vsched_cpu *c)
+{
+	return vsched_vvar_pcpus(h) + cpu_index(h, c);
+}
+
+/* A task's slot index (@t is a slot of the table). */
+static inline uint32_t task_index(struct vsched_vvar *h, const struct vsched_task *t)
+{
+	return (uint32_t)(t - vsched_vvar_tasks(h));
+}
+
+/* A task's private record. */
+static inline struct vsched_task_priv *task_priv(struct vsched_vvar *h,
+						 const struct vsched_task *t)
+{
+	return vsched_vvar_tpriv(h, task_index(h, t));
 }
 
 static inline void cpu_relax(void)
@@ -100,7 +137,8 @@ HIDDEN uint32_t rq_pop_raw(struct vsched_vvar *h, struct vsched_cpu *c);
 HIDDEN uint64_t rq_len(struct vsched_vvar *h, struct vsched_cpu *c);
 HIDDEN uint64_t rq_global_len(struct vsched_vvar *h);
 HIDDEN struct vsched_task *rq_checked(struct vsched_vvar *h, uint32_t val);
-HIDDEN bool rq_may_run(const struct vsched_task *t, const struct vsched_cpu *c);
+HIDDEN bool rq_may_run(struct vsched_vvar *h, const struct vsched_task *t,
+		       const struct vsched_cpu *c);
 HIDDEN void rq_want_kick(struct vsched_cpu *c, uint32_t cpu);
 HIDDEN struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu *c);
 HIDDEN struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c);

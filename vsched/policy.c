@@ -50,7 +50,7 @@ int policy_set_prio(struct vsched_vvar *h, struct vsched_task *t, int32_t prio)
 
 uint64_t core_clock(struct vsched_vvar *h)
 {
-	uint64_t v = atomic_load_explicit(&h->clock_override, memory_order_relaxed);
+	uint64_t v = atomic_load_explicit(&glob(h)->clock_override, memory_order_relaxed);
 
 	return v ? v : vsched_clock_read();
 }
@@ -66,7 +66,7 @@ void policy_account(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_t
 	delta = start && now > start ? now - start : 0;
 	/* relaxed: a ticking thread only compares it with the clock */
 	atomic_store_explicit(&c->exec_start, now, memory_order_relaxed);
-	if (!cur || (cur->flags & VSCHED_TF_IDLE))
+	if (!cur || task_priv(h, cur)->idle)
 		return;
 	if (h->policy == VSCHED_POLICY_RR)
 		rr_account(cur, delta);
@@ -83,9 +83,9 @@ int policy_tick(struct vsched_vvar *h, struct vsched_cpu *c, uint64_t now)
 
 	if (h->policy == VSCHED_POLICY_FIFO)
 		return 0; /* FIFO never preempts */
-	ref = atomic_load_explicit(&c->current, memory_order_acquire);
+	ref = atomic_load_explicit(&cpu_priv(h, c)->current, memory_order_acquire);
 	cur = task_get(h, ref);
-	if (!cur || (cur->flags & VSCHED_TF_IDLE))
+	if (!cur || task_priv(h, cur)->idle)
 		return 0;
 	if (!now)
 		now = core_clock(h);

@@ -15,7 +15,7 @@
 static struct vs_ring local_ring(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	return (struct vs_ring){
-		.cells = vsched_vvar_rq(h, c->cpu_id),
+		.cells = vsched_vvar_rq(h, cpu_index(h, c)),
 		.enq = &c->rq_enq,
 		.deq = &c->rq_deq,
 		.mask = h->queue_cap - 1,
@@ -26,8 +26,8 @@ static struct vs_ring global_ring(struct vsched_vvar *h)
 {
 	return (struct vs_ring){
 		.cells = vsched_vvar_gq(h),
-		.enq = &h->gq_enq,
-		.deq = &h->gq_deq,
+		.enq = &glob(h)->gq_enq,
+		.deq = &glob(h)->gq_deq,
 		.mask = h->gq_cap - 1,
 	};
 }
@@ -87,18 +87,18 @@ struct vsched_task *rq_checked(struct vsched_vvar *h, uint32_t val)
 
 	/* acquire: the ring's release published the state with the value */
 	if (t && atomic_load_explicit(&t->state, memory_order_acquire) == VSCHED_TASK_READY &&
-	    !(t->flags & VSCHED_TF_IDLE))
+	    !task_priv(h, t)->idle)
 		return t;
 	return 0;
 }
 
-bool rq_may_run(const struct vsched_task *t, const struct vsched_cpu *c)
+bool rq_may_run(struct vsched_vvar *h, const struct vsched_task *t, const struct vsched_cpu *c)
 {
 	/* relaxed: the runtime sets STAY before the task is queued (the
 	 * ring's release publishes it) and clears it once it runs again */
 	if (__atomic_load_n(&t->flags, __ATOMIC_RELAXED) & VSCHED_TF_STAY)
-		return atomic_load_explicit(&t->cpu, memory_order_relaxed) == c->cpu_id;
-	return vsched_affinity_allows(t->affinity, c->cpu_id);
+		return atomic_load_explicit(&t->cpu, memory_order_relaxed) == cpu_index(h, c);
+	return vsched_affinity_allows(t->affinity, cpu_index(h, c));
 }
 
 /* Asks the runtime to wake @cpu: work went back onto a queue it may
@@ -154,7 +154,7 @@ COLD struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu
 			break;
 		if (!t)
 			continue;
-		if (!rq_may_run(t, c)) {
+		if (!rq_may_run(h, t, c)) {
 			/* where it may run, read while it is ours: once back in
 			 * the ring, another CPU may take it and change both */
 			home = a_cpu_for(t);
@@ -175,7 +175,7 @@ COLD struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu
 			first = t;
 			continue;
 		}
-		atomic_store_explicit(&t->cpu, c->cpu_id, memory_order_relaxed);
+		atomic_store_explicit(&t->cpu, cpu_index(h, c), memory_order_relaxed);
 		if (rq_put(h, c, val, ENQ_LOCAL) < 0 && global_push(h, val) < 0)
 			return t; /* neither has room (cannot happen): run it */
 	}
@@ -213,13 +213,13 @@ COLD struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c)
 				break;
 			if (!t)
 				continue;
-			if (!rq_may_run(t, c)) {
+			if (!rq_may_run(h, t, c)) {
 				if (rq_put(h, vc, val, ENQ_KEEP) < 0)
 					return t; /* nowhere to put it: run it */
 				rq_want_kick(c, v);
 				continue;
 			}
-			atomic_store_explicit(&t->cpu, c->cpu_id, memory_order_relaxed);
+			atomic_store_explicit(&t->cpu, cpu_index(h, c), memory_order_relaxed);
 			got++;
 			if (!first)
 				first = t;

@@ -32,26 +32,46 @@ struct vsched_cpu *cpu_get(struct vsched_vvar *h, uint32_t cpu_id)
 	return c;
 }
 
-static struct vsched_task *cpu_task(struct vsched_vvar *h, _Atomic vsched_ref_t *slot)
+/* The task @c runs, from its private record. */
+static struct vsched_task *cur_of(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	return task_at(h, VSCHED_REF_IDX(atomic_load_explicit(slot, memory_order_relaxed)));
+	return task_at(h, VSCHED_REF_IDX(atomic_load_explicit(&cpu_priv(h, c)->current,
+							      memory_order_relaxed)));
 }
 
 static struct vsched_task *idle_of(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	return task_at(h, VSCHED_REF_IDX(c->idle));
+	return task_at(h, VSCHED_REF_IDX(cpu_priv(h, c)->idle));
 }
 
-static bool is_idle(const struct vsched_task *t)
+static bool is_idle(struct vsched_vvar *h, const struct vsched_task *t)
 {
-	return t->flags & VSCHED_TF_IDLE;
+	return task_priv(h, t)->idle;
+}
+
+static bool is_stackless(struct vsched_vvar *h, const struct vsched_task *t)
+{
+	return task_priv(h, t)->kind == VSCHED_KIND_STACKLESS;
+}
+
+/* A stackful task with no context to resume (a thread not yet a task). */
+static bool no_context(struct vsched_vvar *h, const struct vsched_task *t)
+{
+	return !is_stackless(h, t) && task_priv(h, t)->ctx_sp == 0;
 }
 
 /* The task whose stack a task runs on: itself, or its CPU's idle task. */
 static struct vsched_task *holder(struct vsched_vvar *h, struct vsched_cpu *c,
 				  struct vsched_task *t)
 {
-	return t->kind == VSCHED_KIND_STACKLESS ? idle_of(h, c) : t;
+	return is_stackless(h, t) ? idle_of(h, c) : t;
+}
+
+/* Makes @ref current on @c: the private record, and the copy readers see. */
+static void set_current(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t ref)
+{
+	atomic_store_explicit(&cpu_priv(h, c)->current, ref, memory_order_relaxed);
+	atomic_store_explicit(&c->current, ref, memory_order_relaxed);
 }
 
 /*
@@ -81,7 +101,7 @@ static void clear_on_cpu(struct vsched_vvar *h, vsched_ref_t ref)
 	/* release: the saved context (stack and ctx_sp) is complete before
 	 * anyone who sees on_cpu == 0 resumes the task */
 	if (t)
-		atomic_store_explicit(&t->on_cpu, 0, memory_order_release);
+		atomic_store_explicit(&task_priv(h, t)->on_cpu, 0, memory_order_release);
 }
 
 /* How long a picker waits for a task still leaving another CPU before
@@ -91,12 +111,14 @@ static void clear_on_cpu(struct vsched_vvar *h, vsched_ref_t ref)
 #define PICK_TRIES 4
 
 /* Waits a little for no other CPU to be leaving @t; true once none is. */
-static bool on_cpu_settled(struct vsched_task *t)
+static bool on_cpu_settled(struct vsched_vvar *h, struct vsched_task *t)
 {
+	struct vsched_task_priv *p = task_priv(h, t);
+
 	for (int i = 0; i < SETTLE_SPINS; i++) {
 		/* acquire: pairs with clear_on_cpu on the CPU that ran it last,
 		 * so its saved context is complete before we load it */
-		if (!atomic_load_explicit(&t->on_cpu, memory_order_acquire))
+		if (!atomic_load_explicit(&p->on_cpu, memory_order_acquire))
 			return true;
 		cpu_relax();
 	}
@@ -104,12 +126,12 @@ static bool on_cpu_settled(struct vsched_task *t)
 }
 
 /* Waits until no other CPU is still leaving @t, then claims it. */
-static void claim_on_cpu(struct vsched_task *t)
+static void claim_on_cpu(struct vsched_vvar *h, struct vsched_task *t)
 {
-	while (!on_cpu_settled(t))
+	while (!on_cpu_settled(h, t))
 		;
 	/* relaxed: only the CPU that popped or claimed @t writes 1 */
-	atomic_store_explicit(&t->on_cpu, 1, memory_order_relaxed);
+	atomic_store_explicit(&task_priv(h, t)->on_cpu, 1, memory_order_relaxed);
 }
 
 /*
@@ -125,7 +147,7 @@ static struct vsched_task *pick_next(struct vsched_vvar *h, struct vsched_cpu *c
 
 		if (!t)
 			break;
-		if (t == cur || on_cpu_settled(t))
+		if (t == cur || on_cpu_settled(h, t))
 			return t;
 		if (policy_enqueue(h, c, t, 0) < 0)
 			return t; /* no room to put it back: wait for it instead */
@@ -145,11 +167,12 @@ static struct vsched_task *pick_next(struct vsched_vvar *h, struct vsched_cpu *c
  */
 static void settle_prev(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	vsched_ref_t p = atomic_load_explicit(&c->prev, memory_order_relaxed);
+	struct vsched_cpu_priv *cp = cpu_priv(h, c);
+	vsched_ref_t p = atomic_load_explicit(&cp->prev, memory_order_relaxed);
 
-	if (p && !c->prev_settled) {
+	if (p && !cp->prev_settled) {
 		clear_on_cpu(h, p);
-		c->prev_settled = 1;
+		cp->prev_settled = 1;
 	}
 }
 
@@ -163,21 +186,24 @@ static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 {
 	struct vsched_task *from = holder(h, c, prev);
 	struct vsched_task *to = holder(h, c, next);
+	struct vsched_cpu_priv *cp = cpu_priv(h, c);
+	uint32_t id = cpu_index(h, c);
 
 	/* a prev the runtime did not take yet is long off this CPU */
 	settle_prev(h, c);
-	claim_on_cpu(next);
+	claim_on_cpu(h, next);
 	stay_clear(next);
-	atomic_store_explicit(&next->cpu, c->cpu_id, memory_order_relaxed);
+	atomic_store_explicit(&next->cpu, id, memory_order_relaxed);
+	atomic_store_explicit(&task_priv(h, next)->run_cpu, id, memory_order_relaxed);
 	atomic_store_explicit(&next->need_resched, 0, memory_order_relaxed);
 	atomic_store_explicit(&next->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
-	atomic_store_explicit(&c->prev, task_ref(h, prev), memory_order_relaxed);
-	c->prev_settled = 0;
+	atomic_store_explicit(&cp->prev, task_ref(h, prev), memory_order_relaxed);
+	cp->prev_settled = 0;
 	/* whether it leaves exited is settled now: only a task itself makes
 	 * itself EXITED, and nothing makes an exited task run again, so this
 	 * is the only CPU that may reclaim it */
-	c->prev_state = atomic_load_explicit(&prev->state, memory_order_relaxed);
-	atomic_store_explicit(&c->current, task_ref(h, next), memory_order_relaxed);
+	cp->prev_state = atomic_load_explicit(&prev->state, memory_order_relaxed);
+	set_current(h, c, task_ref(h, next));
 	/* one writer (this CPU's thread): a load and a store, not an RMW;
 	 * readers elsewhere see some recent count */
 	atomic_store_explicit(&c->nr_switches,
@@ -189,17 +215,17 @@ static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 		settle_prev(h, c);
 		return;
 	}
-	vsched_arch_switch(&from->ctx_sp, to->ctx_sp);
+	vsched_arch_switch(&task_priv(h, from)->ctx_sp, task_priv(h, to)->ctx_sp);
 
 	/*
 	 * Resumed in from's context, on the CPU that switched to it: an idle
 	 * task never leaves its CPU; a stackful task learns its CPU from the
-	 * resumer, which stored it in ->cpu before switching (same thread, so
-	 * program order suffices).
+	 * resumer, which stored it in its private run_cpu before switching
+	 * (same thread, so program order suffices).
 	 */
-	if (!is_idle(from))
-		c = vsched_vvar_cpus(h) +
-		    atomic_load_explicit(&from->cpu, memory_order_relaxed);
+	if (!is_idle(h, from))
+		c = vsched_vvar_cpus(h) + atomic_load_explicit(&task_priv(h, from)->run_cpu,
+							       memory_order_relaxed);
 	settle_prev(h, c);
 }
 
@@ -211,7 +237,7 @@ static void schedule(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_
 	if (next == cur) {
 		/* woken (or re-queued) before it left: keep running */
 		stay_clear(cur);
-		atomic_store_explicit(&cur->cpu, c->cpu_id, memory_order_relaxed);
+		atomic_store_explicit(&cur->cpu, cpu_index(h, c), memory_order_relaxed);
 		atomic_store_explicit(&cur->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
 		return;
 	}
@@ -221,7 +247,9 @@ static void schedule(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_
 int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref,
 		   vsched_ref_t boot_ref, bool primary)
 {
+	struct vsched_shared *g = glob(h);
 	struct vsched_task *idle, *boot = 0;
+	struct vsched_cpu_priv *cp;
 	struct vsched_cpu *c;
 	uint32_t zero = 0;
 
@@ -232,55 +260,59 @@ int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref
 	idle = task_get(h, idle_ref);
 	if (!idle)
 		return -VSCHED_ESRCH;
-	if (idle->kind != VSCHED_KIND_STACKFUL ||
+	if (is_stackless(h, idle) ||
 	    atomic_load_explicit(&idle->state, memory_order_relaxed) != VSCHED_TASK_NEW)
 		return -VSCHED_EINVAL;
 	if (primary) {
 		boot = task_get(h, boot_ref);
 		if (!boot)
 			return -VSCHED_ESRCH;
-		if (boot == idle || boot->kind != VSCHED_KIND_STACKFUL ||
+		if (boot == idle || is_stackless(h, boot) ||
 		    atomic_load_explicit(&boot->state, memory_order_relaxed) != VSCHED_TASK_NEW ||
-		    idle->ctx_sp == 0)
+		    no_context(h, idle))
 			return -VSCHED_EINVAL;
-	} else if (atomic_load_explicit(&h->formatted, memory_order_acquire) != 2) {
+	} else if (atomic_load_explicit(&g->formatted, memory_order_acquire) != 2) {
 		return -VSCHED_EAGAIN; /* the primary comes first */
 	}
 	c = vsched_vvar_cpus(h) + cpu_id;
-	if (primary && !atomic_compare_exchange_strong(&h->formatted, &zero, 1))
+	cp = cpu_priv(h, c);
+	if (primary && !atomic_compare_exchange_strong(&g->formatted, &zero, 1))
 		return -VSCHED_EBUSY;
 	zero = 0;
 	if (!atomic_compare_exchange_strong(&c->online, &zero, 1)) {
 		if (primary)
-			atomic_store(&h->formatted, 0);
+			atomic_store(&g->formatted, 0);
 		return -VSCHED_EBUSY;
 	}
 
 	c->cpu_id = cpu_id;
-	c->idle = idle_ref;
+	cp->idle = idle_ref;
 	c->schedtick = 0;
 	if (h->policy != VSCHED_POLICY_FIFO)
 		atomic_store_explicit(&c->exec_start, core_clock(h), memory_order_relaxed);
-	atomic_store_explicit(&c->prev, VSCHED_REF_NONE, memory_order_relaxed);
-	c->prev_settled = 1;
+	atomic_store_explicit(&cp->prev, VSCHED_REF_NONE, memory_order_relaxed);
+	cp->prev_settled = 1;
+	task_priv(h, idle)->idle = 1;
 	idle->flags |= VSCHED_TF_IDLE;
 	atomic_store_explicit(&idle->cpu, cpu_id, memory_order_relaxed);
+	atomic_store_explicit(&task_priv(h, idle)->run_cpu, cpu_id, memory_order_relaxed);
 	if (primary) {
 		/* the caller's own context becomes the boot task; idle waits */
 		atomic_store_explicit(&idle->state, VSCHED_TASK_READY, memory_order_relaxed);
 		atomic_store_explicit(&boot->cpu, cpu_id, memory_order_relaxed);
-		atomic_store_explicit(&boot->on_cpu, 1, memory_order_relaxed);
+		atomic_store_explicit(&task_priv(h, boot)->run_cpu, cpu_id, memory_order_relaxed);
+		atomic_store_explicit(&task_priv(h, boot)->on_cpu, 1, memory_order_relaxed);
 		atomic_store_explicit(&boot->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
-		atomic_store_explicit(&c->current, boot_ref, memory_order_relaxed);
+		set_current(h, c, boot_ref);
 	} else {
-		atomic_store_explicit(&idle->on_cpu, 1, memory_order_relaxed);
+		atomic_store_explicit(&task_priv(h, idle)->on_cpu, 1, memory_order_relaxed);
 		atomic_store_explicit(&idle->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
-		atomic_store_explicit(&c->current, idle_ref, memory_order_relaxed);
+		set_current(h, c, idle_ref);
 	}
 	/* release: the CPU's fields are complete before anyone sees it online */
 	atomic_store_explicit(&c->online, 2, memory_order_release);
 	if (primary)
-		atomic_store_explicit(&h->formatted, 2, memory_order_release);
+		atomic_store_explicit(&g->formatted, 2, memory_order_release);
 	return 0;
 }
 
@@ -295,7 +327,7 @@ int sched_spawn(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t ref)
 		return -VSCHED_EINVAL;
 	if (!t)
 		return -VSCHED_ESRCH;
-	if (is_idle(t) || (t->kind == VSCHED_KIND_STACKFUL && t->ctx_sp == 0) ||
+	if (is_idle(h, t) || no_context(h, t) ||
 	    !vsched_affinity_allows(t->affinity, cpu_id))
 		return -VSCHED_EINVAL;
 	if (!atomic_compare_exchange_strong_explicit(&t->state, &st, VSCHED_TASK_READY,
@@ -311,13 +343,13 @@ int sched_spawn(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t ref)
 
 int sched_yield(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless, bool preempt)
 {
-	struct vsched_task *cur = cpu_task(h, &c->current);
+	struct vsched_task *cur = cur_of(h, c);
 	int r;
 
 	if (!cur)
 		return -VSCHED_EINVAL;
-	if (!is_idle(cur)) {
-		if ((cur->kind == VSCHED_KIND_STACKLESS) != stackless ||
+	if (!is_idle(h, cur)) {
+		if (is_stackless(h, cur) != stackless ||
 		    atomic_load_explicit(&cur->state, memory_order_relaxed) != VSCHED_TASK_RUNNING)
 			return -VSCHED_EINVAL;
 		policy_account(h, c, cur);
@@ -341,14 +373,14 @@ int sched_yield(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless, boo
 
 int sched_resched(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless)
 {
-	struct vsched_task *cur = cpu_task(h, &c->current);
+	struct vsched_task *cur = cur_of(h, c);
 
 	if (!cur)
 		return -VSCHED_EINVAL;
-	if (!is_idle(cur)) {
+	if (!is_idle(h, cur)) {
 		uint32_t st = atomic_load_explicit(&cur->state, memory_order_relaxed);
 
-		if ((cur->kind == VSCHED_KIND_STACKLESS) != stackless)
+		if (is_stackless(h, cur) != stackless)
 			return -VSCHED_EINVAL;
 		/* the runtime marks it blocked or exited first; a concurrent
 		 * unblock may already have made it ready again */
@@ -364,17 +396,17 @@ int sched_resched(struct vsched_vvar *h, struct vsched_cpu *c, bool stackless)
 int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t prev_ref,
 		    vsched_ref_t next_ref)
 {
-	struct vsched_task *cur = cpu_task(h, &c->current);
+	struct vsched_task *cur = cur_of(h, c);
 	struct vsched_task *next = task_get(h, next_ref);
 	uint32_t st;
 	int r;
 
-	if (!cur || prev_ref != atomic_load_explicit(&c->current, memory_order_relaxed))
+	if (!cur ||
+	    prev_ref != atomic_load_explicit(&cpu_priv(h, c)->current, memory_order_relaxed))
 		return -VSCHED_EINVAL;
 	if (!next)
 		return -VSCHED_ESRCH;
-	if (next == cur || is_idle(next) ||
-	    (next->kind == VSCHED_KIND_STACKFUL && next->ctx_sp == 0))
+	if (next == cur || is_idle(h, next) || no_context(h, next))
 		return -VSCHED_EINVAL;
 	/* only a task in no queue can be run directly: a new or blocked one */
 	st = atomic_load_explicit(&next->state, memory_order_relaxed);
@@ -384,7 +416,7 @@ int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t pr
 						     memory_order_relaxed))
 		return -VSCHED_EINVAL;
 	policy_account(h, c, cur);
-	if (!is_idle(cur) &&
+	if (!is_idle(h, cur) &&
 	    atomic_load_explicit(&cur->state, memory_order_relaxed) == VSCHED_TASK_RUNNING) {
 		atomic_store_explicit(&cur->state, VSCHED_TASK_READY, memory_order_relaxed);
 		r = policy_enqueue(h, c, cur, 0);
@@ -403,7 +435,7 @@ int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t pr
 static struct vsched_cpu *allowed_cpu(struct vsched_vvar *h, struct vsched_task *t,
 				      struct vsched_cpu *want)
 {
-	if (vsched_affinity_allows(t->affinity, want->cpu_id))
+	if (vsched_affinity_allows(t->affinity, cpu_index(h, want)))
 		return want;
 	for (uint32_t i = 0; i < h->ncpus && i < 64; i++) {
 		struct vsched_cpu *c = cpu_get(h, i);
@@ -427,7 +459,7 @@ int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref, uint32_
 		return -VSCHED_EINVAL;
 	if (!t)
 		return -VSCHED_ESRCH;
-	if (is_idle(t))
+	if (is_idle(h, t))
 		return -VSCHED_EINVAL;
 	/* a waker need not know the task's affinity: it lands where it may */
 	dc = allowed_cpu(h, t, dc);
@@ -439,14 +471,14 @@ int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref, uint32_
 						     memory_order_acq_rel,
 						     memory_order_relaxed))
 		return 0; /* not blocked: woken already, or never slept */
-	atomic_store_explicit(&t->cpu, dc->cpu_id, memory_order_relaxed);
+	atomic_store_explicit(&t->cpu, cpu_index(h, dc), memory_order_relaxed);
 	r = policy_enqueue(h, dc, t, (flags & VSCHED_WAKE_NEXT) ? ENQ_NEXT : 0);
 	if (r < 0) {
 		atomic_store_explicit(&t->state, VSCHED_TASK_BLOCKED, memory_order_relaxed);
 		return r;
 	}
-	if ((flags & VSCHED_WAKE_RESCHED) && src == dc->cpu_id) {
-		struct vsched_task *cur = cpu_task(h, &dc->current);
+	if ((flags & VSCHED_WAKE_RESCHED) && src == cpu_index(h, dc)) {
+		struct vsched_task *cur = cur_of(h, dc);
 
 		if (cur)
 			atomic_store_explicit(&cur->need_resched, 1, memory_order_relaxed);
@@ -457,10 +489,10 @@ int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref, uint32_
 int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst)
 {
 	struct vsched_cpu *dc = cpu_get(h, dst);
-	struct vsched_task *cur = cpu_task(h, &c->current);
+	struct vsched_task *cur = cur_of(h, c);
 	int r;
 
-	if (!dc || !cur || is_idle(cur) || cur->kind != VSCHED_KIND_STACKFUL ||
+	if (!dc || !cur || is_idle(h, cur) || is_stackless(h, cur) ||
 	    atomic_load_explicit(&cur->state, memory_order_relaxed) != VSCHED_TASK_RUNNING ||
 	    !vsched_affinity_allows(cur->affinity, dst))
 		return -VSCHED_EINVAL;
@@ -477,16 +509,16 @@ int sched_migrate(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t dst)
 	if (r < 0) {
 		stay_clear(cur);
 		atomic_store_explicit(&cur->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
-		atomic_store_explicit(&cur->cpu, c->cpu_id, memory_order_relaxed);
+		atomic_store_explicit(&cur->cpu, cpu_index(h, c), memory_order_relaxed);
 		return r;
 	}
 	schedule(h, c, cur);
 	return 0;
 }
 
-static int mark(struct vsched_task *cur, uint32_t state)
+static int mark(struct vsched_vvar *h, struct vsched_task *cur, uint32_t state)
 {
-	if (!cur || is_idle(cur) ||
+	if (!cur || is_idle(h, cur) ||
 	    (state != VSCHED_TASK_BLOCKED && state != VSCHED_TASK_EXITED) ||
 	    atomic_load_explicit(&cur->state, memory_order_relaxed) != VSCHED_TASK_RUNNING)
 		return -VSCHED_EINVAL;
@@ -498,17 +530,17 @@ static int mark(struct vsched_task *cur, uint32_t state)
 
 int sched_mark_current(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t state)
 {
-	return mark(cpu_task(h, &c->current), state);
+	return mark(h, cur_of(h, c), state);
 }
 
 int sched_park(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t state)
 {
-	struct vsched_task *cur = cpu_task(h, &c->current);
+	struct vsched_task *cur = cur_of(h, c);
 	int r;
 
-	if (cur && cur->kind != VSCHED_KIND_STACKFUL)
+	if (cur && is_stackless(h, cur))
 		return -VSCHED_EINVAL;
-	r = mark(cur, state);
+	r = mark(h, cur, state);
 	if (r < 0)
 		return r;
 	policy_account(h, c, cur);
@@ -518,12 +550,13 @@ int sched_park(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t state)
 
 vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t *state)
 {
+	struct vsched_cpu_priv *cp = cpu_priv(h, c);
 	vsched_ref_t p;
 
 	settle_prev(h, c); /* a new task's first resume: not settled yet */
 	/* only this CPU's thread reads or writes prev: no RMW needed */
-	p = atomic_load_explicit(&c->prev, memory_order_relaxed);
-	atomic_store_explicit(&c->prev, VSCHED_REF_NONE, memory_order_relaxed);
-	*state = p ? c->prev_state : VSCHED_TASK_FREE;
+	p = atomic_load_explicit(&cp->prev, memory_order_relaxed);
+	atomic_store_explicit(&cp->prev, VSCHED_REF_NONE, memory_order_relaxed);
+	*state = p ? cp->prev_state : VSCHED_TASK_FREE;
 	return p;
 }

@@ -12,19 +12,26 @@ bool vvar_geometry_ok(const struct vsched_vvar *h)
 		.queue_cap = h->queue_cap,
 		.ntasks = h->ntasks,
 		.policy = h->policy,
+		.slice = h->slice,
+		.priv_size = h->priv_stride,
 	};
 	struct vsched_vvar want;
 
 	if (h->magic != VSCHED_VVAR_MAGIC || h->version != VSCHED_VVAR_VERSION)
 		return false;
-	/* the layout is a pure function of the geometry: recompute, compare */
+	/* the layout is a pure function of the geometry: recompute, compare
+	 * (the header is the mapper's own, read-only: this catches a mapper
+	 * of another build, not a peer) */
 	if (!vsched_vvar_layout(&g, &want))
 		return false;
-	return h->hdr_size == want.hdr_size && h->queue_cap == want.queue_cap &&
-	       h->gq_cap == want.gq_cap && h->task_size == want.task_size &&
-	       h->cpu_size == want.cpu_size && h->cpus_off == want.cpus_off &&
+	return h->hdr_size == want.hdr_size && h->priv_stride == want.priv_stride &&
+	       h->area_size == want.area_size && h->shared_size == want.shared_size &&
+	       h->queue_cap == want.queue_cap && h->gq_cap == want.gq_cap &&
+	       h->task_size == want.task_size && h->cpu_size == want.cpu_size &&
+	       h->glob_off == want.glob_off && h->cpus_off == want.cpus_off &&
 	       h->gq_off == want.gq_off && h->rq_off == want.rq_off &&
-	       h->tasks_off == want.tasks_off && h->area_size >= want.area_size;
+	       h->tasks_off == want.tasks_off && h->pcpu_off == want.pcpu_off &&
+	       h->cfs_off == want.cfs_off && h->tpriv_off == want.tpriv_off;
 }
 
 struct vsched_task *task_at(struct vsched_vvar *h, uint32_t idx)
@@ -63,7 +70,7 @@ vsched_ref_t task_ref(struct vsched_vvar *h, struct vsched_task *t)
  * (*@fresh then). */
 static int64_t slot_take(struct vsched_vvar *h, bool *fresh)
 {
-	uint64_t head = atomic_load_explicit(&h->free_head, memory_order_acquire);
+	uint64_t head = atomic_load_explicit(&glob(h)->free_head, memory_order_acquire);
 
 	while ((uint32_t)head != 0) {
 		uint32_t idx = (uint32_t)head - 1;
@@ -76,17 +83,17 @@ static int64_t slot_take(struct vsched_vvar *h, bool *fresh)
 		next = (head & 0xffffffff00000000ull) + (1ull << 32) +
 		       atomic_load_explicit(&t->next_free, memory_order_relaxed);
 		/* acquire on success: the slot's last free happens before us */
-		if (atomic_compare_exchange_weak_explicit(&h->free_head, &head, next,
+		if (atomic_compare_exchange_weak_explicit(&glob(h)->free_head, &head, next,
 							  memory_order_acquire,
 							  memory_order_acquire))
 			return idx;
 	}
 	for (;;) {
-		uint32_t b = atomic_load_explicit(&h->bump, memory_order_relaxed);
+		uint32_t b = atomic_load_explicit(&glob(h)->bump, memory_order_relaxed);
 
 		if (b >= h->ntasks)
 			return -VSCHED_EAGAIN;
-		if (atomic_compare_exchange_weak_explicit(&h->bump, &b, b + 1,
+		if (atomic_compare_exchange_weak_explicit(&glob(h)->bump, &b, b + 1,
 							  memory_order_relaxed,
 							  memory_order_relaxed)) {
 			*fresh = true;
@@ -98,14 +105,14 @@ static int64_t slot_take(struct vsched_vvar *h, bool *fresh)
 static void slot_put(struct vsched_vvar *h, uint32_t idx)
 {
 	struct vsched_task *t = vsched_vvar_tasks(h) + idx;
-	uint64_t head = atomic_load_explicit(&h->free_head, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&glob(h)->free_head, memory_order_relaxed);
 	uint64_t next;
 
 	do {
 		atomic_store_explicit(&t->next_free, (uint32_t)head, memory_order_relaxed);
 		next = (head & 0xffffffff00000000ull) + (1ull << 32) + idx + 1;
 		/* release: the slot's reset happens before its next taker */
-	} while (!atomic_compare_exchange_weak_explicit(&h->free_head, &head, next,
+	} while (!atomic_compare_exchange_weak_explicit(&glob(h)->free_head, &head, next,
 							memory_order_release,
 							memory_order_relaxed));
 }
@@ -123,6 +130,7 @@ static bool affinity_ok(const struct vsched_vvar *h, uint64_t affinity)
 int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
 	       vsched_ref_t *out)
 {
+	struct vsched_task_priv *p;
 	struct vsched_task *t;
 	bool fresh = false;
 	int64_t idx;
@@ -147,9 +155,13 @@ int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
 		if (gen == 0)
 			gen = 1;
 	}
-	atomic_store_explicit(&t->on_cpu, 0, memory_order_relaxed);
+	p = vsched_vvar_tpriv(h, (uint32_t)idx);
+	p->ctx_sp = d->ctx_sp;
+	atomic_store_explicit(&p->run_cpu, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->on_cpu, 0, memory_order_relaxed);
+	p->kind = (uint8_t)d->kind;
+	p->idle = 0;
 	atomic_store_explicit(&t->need_resched, 0, memory_order_relaxed);
-	t->kind = (uint8_t)d->kind;
 	/* STAY: its first run is on the CPU it is spawned on */
 	__atomic_store_n(&t->flags, (uint8_t)d->flags, __ATOMIC_RELAXED);
 	t->owner = d->owner;
@@ -158,13 +170,11 @@ int task_alloc(struct vsched_vvar *h, const struct vsched_task_desc *d,
 	atomic_store_explicit(&t->prio, (int8_t)d->prio, memory_order_relaxed);
 	t->pol_aux = 0;
 	t->affinity = d->affinity;
-	t->ctx_sp = d->ctx_sp;
-	t->ext = d->ext;
 	t->vruntime = VSCHED_VRUNTIME_NEW; /* CFS places it when it first queues */
 	atomic_store_explicit(&t->state, VSCHED_TASK_NEW, memory_order_relaxed);
 	/* release: publishes the fields above with the generation */
 	atomic_store_explicit(&t->gen, gen, memory_order_release);
-	atomic_fetch_add_explicit(&h->nr_alive, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&glob(h)->nr_alive, 1, memory_order_relaxed);
 	*out = VSCHED_REF(gen, idx);
 	return 0;
 }
@@ -177,11 +187,10 @@ int task_free(struct vsched_vvar *h, vsched_ref_t ref)
 	if (!t)
 		return -VSCHED_ESRCH;
 	st = atomic_load_explicit(&t->state, memory_order_acquire);
-	if ((st != VSCHED_TASK_NEW && st != VSCHED_TASK_EXITED) ||
-	    (t->flags & VSCHED_TF_IDLE))
+	if ((st != VSCHED_TASK_NEW && st != VSCHED_TASK_EXITED) || task_priv(h, t)->idle)
 		return -VSCHED_EBUSY;
 	/* acquire: the CPU that last ran it has finished with its context */
-	if (atomic_load_explicit(&t->on_cpu, memory_order_acquire))
+	if (atomic_load_explicit(&task_priv(h, t)->on_cpu, memory_order_acquire))
 		return -VSCHED_EBUSY;
 	if (!atomic_compare_exchange_strong_explicit(&t->state, &st, VSCHED_TASK_FREE,
 						     memory_order_acq_rel,
@@ -192,7 +201,7 @@ int task_free(struct vsched_vvar *h, vsched_ref_t ref)
 		gen = 1;
 	/* stale references stop resolving from here on */
 	atomic_store_explicit(&t->gen, gen, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&h->nr_alive, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&glob(h)->nr_alive, 1, memory_order_relaxed);
 	slot_put(h, VSCHED_REF_IDX(ref));
 	return 0;
 }

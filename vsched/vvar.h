@@ -1,23 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The vvar area: the scheduler's whole state, shared by libvsched.so (which
- * reaches the header PC-relatively) and the loader/runtime (which map it).
- * Freestanding: included by the core and by hosted code alike.
+ * The vvar area: the scheduler's whole state, reached by libvsched.so
+ * PC-relatively through the header just below the image, and mapped by the
+ * loader and the runtime. Freestanding: included by the core and by hosted
+ * code alike.
  *
- *   low addresses                                         high addresses
- *   [ task table | per-CPU rings | global ring | per-CPU | header ][ image ]
- *                                                           ^ __vsched_vvar
+ *   low addresses                                                high addresses
+ *   [ private part            ][ shared part                     ][ header ][ image ]
+ *   [ task records | CFS heaps | CPU records ][ task table | rings | global ring |
+ *                                              per-CPU | globals ]  ^ __vsched_vvar
  *
- * Every part is found at a distance *below* the header recorded in the
- * header, so nothing in here is an absolute address (except the fields
- * tagged as owned by one address space). All-zero memory is a valid empty
- * state for every part but the header, so untouched pages cost nothing.
+ * Three parts, each found at a distance below the header that the header
+ * records:
+ *  - the header: the geometry and those distances. Written by the mapper,
+ *    then read-only; never in shared memory, so nothing another process
+ *    writes can move what the core reaches.
+ *  - the shared part: what other processes may map too (a domain): task
+ *    slots, rings and counters. Only indices, states and counters; the
+ *    core range-checks every value it reads from here before using it.
+ *  - the private part: what steers the CPU of the process that maps it
+ *    (saved stack pointers, which task is current, the CFS heaps), in
+ *    memory no other process can write.
+ * Nothing in any part is an absolute address except a task's saved stack
+ * pointer, which is private. All-zero memory is a valid empty state for
+ * every part but the header, so untouched pages cost nothing.
  */
 #ifndef VSCHED_VVAR_H
 #define VSCHED_VVAR_H
 
 #define VSCHED_VVAR_MAGIC 0x48435356u /* "VSCH" */
-#define VSCHED_VVAR_VERSION 2u
+#define VSCHED_VVAR_VERSION 3u
 #define VSCHED_VVAR_HDR_SIZE 4096 /* the linker script places it there */
 
 #define VSCHED_MAX_CPUS 1024u
@@ -33,6 +45,7 @@
  * interface layer checks them against <errno.h> at compile time.
  */
 #define VSCHED_EPERM 1
+#define VSCHED_EIO 5
 #define VSCHED_ESRCH 3
 #define VSCHED_EAGAIN 11
 #define VSCHED_ENOMEM 12
@@ -92,8 +105,7 @@ struct vsched_task_desc {
 	uint32_t flags; /* 0, or VSCHED_TF_STAY: first run on the spawn CPU */
 	uint32_t owner; /* address-space id of the caller */
 	int32_t prio;
-	uint64_t ctx_sp; /* (owner) initial stack pointer of a stackful task */
-	uint64_t ext;	 /* (owner) extension pointer */
+	uint64_t ctx_sp;   /* initial stack pointer of a stackful task */
 	uint64_t affinity; /* CPUs 0..63 it may run on; 0: any */
 };
 
@@ -104,30 +116,44 @@ enum vsched_policy {
 };
 
 /*
- * One task-table slot ("TaskInner"). Fields marked (owner) hold addresses
- * of the owning address space and are only ever used by that owner. The
- * byte-sized atomics are only ever loaded and stored (never exchanged), so
- * they stay inline on every arch (riscv64 has no byte-wide AMOs).
+ * (shared) One task-table slot ("TaskInner"): what other CPUs, and other
+ * processes of a domain, read and write to wake, place and weigh a task.
+ * The byte-sized atomics are only ever loaded and stored (never
+ * exchanged), so they stay inline on every arch (riscv64 has no byte-wide
+ * AMOs).
  */
 struct vsched_task {
 	_Atomic uint32_t gen;	   /* bumped when the slot is freed; never 0 */
 	_Atomic uint32_t state;	   /* enum vsched_task_state */
-	_Atomic uint8_t on_cpu;	   /* 1 while a CPU is on (or leaving) it */
 	_Atomic uint8_t need_resched;
-	uint8_t kind;		   /* enum vsched_task_kind */
-	uint8_t flags;		   /* VSCHED_TF_* */
+	uint8_t flags;		   /* VSCHED_TF_* (IDLE: a copy, for readers) */
 	_Atomic int8_t prio;	   /* policy priority (nice for CFS) */
-	uint8_t pad0[3];
+	uint8_t pad0;
 	uint32_t owner;		   /* id of the owning address space */
 	_Atomic uint32_t cpu;	   /* CPU it last ran on or was queued to */
 	_Atomic uint32_t next_free; /* free-list link: index + 1, 0 = end */
 	uint32_t pol_aux;	   /* policy private (RR: slice left; CFS: heap
 				    * position + 1 while in the heap) */
+	uint32_t pad1;
 	uint64_t affinity;	   /* CPUs 0..63 it may run on; 0: any CPU */
-	uint64_t ctx_sp;	   /* (owner) saved stack pointer */
-	uint64_t ext;		   /* (owner) runtime extension pointer */
 	uint64_t vruntime;	   /* CFS: virtual runtime while queued or running,
 				    * lag behind min_vruntime (signed) while not */
+	uint64_t pad2[2];
+};
+
+/*
+ * (private) The core's part of a task's record in the process that owns
+ * it: where its context is and who is running it. The first bytes of each
+ * record of the private task array, whose stride the mapper chooses, so a
+ * runtime keeps its own per-task record in the rest at no extra cost.
+ */
+struct vsched_task_priv {
+	uint64_t ctx_sp;	   /* saved stack pointer (a stackful task) */
+	_Atomic uint32_t run_cpu;  /* the CPU that switched to it last */
+	_Atomic uint8_t on_cpu;	   /* 1 while a CPU is on (or leaving) it */
+	uint8_t kind;		   /* enum vsched_task_kind */
+	uint8_t idle;		   /* a CPU's idle task */
+	uint8_t pad;
 };
 
 /* May a task with @affinity run on @cpu? (CPUs past 63 only if "any".) */
@@ -136,24 +162,23 @@ static inline int vsched_affinity_allows(uint64_t affinity, uint32_t cpu)
 	return affinity == 0 || (cpu < 64 && ((affinity >> cpu) & 1));
 }
 
-/* Per-CPU state; the rings' positions sit on lines of their own. */
+/* (shared) Per-CPU state; the rings' positions sit on lines of their own. */
 struct vsched_cpu {
 	alignas(VSCHED_CACHELINE) _Atomic uint32_t online;
-	uint32_t cpu_id;
-	_Atomic vsched_ref_t current;
-	_Atomic vsched_ref_t prev; /* switched away from, on_cpu still set */
-	vsched_ref_t idle;
+	uint32_t cpu_id; /* a copy, for readers: the core uses the index */
+	_Atomic vsched_ref_t current; /* a copy of the private one, for readers */
+	uint64_t pad0;
 	uint32_t schedtick; /* picks, for the global-ring fairness check */
 	uint32_t next_streak; /* picks in a row taken from runnext */
 	_Atomic uint64_t nr_switches;
 	_Atomic uint64_t nr_steals; /* tasks this CPU took from others */
 	uint32_t steal_from; /* where the next steal starts looking */
-	uint32_t prev_settled; /* prev's on_cpu already cleared (owner only) */
+	_Atomic uint32_t cfs_nr; /* a copy of the private count (CFS) */
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t rq_enq;
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t rq_deq;
 	/* a task just woken, run next: index + 1, 0 = empty */
 	alignas(VSCHED_CACHELINE) _Atomic uint32_t runnext;
-	uint32_t prev_state; /* prev's state as it left (owner only) */
+	uint32_t pad1;
 	/*
 	 * CPUs this one put work back on (a stolen task it may not run): bit
 	 * n for CPU n, bit 63 for CPUs 63 and up. The core cannot wake a CPU
@@ -165,41 +190,49 @@ struct vsched_cpu {
 	 * ticking thread), CFS's floor of virtual runtimes (read by anyone) */
 	_Atomic uint64_t exec_start;
 	_Atomic uint64_t min_vruntime;
-	uint32_t cfs_nr; /* tasks in the CFS heap (owner only) */
-	uint32_t pad2;
 	/* CPUs that found nothing to steal and ask this one (CFS) to give
 	 * them its tasks that would run last: bit n for CPU n, 63 for 63+ */
 	_Atomic uint64_t steal_req;
-	uint64_t pad3[2];
+	uint64_t pad3[3];
 };
 
-/* The header: geometry written by the mapper, then global state. */
-struct vsched_vvar {
-	/* line 0: geometry, written once by the mapper before vsched_init */
-	alignas(VSCHED_CACHELINE) uint32_t magic;
-	uint32_t version;
-	uint32_t hdr_size;
-	_Atomic uint32_t formatted; /* 0 raw, 1 being formatted, 2 ready */
-	uint64_t area_size;	   /* whole area, header included */
+/* (private) Per-CPU state that steers the CPU: which task runs, which
+ * context is its idle one, which it just left. */
+struct vsched_cpu_priv {
+	alignas(VSCHED_CACHELINE) _Atomic vsched_ref_t current;
+	_Atomic vsched_ref_t prev; /* switched away from, on_cpu still set */
+	vsched_ref_t idle;
+	uint32_t prev_settled; /* prev's on_cpu already cleared */
+	uint32_t prev_state;   /* prev's state as it left */
+	uint32_t cfs_nr;       /* tasks in the CFS heap */
+	uint32_t pad[7];
+};
+
+/* The geometry a mapper asks for. */
+struct vsched_geometry {
 	uint32_t ncpus;
-	uint32_t queue_cap; /* per-CPU ring, power of two */
+	uint32_t queue_cap; /* rounded up to a power of two */
 	uint32_t ntasks;
-	uint32_t gq_cap; /* global ring, power of two >= ntasks */
 	uint32_t policy;
-	uint32_t task_size;
-	uint32_t cpu_size;
+	uint64_t slice;	    /* core clock units; 0: VSCHED_DEFAULT_SLICE */
+	/* bytes of each private task record, the core's part first: 0 for
+	 * the core's part alone, else a multiple of 16 of at most 4096 */
+	uint32_t priv_size;
+	uint32_t pad;
+};
+
+/* (shared) The area's global state, in the shared part's top page. */
+struct vsched_shared {
+	alignas(VSCHED_CACHELINE) _Atomic uint32_t formatted; /* 0 raw, 1 being
+							       * formatted, 2 ready */
 	uint32_t pad0;
-	/* distances below the header */
-	uint64_t cpus_off;
-	uint64_t gq_off;
-	uint64_t rq_off;
-	uint64_t tasks_off;
-	uint64_t cfs_off; /* CFS heaps (0 for other policies) */
-	uint64_t slice;	  /* RR slice, CFS granularity: core clock units */
-	/* a test's clock: when not 0, the core reads this instead of the CPU's
-	 * counter */
-	alignas(VSCHED_CACHELINE) _Atomic uint64_t clock_override;
-	/* line: task-slot allocator */
+	/* a test's clock: when not 0, the core reads this instead of the
+	 * CPU's counter */
+	_Atomic uint64_t clock_override;
+	/* the geometry the area was made with (priv_size 0): a mapper that
+	 * attaches checks that its own agrees, and trusts nothing else here */
+	struct vsched_geometry geom;
+	/* task-slot allocator */
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t free_head; /* tag<<32 | idx+1 */
 	_Atomic uint32_t bump; /* slots [0, bump) have been handed out once */
 	_Atomic uint32_t nr_alive;
@@ -208,24 +241,49 @@ struct vsched_vvar {
 	alignas(VSCHED_CACHELINE) _Atomic uint64_t gq_deq;
 };
 
+/* (private, read-only once written) The header: geometry and where each
+ * part lies, as distances below the header. */
+struct vsched_vvar {
+	alignas(VSCHED_CACHELINE) uint32_t magic;
+	uint32_t version;
+	uint32_t hdr_size;
+	uint32_t priv_stride; /* bytes between private task records */
+	uint64_t area_size;   /* the whole area: private, shared and header */
+	uint64_t shared_size; /* the shared part alone (what a shared fd holds) */
+	uint32_t ncpus;
+	uint32_t queue_cap; /* per-CPU ring, power of two */
+	uint32_t ntasks;
+	uint32_t gq_cap; /* global ring, power of two >= ntasks */
+	uint32_t policy;
+	uint32_t task_size;
+	uint32_t cpu_size;
+	uint32_t pad0;
+	uint64_t slice; /* RR slice, CFS granularity: core clock units */
+	/* the shared part */
+	uint64_t glob_off;
+	uint64_t cpus_off;
+	uint64_t gq_off;
+	uint64_t rq_off;
+	uint64_t tasks_off;
+	/* the private part */
+	uint64_t pcpu_off;
+	uint64_t cfs_off; /* CFS heaps (0 for other policies) */
+	uint64_t tpriv_off;
+};
+
 _Static_assert(sizeof(struct vsched_task) == 64, "task slot is one line");
+_Static_assert(sizeof(struct vsched_task_priv) == 16, "private task part");
 _Static_assert(VSCHED_MIN_QUEUE >= 2, "a ring needs at least two cells");
 _Static_assert(sizeof(struct vsched_cpu) == 256, "per-CPU is four lines");
+_Static_assert(sizeof(struct vsched_cpu_priv) == 64, "private per-CPU is a line");
+_Static_assert(sizeof(struct vsched_shared) <= 4096, "globals fit a page");
 _Static_assert(sizeof(struct vsched_vvar) <= VSCHED_VVAR_HDR_SIZE, "header");
 
 /* A ring cell: (sequence - cell index) in the high half, index+1 low. */
 typedef _Atomic uint64_t vsched_cell_t;
 
-/* The geometry a mapper asks for. */
-struct vsched_geometry {
-	uint32_t ncpus;
-	uint32_t queue_cap; /* rounded up to a power of two */
-	uint32_t ntasks;
-	uint32_t policy;
-	uint64_t slice; /* core clock units; 0: VSCHED_DEFAULT_SLICE */
-};
-
 #define VSCHED_DEFAULT_SLICE (1ull << 23)
+#define VSCHED_PRIV_MAX 4096u
 
 /* A run-queue value with this bit is a message, not a task (CFS: weigh
  * the task again); a task's vruntime of all ones: not placed yet. */
@@ -253,26 +311,31 @@ static inline uint32_t vsched_pow2_ceil(uint32_t v)
 }
 
 /*
- * Fills the geometry part of a header for @g and returns the area size it
- * needs (header included), or 0 if @g is out of range. Shared by the mapper,
- * which writes the header, and the core, which checks it.
+ * Fills a header for @g and returns the area size it needs (header
+ * included), or 0 if @g is out of range. Shared by the mapper, which
+ * writes the header, and the core, which checks it. The parts are laid out
+ * downwards from the header: the shared part first, then the private one.
  */
 static inline uint64_t vsched_vvar_layout(const struct vsched_geometry *g,
 					  struct vsched_vvar *h)
 {
 	uint64_t off = 0;
-	uint32_t qcap, gcap;
+	uint32_t qcap, gcap, stride = g->priv_size ? g->priv_size : sizeof(struct vsched_task_priv);
 
 	if (g->ncpus == 0 || g->ncpus > VSCHED_MAX_CPUS || g->ntasks < 2 ||
 	    g->ntasks > VSCHED_MAX_TASKS || g->queue_cap < VSCHED_MIN_QUEUE ||
-	    g->queue_cap > VSCHED_MAX_QUEUE || g->policy > VSCHED_POLICY_CFS)
+	    g->queue_cap > VSCHED_MAX_QUEUE || g->policy > VSCHED_POLICY_CFS ||
+	    stride < sizeof(struct vsched_task_priv) || stride > VSCHED_PRIV_MAX ||
+	    stride % 16 != 0)
 		return 0;
 	qcap = vsched_pow2_ceil(g->queue_cap);
 	gcap = vsched_pow2_ceil(g->ntasks + 1);
 
+	*h = (struct vsched_vvar){ 0 };
 	h->magic = VSCHED_VVAR_MAGIC;
 	h->version = VSCHED_VVAR_VERSION;
 	h->hdr_size = VSCHED_VVAR_HDR_SIZE;
+	h->priv_stride = stride;
 	h->ncpus = g->ncpus;
 	h->queue_cap = qcap;
 	h->ntasks = g->ntasks;
@@ -280,6 +343,10 @@ static inline uint64_t vsched_vvar_layout(const struct vsched_geometry *g,
 	h->policy = g->policy;
 	h->task_size = sizeof(struct vsched_task);
 	h->cpu_size = sizeof(struct vsched_cpu);
+	h->slice = g->slice ? g->slice : VSCHED_DEFAULT_SLICE;
+	/* shared */
+	off += 4096;
+	h->glob_off = off;
 	off += vsched_align_up((uint64_t)g->ncpus * sizeof(struct vsched_cpu), 4096);
 	h->cpus_off = off;
 	off += vsched_align_up((uint64_t)gcap * sizeof(vsched_cell_t), 4096);
@@ -288,7 +355,10 @@ static inline uint64_t vsched_vvar_layout(const struct vsched_geometry *g,
 	h->rq_off = off;
 	off += vsched_align_up((uint64_t)g->ntasks * sizeof(struct vsched_task), 4096);
 	h->tasks_off = off;
-	h->slice = g->slice ? g->slice : VSCHED_DEFAULT_SLICE;
+	h->shared_size = off;
+	/* private */
+	off += vsched_align_up((uint64_t)g->ncpus * sizeof(struct vsched_cpu_priv), 4096);
+	h->pcpu_off = off;
 	h->cfs_off = 0;
 	if (g->policy == VSCHED_POLICY_CFS) {
 		/* a task is in one heap at a time, but any heap may hold all */
@@ -296,8 +366,15 @@ static inline uint64_t vsched_vvar_layout(const struct vsched_geometry *g,
 					       sizeof(struct vsched_cfs_ent), 4096);
 		h->cfs_off = off;
 	}
+	off += vsched_align_up((uint64_t)g->ntasks * stride, 4096);
+	h->tpriv_off = off;
 	h->area_size = off + VSCHED_VVAR_HDR_SIZE;
 	return h->area_size;
+}
+
+static inline struct vsched_shared *vsched_vvar_glob(struct vsched_vvar *h)
+{
+	return (struct vsched_shared *)((char *)h - h->glob_off);
 }
 
 static inline struct vsched_task *vsched_vvar_tasks(struct vsched_vvar *h)
@@ -315,14 +392,26 @@ static inline vsched_cell_t *vsched_vvar_rq(struct vsched_vvar *h, uint32_t cpu)
 	return (vsched_cell_t *)((char *)h - h->rq_off) + (uint64_t)cpu * h->queue_cap;
 }
 
+static inline vsched_cell_t *vsched_vvar_gq(struct vsched_vvar *h)
+{
+	return (vsched_cell_t *)((char *)h - h->gq_off);
+}
+
+static inline struct vsched_cpu_priv *vsched_vvar_pcpus(struct vsched_vvar *h)
+{
+	return (struct vsched_cpu_priv *)((char *)h - h->pcpu_off);
+}
+
 static inline struct vsched_cfs_ent *vsched_vvar_cfs(struct vsched_vvar *h, uint32_t cpu)
 {
 	return (struct vsched_cfs_ent *)((char *)h - h->cfs_off) + (uint64_t)cpu * h->ntasks;
 }
 
-static inline vsched_cell_t *vsched_vvar_gq(struct vsched_vvar *h)
+/* The private record of slot @idx (the caller checks @idx < ntasks). */
+static inline struct vsched_task_priv *vsched_vvar_tpriv(struct vsched_vvar *h, uint32_t idx)
 {
-	return (vsched_cell_t *)((char *)h - h->gq_off);
+	return (struct vsched_task_priv *)((char *)h - h->tpriv_off +
+					   (uint64_t)idx * h->priv_stride);
 }
 
 #endif /* !__ASSEMBLER__ */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,51 +62,40 @@ static size_t page_round(size_t v, size_t page)
 }
 
 /*
- * Sizes the area backed by opts->vvar_fd. An empty file is grown to hold
- * a new area (*fresh = 1); a file already holding one is attached to as is.
+ * Checks opts->vvar_fd against the shared part @want needs: an empty file
+ * is sized for it (*fresh = 1); a file already holding one must be exactly
+ * that size (*fresh = 0). Nothing is read from the file: the geometry is
+ * the caller's, and the file only backs the shared part.
  */
-static int area_of_fd(struct vsa_image *img, const struct vsa_map_opts *opts, size_t page,
-		      size_t *area, int *fresh)
+static int shared_of_fd(struct vsa_image *img, const struct vsa_map_opts *opts,
+			const struct vsched_vvar *want, int *fresh)
 {
-	struct vsched_vvar hdr, want;
 	struct stat st;
-	uint64_t need;
 
 	if (fstat(opts->vvar_fd, &st) != 0)
 		return fail(img, errno, "vvar_fd: fstat failed: %s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return fail(img, EINVAL, "vvar_fd is not a regular file or memfd");
 	if (st.st_size == 0) {
-		need = vsched_vvar_layout(&opts->geom, &want);
-		if (need == 0)
-			return fail(img, EINVAL, "geometry out of range");
-		*area = page_round(need, page);
-		if (ftruncate(opts->vvar_fd, (off_t)*area) != 0)
+		if (ftruncate(opts->vvar_fd, (off_t)want->shared_size) != 0)
 			return fail(img, errno, "vvar_fd: ftruncate failed: %s", strerror(errno));
 		*fresh = 1;
 		return 0;
 	}
-	/* the header is the last VSCHED_VVAR_HDR_SIZE bytes of the file */
-	if (st.st_size < VSCHED_VVAR_HDR_SIZE || (uint64_t)st.st_size % page != 0 ||
-	    pread(opts->vvar_fd, &hdr, sizeof(hdr), st.st_size - VSCHED_VVAR_HDR_SIZE) !=
-		    (ssize_t)sizeof(hdr) ||
-	    hdr.magic != VSCHED_VVAR_MAGIC)
-		return fail(img, EINVAL, "vvar_fd holds something other than a vvar area");
-	{
-		struct vsched_geometry g = { hdr.ncpus, hdr.queue_cap, hdr.ntasks, hdr.policy,
-					     hdr.slice };
-
-		need = vsched_vvar_layout(&g, &want);
-	}
-	if (hdr.version != VSCHED_VVAR_VERSION || hdr.hdr_size != VSCHED_VVAR_HDR_SIZE ||
-	    need == 0 || hdr.area_size != need || hdr.area_size > (uint64_t)st.st_size ||
-	    hdr.queue_cap != want.queue_cap || hdr.gq_cap != want.gq_cap ||
-	    hdr.cpus_off != want.cpus_off || hdr.gq_off != want.gq_off ||
-	    hdr.rq_off != want.rq_off || hdr.tasks_off != want.tasks_off)
-		return fail(img, EINVAL, "vvar_fd's header is inconsistent or of another version");
-	*area = (size_t)st.st_size;
+	if ((uint64_t)st.st_size != want->shared_size)
+		return fail(img, EINVAL, "vvar_fd holds %lld bytes, not the %llu of this geometry",
+			    (long long)st.st_size, (unsigned long long)want->shared_size);
 	*fresh = 0;
 	return 0;
+}
+
+/* Does the geometry stamped in an attached shared part agree with @g? */
+static bool same_geometry(const struct vsched_geometry *a, const struct vsched_geometry *g)
+{
+	uint64_t slice = g->slice ? g->slice : VSCHED_DEFAULT_SLICE;
+
+	return a->ncpus == g->ncpus && a->queue_cap == g->queue_cap && a->ntasks == g->ntasks &&
+	       a->policy == g->policy && a->slice == slice;
 }
 
 static int prot_of(uint32_t pf)
@@ -211,9 +201,10 @@ int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
 		  const struct vsa_map_opts *opts)
 {
 	struct vsa_elf_info info;
-	size_t page, area = 0, total;
+	struct vsched_vvar want;
+	size_t page, area, priv, total;
 	int fresh = 1, r;
-	char *base;
+	char *base, *shared;
 	void *got;
 
 	if (!img)
@@ -225,43 +216,67 @@ int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
 	if (r)
 		return r;
 	page = (size_t)sysconf(_SC_PAGESIZE);
-	if (opts->vvar_fd == -1) {
-		struct vsched_vvar tmp;
-		uint64_t need = vsched_vvar_layout(&opts->geom, &tmp);
-
-		if (need == 0)
-			return fail(img, EINVAL, "geometry out of range");
-		area = page_round(need, page);
-	} else {
-		r = area_of_fd(img, opts, page, &area, &fresh);
+	if (vsched_vvar_layout(&opts->geom, &want) == 0)
+		return fail(img, EINVAL, "geometry out of range");
+	/* the parts are 4 KiB aligned: larger pages could not keep the header
+	 * apart from the shared part */
+	if (page != VSCHED_VVAR_HDR_SIZE)
+		return fail(img, EINVAL, "the vvar area needs 4 KiB pages, not %zu", page);
+	if (opts->vvar_fd != -1) {
+		r = shared_of_fd(img, opts, &want, &fresh);
 		if (r)
 			return r;
 	}
+	area = want.area_size;
+	priv = area - VSCHED_VVAR_HDR_SIZE - want.shared_size;
 	total = area + page_round(info.span, page);
 	base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED) {
 		r = fail(img, errno, "reserving %zu bytes failed: %s", total, strerror(errno));
 		goto out_file;
 	}
+	shared = base + priv;
 	img->map_base = base;
 	img->map_size = total;
 	img->area_size = area;
+	img->shared = shared;
+	img->shared_size = want.shared_size;
 	img->text = base + area;
 	img->text_size = info.span;
 	img->vvar = (struct vsched_vvar *)(base + area - VSCHED_VVAR_HDR_SIZE);
 
-	if (opts->vvar_fd == -1)
-		got = mmap(base, area, PROT_READ | PROT_WRITE,
+	/* the private part and the header: this process's own memory */
+	got = mmap(base, priv, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	if (got != MAP_FAILED)
+		got = mmap(img->vvar, VSCHED_VVAR_HDR_SIZE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	/* the shared part: anonymous, or the file's */
+	if (got != MAP_FAILED && opts->vvar_fd == -1)
+		got = mmap(shared, want.shared_size, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-	else
-		got = mmap(base, area, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-			   opts->vvar_fd, 0);
+	else if (got != MAP_FAILED)
+		got = mmap(shared, want.shared_size, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_FIXED, opts->vvar_fd, 0);
 	if (got == MAP_FAILED) {
 		r = fail(img, errno, "mapping the vvar area failed: %s", strerror(errno));
 		goto out_unmap;
 	}
-	if (fresh)
-		vsched_vvar_layout(&opts->geom, img->vvar);
+	vsched_vvar_layout(&opts->geom, img->vvar);
+	/* the header is read-only from here on: what it says cannot change */
+	if (mprotect(img->vvar, VSCHED_VVAR_HDR_SIZE, PROT_READ) != 0) {
+		r = fail(img, errno, "mprotect of the header failed: %s", strerror(errno));
+		goto out_unmap;
+	}
+	if (fresh) {
+		vsched_vvar_glob(img->vvar)->geom = opts->geom;
+		vsched_vvar_glob(img->vvar)->geom.priv_size = 0;
+		vsched_vvar_glob(img->vvar)->geom.pad = 0;
+		vsched_vvar_glob(img->vvar)->geom.slice = img->vvar->slice;
+	} else if (!same_geometry(&vsched_vvar_glob(img->vvar)->geom, &opts->geom)) {
+		r = fail(img, EINVAL, "vvar_fd was made with another geometry");
+		goto out_unmap;
+	}
 	r = place_image(img, elf, &info, page);
 	if (r)
 		goto out_unmap;
@@ -271,9 +286,9 @@ int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
 
 out_unmap:
 	munmap(base, total);
-	img->map_base = img->text = NULL;
+	img->map_base = img->text = img->shared = NULL;
 	img->vvar = NULL;
-	img->map_size = img->area_size = img->text_size = 0;
+	img->map_size = img->area_size = img->text_size = img->shared_size = 0;
 out_file:
 	/* a file this call sized goes back to empty, not to a headerless area */
 	if (opts->vvar_fd != -1 && fresh && ftruncate(opts->vvar_fd, 0) != 0)

@@ -30,11 +30,12 @@ extern const size_t vsa_api_count;
 struct vsa_map_opts {
 	struct vsched_geometry geom;
 	/*
-	 * -1: private anonymous memory. Otherwise a file descriptor (e.g. a
-	 * memfd or shm object) mapped shared: an empty file is sized and
-	 * given a header made from geom; a file that already holds a header
-	 * is attached to as it is and geom is ignored (its size must be a
-	 * multiple of the page size, the header being its last page).
+	 * What backs the shared part of the area (vvar.h): -1 for private
+	 * anonymous memory, else a file descriptor (a memfd, say) mapped
+	 * shared. An empty file is sized for geom; a file already sized is
+	 * attached to if its size and the geometry stamped in it agree with
+	 * geom. The header and the private part are always this process's
+	 * own: nothing is read from the file but that stamp.
 	 */
 	int vvar_fd;
 };
@@ -43,8 +44,10 @@ struct vsa_map_opts {
 struct vsa_image {
 	void *map_base;		  /* the whole reservation: area, then image */
 	size_t map_size;
-	struct vsched_vvar *vvar; /* the header, just below the image */
-	size_t area_size;	  /* page-rounded size of the vvar area */
+	struct vsched_vvar *vvar; /* the header, just below the image (read-only) */
+	size_t area_size;	  /* the whole vvar area: private, shared, header */
+	void *shared;		  /* the shared part, right below the header */
+	size_t shared_size;
 	void *text;		  /* where the image starts */
 	size_t text_size;
 	struct vsched_api api;	  /* resolved entry points */

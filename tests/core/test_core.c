@@ -101,6 +101,12 @@ static struct vsched_task *slot(struct fx *f, vsched_ref_t r)
 	return vsched_vvar_tasks(f->img.vvar) + VSCHED_REF_IDX(r);
 }
 
+/* The core's private record of @r's task. */
+static struct vsched_task_priv *tpriv(struct fx *f, vsched_ref_t r)
+{
+	return vsched_vvar_tpriv(f->img.vvar, VSCHED_REF_IDX(r));
+}
+
 static struct vsched_task *slot(struct fx *f, vsched_ref_t r);
 static vsched_ref_t order[16];
 static int norder;
@@ -136,24 +142,24 @@ static void idle_body(void *arg)
 		if (claim_check) {
 			/* resumed by a real switch: the task switched away from
 			 * is already clear; another CPU may claim it at once */
-			vsched_ref_t p = vsched_vvar_cpus(F->img.vvar)[0].prev;
+			vsched_ref_t p = vsched_vvar_pcpus(F->img.vvar)[0].prev;
 
 			uint32_t left = atomic_load(&slot(F, p)->state);
 
-			claim_seen = slot(F, p)->on_cpu == 0;
-			atomic_store(&slot(F, p)->on_cpu, 1);
+			claim_seen = tpriv(F, p)->on_cpu == 0;
+			atomic_store(&tpriv(F, p)->on_cpu, 1);
 			/* ...and even runs it to its end before we take it */
 			atomic_store(&slot(F, p)->state, VSCHED_TASK_EXITED);
 			claim_state = F->a->vsched_take_prev_task(0, NULL);
-			claim_kept = slot(F, p)->on_cpu == 1;
+			claim_kept = tpriv(F, p)->on_cpu == 1;
 			atomic_store(&slot(F, p)->state, left);
-			atomic_store(&slot(F, p)->on_cpu, 0);
+			atomic_store(&tpriv(F, p)->on_cpu, 0);
 			claim_check = false;
 		}
 		(void)F->a->vsched_take_prev_task(0, NULL);
 		assert_int_equal(F->a->vsched_current(0, &cur), 0);
 		s = slot(F, cur);
-		if (s->kind == VSCHED_KIND_STACKLESS) {
+		if (tpriv(F, cur)->kind == VSCHED_KIND_STACKLESS) {
 			vsched_ref_t chain = chain_next(cur);
 
 			if (chain)
@@ -429,7 +435,7 @@ static void test_fifo_switches(void **state)
 	assert_int_equal(vsched_vvar_cpus(f->img.vvar)[0].nr_switches - sw, 4);
 	assert_int_equal(a->vsched_take_prev_task(0, &prev), VSCHED_TASK_EXITED);
 	assert_int_equal(prev, t[2]);
-	assert_int_equal(slot(f, prev)->on_cpu, 0);
+	assert_int_equal(tpriv(f, prev)->on_cpu, 0);
 	assert_int_equal(a->vsched_take_prev_task(0, &prev), 0);
 	assert_int_equal(prev, 0); /* taken once */
 	for (int i = 0; i < 3; i++)
@@ -456,7 +462,7 @@ static void test_on_cpu_handshake(void **state)
 	tb = alloc(f, VSCHED_KIND_STACKLESS, 0);
 	assert_int_equal(a->vsched_spawn(0, ta), 0);
 	assert_int_equal(a->vsched_spawn(0, tb), 0);
-	atomic_store(&slot(f, ta)->on_cpu, 1); /* "still leaving CPU 1" */
+	atomic_store(&tpriv(f, ta)->on_cpu, 1); /* "still leaving CPU 1" */
 
 	assert_int_equal(a->vsched_yield_now(0), 0);
 	assert_int_equal(norder, 1);
@@ -465,7 +471,7 @@ static void test_on_cpu_handshake(void **state)
 	assert_int_equal(a->vsched_current(0, &cur), 0);
 	assert_int_equal(cur, f->boot);
 
-	atomic_store_explicit(&slot(f, ta)->on_cpu, 0, memory_order_release);
+	atomic_store_explicit(&tpriv(f, ta)->on_cpu, 0, memory_order_release);
 	assert_int_equal(a->vsched_yield_now(0), 0);
 	assert_int_equal(norder, 2);
 	assert_int_equal(order[1], ta); /* and run once it is clear */

@@ -54,7 +54,7 @@ static struct fx *fx_new(uint32_t policy)
 	assert_int_equal(vsa_image_map_embedded(&f->img, &o), 0);
 	f->a = &f->img.api;
 	f->h = f->img.vvar;
-	atomic_store(&f->h->clock_override, 1);
+	atomic_store(&vsched_vvar_glob(f->h)->clock_override, 1);
 	f->stack = malloc(STACK);
 	assert_non_null(f->stack);
 	d.ctx_sp = vs_ctx_init(f->stack, STACK, never, NULL);
@@ -76,7 +76,7 @@ static void fx_free(struct fx *f)
 
 static void advance(struct fx *f, uint64_t d)
 {
-	atomic_fetch_add(&f->h->clock_override, d);
+	atomic_fetch_add(&vsched_vvar_glob(f->h)->clock_override, d);
 }
 
 static vsched_ref_t spawn(struct fx *f, int prio)
