@@ -97,8 +97,16 @@ struct vs_task {
 	void *stack_lo;	    /* the usable range, for the sanitizer */
 	uint32_t stack_len;
 #endif
-} __attribute__((aligned(64)));
+}
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+__attribute__((aligned(256)));
+#else
+__attribute__((aligned(128)));
+#endif
 
+/* the records are the vvar area's private task array, whose stride is a
+ * power of two */
+_Static_assert((sizeof(struct vs_task) & (sizeof(struct vs_task) - 1)) == 0, "record size");
 #if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 _Static_assert(sizeof(struct vs_task) <= 128, "a task record is two lines");
 #endif

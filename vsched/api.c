@@ -43,7 +43,7 @@ int vsched_task_alloc(uint32_t cpu_id, const struct vsched_task_desc *desc,
 
 	if (!h || !vvar_geometry_ok(h))
 		return -VSCHED_ENODEV;
-	if (cpu_id != VSCHED_CPU_NONE && cpu_id >= h->ncpus)
+	if (cpu_id != VSCHED_CPU_NONE && cpu_id >= HDR.ncpus)
 		return -VSCHED_EINVAL;
 	return task_alloc(h, desc, out);
 }
@@ -54,7 +54,7 @@ int vsched_task_free(uint32_t cpu_id, vsched_ref_t task)
 
 	if (!h)
 		return -VSCHED_ENODEV;
-	if (cpu_id != VSCHED_CPU_NONE && cpu_id >= h->ncpus)
+	if (cpu_id != VSCHED_CPU_NONE && cpu_id >= HDR.ncpus)
 		return -VSCHED_EINVAL;
 	return task_free(h, task);
 }
@@ -222,7 +222,7 @@ int vsched_queue_len(uint32_t cpu_id, uint64_t *out)
 		*out = rq_global_len(h);
 		return 0;
 	}
-	if (cpu_id >= h->ncpus)
+	if (cpu_id >= HDR.ncpus)
 		return -VSCHED_EINVAL;
 	c = cpu_get(h, cpu_id);
 	/* a CPU not up yet has nothing queued */

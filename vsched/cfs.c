@@ -32,9 +32,13 @@ static uint64_t to_virtual(uint64_t delta, int nice)
 	return (delta * NICE_0_WEIGHT + w - 1) / w;
 }
 
+/* A task's nice, as an index into the weights: clamped, as the slot may
+ * be shared and hold anything. */
 static int nice_of(struct vsched_task *t)
 {
-	return atomic_load_explicit(&t->prio, memory_order_relaxed);
+	int n = atomic_load_explicit(&t->prio, memory_order_relaxed);
+
+	return n < -20 ? -20 : n > 19 ? 19 : n;
 }
 
 static uint64_t vrt_load(struct vsched_task *t)
@@ -109,11 +113,15 @@ static void sift_down(struct vsched_vvar *h, struct vsched_cfs_ent *q, uint32_t 
 static void heap_insert(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t,
 			uint64_t key)
 {
-	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, cpu_index(h, c));
+	struct vsched_cfs_ent *q = core_cfs(h, cpu_index(h, c));
 	uint32_t n = nr(h, c);
 
+	/* a task is in one heap at a time, so a heap never fills, unless a
+	 * shared slot's heap position lied and a task came in twice */
+	if (unlikely(n >= HDR.ntasks))
+		return;
 	vrt_store(t, key);
-	q[n] = (struct vsched_cfs_ent){ .key = key, .idx = (uint32_t)(t - vsched_vvar_tasks(h)),
+	q[n] = (struct vsched_cfs_ent){ .key = key, .idx = (uint32_t)(t - core_tasks(h)),
 					.nice = nice_of(t) };
 	set_nr(h, c, n + 1);
 	sift_up(h, q, n);
@@ -122,7 +130,7 @@ static void heap_insert(struct vsched_vvar *h, struct vsched_cpu *c, struct vsch
 /* Takes the entry at @i out of the heap; returns its task. */
 static struct vsched_task *heap_remove(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t i)
 {
-	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, cpu_index(h, c));
+	struct vsched_cfs_ent *q = core_cfs(h, cpu_index(h, c));
 	struct vsched_task *t = task_at(h, q[i].idx);
 	uint32_t n = nr(h, c) - 1;
 
@@ -159,7 +167,7 @@ static void update_min(struct vsched_vvar *h, struct vsched_cpu *c, struct vsche
 	if (cur)
 		m = vrt_load(cur);
 	if (nr(h, c)) {
-		uint64_t top = vsched_vvar_cfs(h, cpu_index(h, c))[0].key;
+		uint64_t top = core_cfs(h, cpu_index(h, c))[0].key;
 
 		if (top < m)
 			m = top;
@@ -175,10 +183,10 @@ static void update_min(struct vsched_vvar *h, struct vsched_cpu *c, struct vsche
  * ahead, so a task from a CPU ahead of this one does not starve. A new
  * task starts one slice ahead (it has not waited for anything).
  */
-static uint64_t place(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t)
+static uint64_t place(struct vsched_cpu *c, struct vsched_task *t)
 {
 	uint64_t v = vrt_load(t), m = min_vrt(c);
-	uint64_t vs = to_virtual(h->slice, nice_of(t));
+	uint64_t vs = to_virtual(HDR.slice, nice_of(t));
 
 	if (v == VSCHED_VRUNTIME_NEW)
 		return m + vs;
@@ -192,7 +200,7 @@ static uint64_t place(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched
 /* A request to weigh a queued task again (its nice changed). */
 static void reweight(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t idx)
 {
-	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, cpu_index(h, c));
+	struct vsched_cfs_ent *q = core_cfs(h, cpu_index(h, c));
 	struct vsched_task *t = task_at(h, idx);
 	uint32_t pos;
 	int64_t lag;
@@ -217,6 +225,15 @@ static void reweight(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t idx)
 		sift_down(h, q, nr(h, c), pos - 1);
 }
 
+/* Is @t in @c's heap? Its shared heap position, checked against the heap. */
+static bool in_heap(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t)
+{
+	uint32_t pos = __atomic_load_n(&t->pol_aux, __ATOMIC_RELAXED);
+
+	return pos && pos <= nr(h, c) &&
+	       core_cfs(h, cpu_index(h, c))[pos - 1].idx == task_index(h, t);
+}
+
 /* Moves what arrived in the inbox into the heap. */
 static void drain(struct vsched_vvar *h, struct vsched_cpu *c)
 {
@@ -233,8 +250,8 @@ static void drain(struct vsched_vvar *h, struct vsched_cpu *c)
 			continue;
 		}
 		t = rq_checked(h, val);
-		if (t && t->pol_aux == 0)
-			heap_insert(h, c, t, place(h, c, t));
+		if (t && !in_heap(h, c, t))
+			heap_insert(h, c, t, place(c, t));
 	}
 }
 
@@ -242,7 +259,7 @@ static void drain(struct vsched_vvar *h, struct vsched_cpu *c)
  * the end (a leaf is no earlier than any task above it). */
 static uint32_t last_ish(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	struct vsched_cfs_ent *q = vsched_vvar_cfs(h, cpu_index(h, c));
+	struct vsched_cfs_ent *q = core_cfs(h, cpu_index(h, c));
 	uint32_t n = nr(h, c), best = n - 1;
 
 	for (uint32_t i = n - 1; i > n / 2 && i + 8 > n; i--)
@@ -259,25 +276,25 @@ static uint32_t last_ish(struct vsched_vvar *h, struct vsched_cpu *c)
 static void donate(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	uint64_t req = atomic_load_explicit(&c->steal_req, memory_order_relaxed);
-	struct vsched_cpu *cpus = vsched_vvar_cpus(h);
+	struct vsched_cpu *cpus = core_cpus(h);
 
 	if (!req || nr(h, c) < 2)
 		return;
 	req = atomic_exchange_explicit(&c->steal_req, 0, memory_order_relaxed);
-	for (uint32_t r = 0; r < h->ncpus && r < 64; r++) {
+	for (uint32_t r = 0; r < HDR.ncpus && r < 64; r++) {
 		uint32_t give = nr(h, c) / 2;
 
 		if (!((req >> r) & 1) || r == cpu_index(h, c))
 			continue;
 		while (give--) {
 			uint32_t i = last_ish(h, c);
-			struct vsched_task *t = task_at(h, vsched_vvar_cfs(h, cpu_index(h, c))[i].idx);
+			struct vsched_task *t = task_at(h, core_cfs(h, cpu_index(h, c))[i].idx);
 
 			if (!rq_may_run(h, t, cpus + r))
 				break;
 			heap_remove(h, c, i);
 			atomic_store_explicit(&t->cpu, r, memory_order_relaxed);
-			if (rq_put(h, cpus + r, (uint32_t)(t - vsched_vvar_tasks(h)) + 1, ENQ_LOCAL) <
+			if (rq_put(h, cpus + r, (uint32_t)(t - core_tasks(h)) + 1, ENQ_LOCAL) <
 			    0) {
 				atomic_store_explicit(&t->cpu, cpu_index(h, c), memory_order_relaxed);
 				heap_insert(h, c, t, vrt_load(t));
@@ -292,10 +309,10 @@ static void donate(struct vsched_vvar *h, struct vsched_cpu *c)
 /* Nothing here: ask the CPU with the most waiting to give some. */
 static void ask_for_work(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	struct vsched_cpu *cpus = vsched_vvar_cpus(h), *best = 0;
+	struct vsched_cpu *cpus = core_cpus(h), *best = 0;
 	uint32_t most = 1;
 
-	for (uint32_t i = 0; i < h->ncpus; i++) {
+	for (uint32_t i = 0; i < HDR.ncpus; i++) {
 		uint32_t n = atomic_load_explicit(&cpus[i].cfs_nr, memory_order_relaxed);
 
 		if (cpus + i != c && n > most) {
@@ -313,7 +330,7 @@ int cfs_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task 
 		uint32_t flags)
 {
 	/* every arrival goes through the inbox; the owner places it */
-	return rq_put(h, c, (uint32_t)(t - vsched_vvar_tasks(h)) + 1, flags & ENQ_LOCAL);
+	return rq_put(h, c, (uint32_t)(t - core_tasks(h)) + 1, flags & ENQ_LOCAL);
 }
 
 struct vsched_task *cfs_pick(struct vsched_vvar *h, struct vsched_cpu *c)
@@ -325,13 +342,13 @@ struct vsched_task *cfs_pick(struct vsched_vvar *h, struct vsched_cpu *c)
 	if (++c->schedtick % RQ_GLOBAL_CHECK_EVERY == 0 || !nr(h, c))
 		t = rq_global_take(h, c);
 	if (t) {
-		heap_insert(h, c, t, place(h, c, t));
+		heap_insert(h, c, t, place(c, t));
 		t = 0;
 	}
 	if (!nr(h, c)) {
 		t = rq_steal(h, c); /* only what still waits in other inboxes */
 		if (t)
-			heap_insert(h, c, t, place(h, c, t));
+			heap_insert(h, c, t, place(c, t));
 		drain(h, c); /* the rest of the loot */
 	}
 	if (!nr(h, c)) {
@@ -357,14 +374,14 @@ void cfs_account(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task
 int cfs_set_prio(struct vsched_vvar *h, struct vsched_task *t, int32_t prio)
 {
 	uint32_t cpu = atomic_load_explicit(&t->cpu, memory_order_relaxed);
-	uint32_t idx = (uint32_t)(t - vsched_vvar_tasks(h));
+	uint32_t idx = (uint32_t)(t - core_tasks(h));
 
 	atomic_store_explicit(&t->prio, (int8_t)prio, memory_order_relaxed);
 	/* queued: ask its CPU to move it (a hint: if it cannot be delivered,
 	 * or the task has moved on, the new nice still applies as it runs) */
 	if (atomic_load_explicit(&t->state, memory_order_relaxed) == VSCHED_TASK_READY &&
-	    cpu < h->ncpus)
-		(void)rq_put(h, vsched_vvar_cpus(h) + cpu, (idx + 1) | VSCHED_RQ_MSG, ENQ_LOCAL);
+	    cpu < HDR.ncpus)
+		(void)rq_put(h, core_cpus(h) + cpu, (idx + 1) | VSCHED_RQ_MSG, ENQ_LOCAL);
 	return 0;
 }
 

@@ -24,12 +24,16 @@
 #include "vsched_api.def"
 #undef VSCHED_API
 
-/* Placed by the linker script right below the image: reached PC-relatively. */
-extern struct vsched_vvar __vsched_vvar HIDDEN;
+/* Placed by the linker script right below the image: reached
+ * PC-relatively. Read-only (the mapper protects it once written), and
+ * declared so: the compiler loads each geometry field once per entry
+ * point, not again after every atomic operation. */
+extern const struct vsched_vvar __vsched_vvar HIDDEN;
+#define HDR __vsched_vvar
 
 static inline struct vsched_vvar *vvar(void)
 {
-	struct vsched_vvar *h = &__vsched_vvar;
+	struct vsched_vvar *h = (struct vsched_vvar *)&__vsched_vvar;
 
 	/* The parts lie below the header, outside the object the compiler
 	 * knows: hide where the pointer comes from, or its bounds checks see
@@ -38,35 +42,75 @@ static inline struct vsched_vvar *vvar(void)
 	return h;
 }
 
-/* The area's globals, in the shared part. */
+/*
+ * The parts of the area, as vvar.h finds them, but with the distances read
+ * from the read-only header object (HDR) rather than through @h, which is
+ * the same address laundered for the compiler's bounds checks.
+ */
 static inline struct vsched_shared *glob(struct vsched_vvar *h)
 {
-	return vsched_vvar_glob(h);
+	return (struct vsched_shared *)((char *)h - HDR.glob_off);
+}
+
+static inline struct vsched_task *core_tasks(struct vsched_vvar *h)
+{
+	return (struct vsched_task *)((char *)h - HDR.tasks_off);
+}
+
+static inline struct vsched_cpu *core_cpus(struct vsched_vvar *h)
+{
+	return (struct vsched_cpu *)((char *)h - HDR.cpus_off);
+}
+
+static inline vsched_cell_t *core_rq(struct vsched_vvar *h, uint32_t cpu)
+{
+	return (vsched_cell_t *)((char *)h - HDR.rq_off) + (uint64_t)cpu * HDR.queue_cap;
+}
+
+static inline vsched_cell_t *core_gq(struct vsched_vvar *h)
+{
+	return (vsched_cell_t *)((char *)h - HDR.gq_off);
+}
+
+static inline struct vsched_cpu_priv *core_pcpus(struct vsched_vvar *h)
+{
+	return (struct vsched_cpu_priv *)((char *)h - HDR.pcpu_off);
+}
+
+static inline struct vsched_cfs_ent *core_cfs(struct vsched_vvar *h, uint32_t cpu)
+{
+	return (struct vsched_cfs_ent *)((char *)h - HDR.cfs_off) + (uint64_t)cpu * HDR.ntasks;
+}
+
+static inline struct vsched_task_priv *core_tpriv(struct vsched_vvar *h, uint32_t idx)
+{
+	return (struct vsched_task_priv *)((char *)h - HDR.tpriv_off +
+					   ((uint64_t)idx << HDR.priv_shift));
 }
 
 /* A CPU's number: its place in the array, never the copy stored in it. */
 static inline uint32_t cpu_index(struct vsched_vvar *h, const struct vsched_cpu *c)
 {
-	return (uint32_t)(c - vsched_vvar_cpus(h));
+	return (uint32_t)(c - core_cpus(h));
 }
 
 /* A CPU's private record. */
 static inline struct vsched_cpu_priv *cpu_priv(struct vsched_vvar *h, const struct vsched_cpu *c)
 {
-	return vsched_vvar_pcpus(h) + cpu_index(h, c);
+	return core_pcpus(h) + cpu_index(h, c);
 }
 
 /* A task's slot index (@t is a slot of the table). */
 static inline uint32_t task_index(struct vsched_vvar *h, const struct vsched_task *t)
 {
-	return (uint32_t)(t - vsched_vvar_tasks(h));
+	return (uint32_t)(t - core_tasks(h));
 }
 
 /* A task's private record. */
 static inline struct vsched_task_priv *task_priv(struct vsched_vvar *h,
 						 const struct vsched_task *t)
 {
-	return vsched_vvar_tpriv(h, task_index(h, t));
+	return core_tpriv(h, task_index(h, t));
 }
 
 static inline void cpu_relax(void)

@@ -77,9 +77,9 @@ static void set_slice_left(struct vsched_task *t, uint32_t v)
 	__atomic_store_n(&t->pol_aux, v, __ATOMIC_RELAXED);
 }
 
-static uint32_t rr_slice(struct vsched_vvar *h)
+static uint32_t rr_slice(void)
 {
-	return h->slice > 0xffffffffu ? 0xffffffffu : (uint32_t)h->slice;
+	return HDR.slice > 0xffffffffu ? 0xffffffffu : (uint32_t)HDR.slice;
 }
 
 /*
@@ -90,12 +90,12 @@ static uint32_t rr_slice(struct vsched_vvar *h)
 int rr_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t, uint32_t flags)
 {
 	if (!slice_left(t)) {
-		set_slice_left(t, rr_slice(h));
+		set_slice_left(t, rr_slice());
 		flags &= ~(uint32_t)ENQ_PREEMPT;
 	}
 	if (flags & ENQ_PREEMPT)
 		flags |= ENQ_NEXT;
-	return fifo_enqueue(h, c, (uint32_t)(t - vsched_vvar_tasks(h)) + 1, flags);
+	return fifo_enqueue(h, c, (uint32_t)(t - core_tasks(h)) + 1, flags);
 }
 
 /* Charges @delta of running to @cur's slice. */

@@ -12,9 +12,9 @@
 int policy_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_task *t,
 		   uint32_t flags)
 {
-	switch (h->policy) {
+	switch (HDR.policy) {
 	case VSCHED_POLICY_FIFO:
-		return fifo_enqueue(h, c, (uint32_t)(t - vsched_vvar_tasks(h)) + 1, flags);
+		return fifo_enqueue(h, c, (uint32_t)(t - core_tasks(h)) + 1, flags);
 	case VSCHED_POLICY_RR:
 		return rr_enqueue(h, c, t, flags);
 	case VSCHED_POLICY_CFS:
@@ -26,7 +26,7 @@ int policy_enqueue(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_ta
 
 struct vsched_task *policy_pick(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	switch (h->policy) {
+	switch (HDR.policy) {
 	case VSCHED_POLICY_FIFO:
 	case VSCHED_POLICY_RR:
 		return fifo_pick(h, c);
@@ -41,7 +41,7 @@ int policy_set_prio(struct vsched_vvar *h, struct vsched_task *t, int32_t prio)
 {
 	if (prio < -20 || prio > 19)
 		return -VSCHED_EINVAL;
-	if (h->policy == VSCHED_POLICY_CFS)
+	if (HDR.policy == VSCHED_POLICY_CFS)
 		return cfs_set_prio(h, t, prio);
 	/* kept for the task's record; FIFO and RR order do not use it */
 	atomic_store_explicit(&t->prio, (int8_t)prio, memory_order_relaxed);
@@ -59,7 +59,7 @@ void policy_account(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_t
 {
 	uint64_t now, start, delta;
 
-	if (h->policy == VSCHED_POLICY_FIFO)
+	if (HDR.policy == VSCHED_POLICY_FIFO)
 		return; /* FIFO never looks at the time */
 	now = core_clock(h);
 	start = atomic_load_explicit(&c->exec_start, memory_order_relaxed);
@@ -68,7 +68,7 @@ void policy_account(struct vsched_vvar *h, struct vsched_cpu *c, struct vsched_t
 	atomic_store_explicit(&c->exec_start, now, memory_order_relaxed);
 	if (!cur || task_priv(h, cur)->idle)
 		return;
-	if (h->policy == VSCHED_POLICY_RR)
+	if (HDR.policy == VSCHED_POLICY_RR)
 		rr_account(cur, delta);
 	else
 		cfs_account(h, c, cur, delta);
@@ -81,7 +81,7 @@ int policy_tick(struct vsched_vvar *h, struct vsched_cpu *c, uint64_t now)
 	vsched_ref_t ref;
 	bool due;
 
-	if (h->policy == VSCHED_POLICY_FIFO)
+	if (HDR.policy == VSCHED_POLICY_FIFO)
 		return 0; /* FIFO never preempts */
 	ref = atomic_load_explicit(&cpu_priv(h, c)->current, memory_order_acquire);
 	cur = task_get(h, ref);
@@ -91,10 +91,10 @@ int policy_tick(struct vsched_vvar *h, struct vsched_cpu *c, uint64_t now)
 		now = core_clock(h);
 	start = atomic_load_explicit(&c->exec_start, memory_order_relaxed);
 	ran = now > start ? now - start : 0;
-	if (h->policy == VSCHED_POLICY_RR)
+	if (HDR.policy == VSCHED_POLICY_RR)
 		due = rr_due(h, c, cur, ran);
 	else
-		due = ran >= h->slice && cfs_busy(h, c);
+		due = ran >= HDR.slice && cfs_busy(h, c);
 	if (!due)
 		return 0;
 	atomic_store_explicit(&cur->need_resched, 1, memory_order_relaxed);

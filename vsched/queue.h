@@ -11,6 +11,11 @@
  * signed differences, so they wrap safely. A ring needs at least 2 cells:
  * with one, "full at p" and "empty at p + 1" are the same cell state. Zero
  * is not a value (it reads as empty).
+ *
+ * The cells may be shared with other processes, which may write anything
+ * into them: every loop gives up after VS_RING_TRIES turns that make no
+ * progress of its own (a ring only this process writes never needs a
+ * tenth of that: each failed turn is another thread's success).
  */
 #ifndef VSCHED_QUEUE_H
 #define VSCHED_QUEUE_H
@@ -18,6 +23,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#define VS_RING_TRIES (1u << 16)
+#define VS_RING_FULL (-11) /* -EAGAIN */
+#define VS_RING_STUCK (-5) /* -EIO: no progress in VS_RING_TRIES turns */
 
 struct vs_ring {
 	_Atomic uint64_t *cells;
@@ -37,17 +46,20 @@ static inline uint32_t vs_cell_seq(uint64_t w, uint32_t idx)
 }
 
 /*
- * Appends @val (non-zero). Returns false if the ring is full: the cell at the
- * tail still holds a value of the previous lap, or a consumer has claimed it
- * and not yet released it. Nothing is changed then.
+ * Appends @val (non-zero). Returns 0, or VS_RING_FULL if the ring is full:
+ * the cell at the tail still holds a value of the previous lap, or a
+ * consumer has claimed it and not yet released it; or VS_RING_STUCK if it
+ * made no progress in VS_RING_TRIES turns. Nothing is changed then.
  */
-static inline bool vs_ring_push(const struct vs_ring *r, uint32_t val)
+static inline int vs_ring_push(const struct vs_ring *r, uint32_t val)
 {
 	uint64_t pos = atomic_load_explicit(r->enq, memory_order_relaxed);
 	uint32_t idx;
 	uint64_t w;
 
-	for (;;) {
+	for (uint32_t turn = 0;; turn++) {
+		if (turn == VS_RING_TRIES)
+			return VS_RING_STUCK;
 		idx = (uint32_t)pos & r->mask;
 		/* acquire: pairs with the consumer's release of this cell, so its
 		 * read of the old value happens before we overwrite it */
@@ -60,7 +72,7 @@ static inline bool vs_ring_push(const struct vs_ring *r, uint32_t val)
 								  memory_order_relaxed))
 				break;
 		} else if (dif < 0) {
-			return false;
+			return VS_RING_FULL;
 		} else {
 			pos = atomic_load_explicit(r->enq, memory_order_relaxed);
 		}
@@ -69,17 +81,20 @@ static inline bool vs_ring_push(const struct vs_ring *r, uint32_t val)
 	 * to whoever pops it */
 	atomic_store_explicit(&r->cells[idx], vs_cell((uint32_t)pos + 1, idx, val),
 			      memory_order_release);
-	return true;
+	return 0;
 }
 
-/* Removes the oldest value; returns 0 if the ring is empty. */
+/* Removes the oldest value; returns 0 if the ring is empty, or if it made
+ * no progress in VS_RING_TRIES turns (a corrupt ring reads as empty). */
 static inline uint32_t vs_ring_pop(const struct vs_ring *r)
 {
 	uint64_t pos = atomic_load_explicit(r->deq, memory_order_relaxed);
 	uint32_t idx;
 	uint64_t w;
 
-	for (;;) {
+	for (uint32_t turn = 0;; turn++) {
+		if (turn == VS_RING_TRIES)
+			return 0;
 		idx = (uint32_t)pos & r->mask;
 		/* acquire: pairs with the producer's release of this cell */
 		w = atomic_load_explicit(&r->cells[idx], memory_order_acquire);

@@ -15,20 +15,20 @@
 static struct vs_ring local_ring(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	return (struct vs_ring){
-		.cells = vsched_vvar_rq(h, cpu_index(h, c)),
+		.cells = core_rq(h, cpu_index(h, c)),
 		.enq = &c->rq_enq,
 		.deq = &c->rq_deq,
-		.mask = h->queue_cap - 1,
+		.mask = HDR.queue_cap - 1,
 	};
 }
 
 static struct vs_ring global_ring(struct vsched_vvar *h)
 {
 	return (struct vs_ring){
-		.cells = vsched_vvar_gq(h),
+		.cells = core_gq(h),
 		.enq = &glob(h)->gq_enq,
 		.deq = &glob(h)->gq_deq,
-		.mask = h->gq_cap - 1,
+		.mask = HDR.gq_cap - 1,
 	};
 }
 
@@ -37,8 +37,10 @@ COLD static int global_push(struct vsched_vvar *h, uint32_t val)
 	struct vs_ring gr = global_ring(h);
 
 	for (uint32_t i = 0; i < GLOBAL_PUSH_SPINS; i++) {
-		if (vs_ring_push(&gr, val))
-			return 0;
+		int r = vs_ring_push(&gr, val);
+
+		if (r != VS_RING_FULL)
+			return r == 0 ? 0 : -VSCHED_EIO;
 		cpu_relax();
 	}
 	return -VSCHED_EAGAIN;
@@ -70,26 +72,45 @@ int rq_put(struct vsched_vvar *h, struct vsched_cpu *c, uint32_t val,
 {
 	struct vs_ring lr = local_ring(h, c), gr = global_ring(h);
 
+	int r;
+
 	if (!(flags & (ENQ_LOCAL | ENQ_KEEP)) && vs_ring_len(&gr) && runs_anywhere(h, val))
 		return global_push(h, val);
-	if (vs_ring_push(&lr, val))
+	r = vs_ring_push(&lr, val);
+	if (r == 0)
 		return 0;
+	if (r == VS_RING_STUCK)
+		return -VSCHED_EIO;
 	if (flags & ENQ_LOCAL)
 		return -VSCHED_EAGAIN;
 	return global_push(h, val);
 }
 
 
-/* A popped value names a ready task, or it is skipped (never followed). */
+/*
+ * A popped value names a ready task, or it is skipped (never followed): a
+ * task this process has spawned and not seen exit (its private record
+ * says so, whatever the shared slot claims), and not an idle task.
+ */
 struct vsched_task *rq_checked(struct vsched_vvar *h, uint32_t val)
 {
 	struct vsched_task *t = val && !(val & VSCHED_RQ_MSG) ? task_at(h, val - 1) : 0;
+	struct vsched_task_priv *p;
 
 	/* acquire: the ring's release published the state with the value */
-	if (t && atomic_load_explicit(&t->state, memory_order_acquire) == VSCHED_TASK_READY &&
-	    !task_priv(h, t)->idle)
-		return t;
-	return 0;
+	if (!t || atomic_load_explicit(&t->state, memory_order_acquire) != VSCHED_TASK_READY)
+		return 0;
+	p = task_priv(h, t);
+	return p->live && !p->idle ? t : 0;
+}
+
+/* Values in a ring, as a count to loop over: never more than it holds (the
+ * positions may be shared, and anything). */
+static uint64_t ring_count(const struct vs_ring *r)
+{
+	uint64_t n = vs_ring_len(r);
+
+	return n > (uint64_t)r->mask + 1 ? (uint64_t)r->mask + 1 : n;
 }
 
 bool rq_may_run(struct vsched_vvar *h, const struct vsched_task *t, const struct vsched_cpu *c)
@@ -138,15 +159,17 @@ static uint32_t a_cpu_for(const struct vsched_task *t)
 COLD struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	struct vs_ring gr = global_ring(h), lr = local_ring(h, c);
-	uint64_t want = vs_ring_len(&gr) / h->ncpus + 1;
-	uint64_t room = (h->queue_cap - vs_ring_len(&lr)) / 2 + 1;
+	uint64_t want = ring_count(&gr) / HDR.ncpus + 1;
+	uint64_t room = (HDR.queue_cap - ring_count(&lr)) / 2 + 1;
 	struct vsched_task *first = 0;
-	uint64_t got = 0;
+	uint64_t got = 0, looked = 0;
 	int bounced = 0;
 
 	if (want > room)
 		want = room;
-	while (got < want && bounced < 2) {
+	/* at most a ring's worth of values looked at: what is skipped costs a
+	 * turn too */
+	while (got < want && bounced < 2 && looked++ <= gr.mask) {
 		uint32_t val = vs_ring_pop(&gr), home;
 		struct vsched_task *t = rq_checked(h, val);
 
@@ -189,8 +212,8 @@ COLD struct vsched_task *rq_global_take(struct vsched_vvar *h, struct vsched_cpu
  */
 COLD struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c)
 {
-	struct vsched_cpu *cpus = vsched_vvar_cpus(h);
-	uint32_t n = h->ncpus;
+	struct vsched_cpu *cpus = core_cpus(h);
+	uint32_t n = HDR.ncpus;
 
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t v = (c->steal_from + k) % n;
@@ -199,10 +222,11 @@ COLD struct vsched_task *rq_steal(struct vsched_vvar *h, struct vsched_cpu *c)
 		struct vsched_task *first = 0;
 		uint64_t len, take, got = 0;
 
-		if (vc == c || atomic_load_explicit(&vc->online, memory_order_acquire) != 2)
+		if (vc == c || atomic_load_explicit(&core_pcpus(h)[v].online,
+						    memory_order_acquire) != 2)
 			continue;
 		vr = local_ring(h, vc);
-		len = vs_ring_len(&vr);
+		len = ring_count(&vr);
 		take = (len + 1) / 2;
 		/* look at up to all of it, to get past tasks we may not run */
 		for (uint64_t i = 0; i < len && got < take; i++) {
@@ -239,14 +263,14 @@ uint64_t rq_len(struct vsched_vvar *h, struct vsched_cpu *c)
 {
 	struct vs_ring lr = local_ring(h, c);
 
-	return vs_ring_len(&lr);
+	return ring_count(&lr);
 }
 
 uint64_t rq_global_len(struct vsched_vvar *h)
 {
 	struct vs_ring gr = global_ring(h);
 
-	return vs_ring_len(&gr);
+	return ring_count(&gr);
 }
 
 uint32_t rq_pop_raw(struct vsched_vvar *h, struct vsched_cpu *c)

@@ -23,11 +23,12 @@ struct vsched_cpu *cpu_get(struct vsched_vvar *h, uint32_t cpu_id)
 {
 	struct vsched_cpu *c;
 
-	if (unlikely(cpu_id >= h->ncpus))
+	if (unlikely(cpu_id >= HDR.ncpus))
 		return 0;
-	c = vsched_vvar_cpus(h) + cpu_id;
+	c = core_cpus(h) + cpu_id;
 	/* acquire: pairs with the release at the end of sched_init_cpu */
-	if (unlikely(atomic_load_explicit(&c->online, memory_order_acquire) != 2))
+	if (unlikely(atomic_load_explicit(&core_pcpus(h)[cpu_id].online, memory_order_acquire) !=
+		     2))
 		return 0;
 	return c;
 }
@@ -67,6 +68,21 @@ static struct vsched_task *holder(struct vsched_vvar *h, struct vsched_cpu *c,
 	return is_stackless(h, t) ? idle_of(h, c) : t;
 }
 
+/*
+ * The state @t leaves its CPU in, as the runtime is told it: EXITED exactly
+ * when its private record says it exited (the runtime frees what left
+ * exited: a shared slot that claims it must not make it free a live task),
+ * else the slot's state, or BLOCKED if the slot holds no state at all.
+ */
+static uint32_t leaving_state(struct vsched_vvar *h, const struct vsched_task *t)
+{
+	uint32_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+
+	if (!atomic_load_explicit(&task_priv(h, t)->live, memory_order_relaxed))
+		return VSCHED_TASK_EXITED;
+	return st == VSCHED_TASK_READY || st == VSCHED_TASK_RUNNING ? st : VSCHED_TASK_BLOCKED;
+}
+
 /* Makes @ref current on @c: the private record, and the copy readers see. */
 static void set_current(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t ref)
 {
@@ -96,12 +112,12 @@ static void stay_clear(struct vsched_task *t)
 
 static void clear_on_cpu(struct vsched_vvar *h, vsched_ref_t ref)
 {
-	struct vsched_task *t = task_at(h, VSCHED_REF_IDX(ref));
+	uint32_t idx = VSCHED_REF_IDX(ref);
 
 	/* release: the saved context (stack and ctx_sp) is complete before
 	 * anyone who sees on_cpu == 0 resumes the task */
-	if (t)
-		atomic_store_explicit(&task_priv(h, t)->on_cpu, 0, memory_order_release);
+	if (likely(idx < HDR.ntasks))
+		atomic_store_explicit(&core_tpriv(h, idx)->on_cpu, 0, memory_order_release);
 }
 
 /* How long a picker waits for a task still leaving another CPU before
@@ -109,6 +125,7 @@ static void clear_on_cpu(struct vsched_vvar *h, vsched_ref_t ref)
  * and the other CPU's thread may have been preempted mid-switch. */
 #define SETTLE_SPINS 512
 #define PICK_TRIES 4
+#define PICK_WAIT_ROUNDS 4096
 
 /* Waits a little for no other CPU to be leaving @t; true once none is. */
 static bool on_cpu_settled(struct vsched_vvar *h, struct vsched_task *t)
@@ -149,8 +166,15 @@ static struct vsched_task *pick_next(struct vsched_vvar *h, struct vsched_cpu *c
 			break;
 		if (t == cur || on_cpu_settled(h, t))
 			return t;
-		if (policy_enqueue(h, c, t, 0) < 0)
-			return t; /* no room to put it back: wait for it instead */
+		/* no room to put it back (the global ring holds the whole table,
+		 * so only a corrupt shared part does that): wait for it a while
+		 * longer instead, and drop it if it is still running then */
+		if (policy_enqueue(h, c, t, 0) < 0) {
+			for (int k = 0; k < PICK_WAIT_ROUNDS; k++)
+				if (on_cpu_settled(h, t))
+					return t;
+			break;
+		}
 	}
 	return idle_of(h, c);
 }
@@ -165,9 +189,8 @@ static struct vsched_task *pick_next(struct vsched_vvar *h, struct vsched_cpu *c
  * second clear could wipe the claim of another CPU that has taken the task
  * since (by stealing or a wake-up) and runs it. Owner thread only.
  */
-static void settle_prev(struct vsched_vvar *h, struct vsched_cpu *c)
+static void settle_prev(struct vsched_vvar *h, struct vsched_cpu_priv *cp)
 {
-	struct vsched_cpu_priv *cp = cpu_priv(h, c);
 	vsched_ref_t p = atomic_load_explicit(&cp->prev, memory_order_relaxed);
 
 	if (p && !cp->prev_settled) {
@@ -186,15 +209,16 @@ static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 {
 	struct vsched_task *from = holder(h, c, prev);
 	struct vsched_task *to = holder(h, c, next);
-	struct vsched_cpu_priv *cp = cpu_priv(h, c);
+	struct vsched_task_priv *fp = task_priv(h, from), *np = task_priv(h, next);
 	uint32_t id = cpu_index(h, c);
+	struct vsched_cpu_priv *cp = core_pcpus(h) + id;
 
 	/* a prev the runtime did not take yet is long off this CPU */
-	settle_prev(h, c);
+	settle_prev(h, cp);
 	claim_on_cpu(h, next);
 	stay_clear(next);
 	atomic_store_explicit(&next->cpu, id, memory_order_relaxed);
-	atomic_store_explicit(&task_priv(h, next)->run_cpu, id, memory_order_relaxed);
+	atomic_store_explicit(&np->run_cpu, id, memory_order_relaxed);
 	atomic_store_explicit(&next->need_resched, 0, memory_order_relaxed);
 	atomic_store_explicit(&next->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
 	atomic_store_explicit(&cp->prev, task_ref(h, prev), memory_order_relaxed);
@@ -202,7 +226,7 @@ static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 	/* whether it leaves exited is settled now: only a task itself makes
 	 * itself EXITED, and nothing makes an exited task run again, so this
 	 * is the only CPU that may reclaim it */
-	cp->prev_state = atomic_load_explicit(&prev->state, memory_order_relaxed);
+	cp->prev_state = leaving_state(h, prev);
 	set_current(h, c, task_ref(h, next));
 	/* one writer (this CPU's thread): a load and a store, not an RMW;
 	 * readers elsewhere see some recent count */
@@ -212,21 +236,21 @@ static void context_switch(struct vsched_vvar *h, struct vsched_cpu *c,
 
 	if (from == to) {
 		/* stackless hand-off: nothing to save, prev is off the CPU now */
-		settle_prev(h, c);
+		settle_prev(h, cp);
 		return;
 	}
-	vsched_arch_switch(&task_priv(h, from)->ctx_sp, task_priv(h, to)->ctx_sp);
+	vsched_arch_switch(&fp->ctx_sp, task_priv(h, to)->ctx_sp);
 
 	/*
-	 * Resumed in from's context, on the CPU that switched to it: an idle
-	 * task never leaves its CPU; a stackful task learns its CPU from the
-	 * resumer, which stored it in its private run_cpu before switching
-	 * (same thread, so program order suffices).
+	 * Resumed in from's context (fp is from's, kept across the switch),
+	 * on the CPU that switched to it: an idle task never leaves its CPU; a
+	 * stackful task learns its CPU from the resumer, which stored it in
+	 * its private run_cpu before switching (same thread, so program order
+	 * suffices).
 	 */
-	if (!is_idle(h, from))
-		c = vsched_vvar_cpus(h) + atomic_load_explicit(&task_priv(h, from)->run_cpu,
-							       memory_order_relaxed);
-	settle_prev(h, c);
+	if (!fp->idle)
+		cp = core_pcpus(h) + atomic_load_explicit(&fp->run_cpu, memory_order_relaxed);
+	settle_prev(h, cp);
 }
 
 /* Switches from the current task @cur to the next one picked. */
@@ -255,7 +279,7 @@ int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref
 
 	if (!vvar_geometry_ok(h))
 		return -VSCHED_ENODEV;
-	if (cpu_id >= h->ncpus)
+	if (cpu_id >= HDR.ncpus)
 		return -VSCHED_EINVAL;
 	idle = task_get(h, idle_ref);
 	if (!idle)
@@ -274,12 +298,12 @@ int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref
 	} else if (atomic_load_explicit(&g->formatted, memory_order_acquire) != 2) {
 		return -VSCHED_EAGAIN; /* the primary comes first */
 	}
-	c = vsched_vvar_cpus(h) + cpu_id;
+	c = core_cpus(h) + cpu_id;
 	cp = cpu_priv(h, c);
 	if (primary && !atomic_compare_exchange_strong(&g->formatted, &zero, 1))
 		return -VSCHED_EBUSY;
 	zero = 0;
-	if (!atomic_compare_exchange_strong(&c->online, &zero, 1)) {
+	if (!atomic_compare_exchange_strong(&cp->online, &zero, 1)) {
 		if (primary)
 			atomic_store(&g->formatted, 0);
 		return -VSCHED_EBUSY;
@@ -288,11 +312,13 @@ int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref
 	c->cpu_id = cpu_id;
 	cp->idle = idle_ref;
 	c->schedtick = 0;
-	if (h->policy != VSCHED_POLICY_FIFO)
+	if (HDR.policy != VSCHED_POLICY_FIFO)
 		atomic_store_explicit(&c->exec_start, core_clock(h), memory_order_relaxed);
 	atomic_store_explicit(&cp->prev, VSCHED_REF_NONE, memory_order_relaxed);
 	cp->prev_settled = 1;
 	task_priv(h, idle)->idle = 1;
+	/* live: it leaves its CPU in any state but EXITED (it never exits) */
+	atomic_store_explicit(&task_priv(h, idle)->live, 1, memory_order_relaxed);
 	idle->flags |= VSCHED_TF_IDLE;
 	atomic_store_explicit(&idle->cpu, cpu_id, memory_order_relaxed);
 	atomic_store_explicit(&task_priv(h, idle)->run_cpu, cpu_id, memory_order_relaxed);
@@ -302,6 +328,7 @@ int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref
 		atomic_store_explicit(&boot->cpu, cpu_id, memory_order_relaxed);
 		atomic_store_explicit(&task_priv(h, boot)->run_cpu, cpu_id, memory_order_relaxed);
 		atomic_store_explicit(&task_priv(h, boot)->on_cpu, 1, memory_order_relaxed);
+		atomic_store_explicit(&task_priv(h, boot)->live, 1, memory_order_relaxed);
 		atomic_store_explicit(&boot->state, VSCHED_TASK_RUNNING, memory_order_relaxed);
 		set_current(h, c, boot_ref);
 	} else {
@@ -310,7 +337,8 @@ int sched_init_cpu(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t idle_ref
 		set_current(h, c, idle_ref);
 	}
 	/* release: the CPU's fields are complete before anyone sees it online */
-	atomic_store_explicit(&c->online, 2, memory_order_release);
+	atomic_store_explicit(&c->online, 2, memory_order_relaxed);
+	atomic_store_explicit(&cp->online, 2, memory_order_release);
 	if (primary)
 		atomic_store_explicit(&g->formatted, 2, memory_order_release);
 	return 0;
@@ -335,9 +363,13 @@ int sched_spawn(struct vsched_vvar *h, uint32_t cpu_id, vsched_ref_t ref)
 						     memory_order_relaxed))
 		return -VSCHED_EINVAL;
 	atomic_store_explicit(&t->cpu, cpu_id, memory_order_relaxed);
+	/* relaxed: the ring's release publishes it to the picker */
+	atomic_store_explicit(&task_priv(h, t)->live, 1, memory_order_relaxed);
 	r = policy_enqueue(h, c, t, 0);
-	if (r < 0)
+	if (r < 0) {
+		atomic_store_explicit(&task_priv(h, t)->live, 0, memory_order_relaxed);
 		atomic_store_explicit(&t->state, VSCHED_TASK_NEW, memory_order_relaxed);
+	}
 	return r;
 }
 
@@ -408,13 +440,20 @@ int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t pr
 		return -VSCHED_ESRCH;
 	if (next == cur || is_idle(h, next) || no_context(h, next))
 		return -VSCHED_EINVAL;
-	/* only a task in no queue can be run directly: a new or blocked one */
+	/* only a task in no queue can be run directly: a new or blocked one,
+	 * not still leaving another CPU */
 	st = atomic_load_explicit(&next->state, memory_order_relaxed);
+	if (st == VSCHED_TASK_BLOCKED && !atomic_load_explicit(&task_priv(h, next)->live,
+							      memory_order_relaxed))
+		return -VSCHED_EINVAL;
+	if (!on_cpu_settled(h, next))
+		return -VSCHED_EBUSY;
 	if ((st != VSCHED_TASK_NEW && st != VSCHED_TASK_BLOCKED) ||
 	    !atomic_compare_exchange_strong_explicit(&next->state, &st, VSCHED_TASK_RUNNING,
 						     memory_order_acquire,
 						     memory_order_relaxed))
 		return -VSCHED_EINVAL;
+	atomic_store_explicit(&task_priv(h, next)->live, 1, memory_order_relaxed);
 	policy_account(h, c, cur);
 	if (!is_idle(h, cur) &&
 	    atomic_load_explicit(&cur->state, memory_order_relaxed) == VSCHED_TASK_RUNNING) {
@@ -424,6 +463,9 @@ int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t pr
 			atomic_store_explicit(&cur->state, VSCHED_TASK_RUNNING,
 					      memory_order_relaxed);
 			atomic_store_explicit(&next->state, st, memory_order_relaxed);
+			if (st == VSCHED_TASK_NEW)
+				atomic_store_explicit(&task_priv(h, next)->live, 0,
+						      memory_order_relaxed);
 			return r;
 		}
 	}
@@ -437,7 +479,7 @@ static struct vsched_cpu *allowed_cpu(struct vsched_vvar *h, struct vsched_task 
 {
 	if (vsched_affinity_allows(t->affinity, cpu_index(h, want)))
 		return want;
-	for (uint32_t i = 0; i < h->ncpus && i < 64; i++) {
+	for (uint32_t i = 0; i < HDR.ncpus && i < 64; i++) {
 		struct vsched_cpu *c = cpu_get(h, i);
 
 		if (c && vsched_affinity_allows(t->affinity, i))
@@ -455,11 +497,14 @@ int sched_unblock(struct vsched_vvar *h, uint32_t dst, vsched_ref_t ref, uint32_
 	int r;
 
 	if (!dc || (flags & ~(VSCHED_WAKE_RESCHED | VSCHED_WAKE_NEXT)) ||
-	    (src != VSCHED_CPU_NONE && src >= h->ncpus))
+	    (src != VSCHED_CPU_NONE && src >= HDR.ncpus))
 		return -VSCHED_EINVAL;
 	if (!t)
 		return -VSCHED_ESRCH;
-	if (is_idle(h, t))
+	/* the shared copy of the idle flag: a waker does not touch the task's
+	 * private line, which its last CPU holds (an idle task is never
+	 * BLOCKED anyway, and a pick checks the private flag) */
+	if (__atomic_load_n(&t->flags, __ATOMIC_RELAXED) & VSCHED_TF_IDLE)
 		return -VSCHED_EINVAL;
 	/* a waker need not know the task's affinity: it lands where it may */
 	dc = allowed_cpu(h, t, dc);
@@ -522,6 +567,10 @@ static int mark(struct vsched_vvar *h, struct vsched_task *cur, uint32_t state)
 	    (state != VSCHED_TASK_BLOCKED && state != VSCHED_TASK_EXITED) ||
 	    atomic_load_explicit(&cur->state, memory_order_relaxed) != VSCHED_TASK_RUNNING)
 		return -VSCHED_EINVAL;
+	/* an exited task is never run from a queue again, whatever a shared
+	 * slot may say later */
+	if (state == VSCHED_TASK_EXITED)
+		atomic_store_explicit(&task_priv(h, cur)->live, 0, memory_order_relaxed);
 	/* release: a waker that reads BLOCKED (acquire) sees what the task
 	 * wrote before, such as where it waits */
 	atomic_store_explicit(&cur->state, state, memory_order_release);
@@ -553,7 +602,7 @@ vsched_ref_t sched_take_prev(struct vsched_vvar *h, struct vsched_cpu *c, uint32
 	struct vsched_cpu_priv *cp = cpu_priv(h, c);
 	vsched_ref_t p;
 
-	settle_prev(h, c); /* a new task's first resume: not settled yet */
+	settle_prev(h, cp); /* a new task's first resume: not settled yet */
 	/* only this CPU's thread reads or writes prev: no RMW needed */
 	p = atomic_load_explicit(&cp->prev, memory_order_relaxed);
 	atomic_store_explicit(&cp->prev, VSCHED_REF_NONE, memory_order_relaxed);

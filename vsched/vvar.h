@@ -149,10 +149,16 @@ struct vsched_task {
  */
 struct vsched_task_priv {
 	uint64_t ctx_sp;	   /* saved stack pointer (a stackful task) */
-	_Atomic uint32_t run_cpu;  /* the CPU that switched to it last */
+	_Atomic uint16_t run_cpu;  /* the CPU that switched to it last */
 	_Atomic uint8_t on_cpu;	   /* 1 while a CPU is on (or leaving) it */
 	uint8_t kind;		   /* enum vsched_task_kind */
 	uint8_t idle;		   /* a CPU's idle task */
+	/* spawned (or made a CPU's boot or idle task) and not yet seen exit:
+	 * only such a task is ever run from a queue */
+	_Atomic uint8_t live;
+	/* allocated and not yet freed: a slot the shared free list or bump
+	 * pointer hands out again while this is set is refused */
+	_Atomic uint8_t used;
 	uint8_t pad;
 };
 
@@ -164,7 +170,7 @@ static inline int vsched_affinity_allows(uint64_t affinity, uint32_t cpu)
 
 /* (shared) Per-CPU state; the rings' positions sit on lines of their own. */
 struct vsched_cpu {
-	alignas(VSCHED_CACHELINE) _Atomic uint32_t online;
+	alignas(VSCHED_CACHELINE) _Atomic uint32_t online; /* a copy, for readers */
 	uint32_t cpu_id; /* a copy, for readers: the core uses the index */
 	_Atomic vsched_ref_t current; /* a copy of the private one, for readers */
 	uint64_t pad0;
@@ -205,7 +211,8 @@ struct vsched_cpu_priv {
 	uint32_t prev_settled; /* prev's on_cpu already cleared */
 	uint32_t prev_state;   /* prev's state as it left */
 	uint32_t cfs_nr;       /* tasks in the CFS heap */
-	uint32_t pad[7];
+	_Atomic uint32_t online; /* 0 down, 1 coming up, 2 up */
+	uint32_t pad[6];
 };
 
 /* The geometry a mapper asks for. */
@@ -216,7 +223,7 @@ struct vsched_geometry {
 	uint32_t policy;
 	uint64_t slice;	    /* core clock units; 0: VSCHED_DEFAULT_SLICE */
 	/* bytes of each private task record, the core's part first: 0 for
-	 * the core's part alone, else a multiple of 16 of at most 4096 */
+	 * the core's part alone, else a power of two from 16 to 4096 */
 	uint32_t priv_size;
 	uint32_t pad;
 };
@@ -247,7 +254,7 @@ struct vsched_vvar {
 	alignas(VSCHED_CACHELINE) uint32_t magic;
 	uint32_t version;
 	uint32_t hdr_size;
-	uint32_t priv_stride; /* bytes between private task records */
+	uint32_t priv_stride; /* bytes between private task records, 1 << priv_shift */
 	uint64_t area_size;   /* the whole area: private, shared and header */
 	uint64_t shared_size; /* the shared part alone (what a shared fd holds) */
 	uint32_t ncpus;
@@ -257,7 +264,7 @@ struct vsched_vvar {
 	uint32_t policy;
 	uint32_t task_size;
 	uint32_t cpu_size;
-	uint32_t pad0;
+	uint32_t priv_shift;
 	uint64_t slice; /* RR slice, CFS granularity: core clock units */
 	/* the shared part */
 	uint64_t glob_off;
@@ -326,7 +333,7 @@ static inline uint64_t vsched_vvar_layout(const struct vsched_geometry *g,
 	    g->ntasks > VSCHED_MAX_TASKS || g->queue_cap < VSCHED_MIN_QUEUE ||
 	    g->queue_cap > VSCHED_MAX_QUEUE || g->policy > VSCHED_POLICY_CFS ||
 	    stride < sizeof(struct vsched_task_priv) || stride > VSCHED_PRIV_MAX ||
-	    stride % 16 != 0)
+	    (stride & (stride - 1)) != 0)
 		return 0;
 	qcap = vsched_pow2_ceil(g->queue_cap);
 	gcap = vsched_pow2_ceil(g->ntasks + 1);
@@ -336,6 +343,8 @@ static inline uint64_t vsched_vvar_layout(const struct vsched_geometry *g,
 	h->version = VSCHED_VVAR_VERSION;
 	h->hdr_size = VSCHED_VVAR_HDR_SIZE;
 	h->priv_stride = stride;
+	while ((1u << h->priv_shift) < stride)
+		h->priv_shift++;
 	h->ncpus = g->ncpus;
 	h->queue_cap = qcap;
 	h->ntasks = g->ntasks;
@@ -357,8 +366,11 @@ static inline uint64_t vsched_vvar_layout(const struct vsched_geometry *g,
 	h->tasks_off = off;
 	h->shared_size = off;
 	/* private */
-	off += vsched_align_up((uint64_t)g->ncpus * sizeof(struct vsched_cpu_priv), 4096);
-	h->pcpu_off = off;
+	/* half a page off the shared per-CPU records' alignment: a store to
+	 * one and a load from the other at the same offset in a page would
+	 * look alike to the CPU's store buffer (4 KiB aliasing) */
+	off += vsched_align_up((uint64_t)g->ncpus * sizeof(struct vsched_cpu_priv) + 2048, 4096);
+	h->pcpu_off = off - 2048;
 	h->cfs_off = 0;
 	if (g->policy == VSCHED_POLICY_CFS) {
 		/* a task is in one heap at a time, but any heap may hold all */
@@ -411,7 +423,7 @@ static inline struct vsched_cfs_ent *vsched_vvar_cfs(struct vsched_vvar *h, uint
 static inline struct vsched_task_priv *vsched_vvar_tpriv(struct vsched_vvar *h, uint32_t idx)
 {
 	return (struct vsched_task_priv *)((char *)h - h->tpriv_off +
-					   (uint64_t)idx * h->priv_stride);
+					   ((uint64_t)idx << h->priv_shift));
 }
 
 #endif /* !__ASSEMBLER__ */

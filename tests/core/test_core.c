@@ -137,7 +137,6 @@ static void idle_body(void *arg)
 	(void)arg;
 	for (;;) {
 		vsched_ref_t cur = 0;
-		struct vsched_task *s;
 
 		if (claim_check) {
 			/* resumed by a real switch: the task switched away from
@@ -158,14 +157,13 @@ static void idle_body(void *arg)
 		}
 		(void)F->a->vsched_take_prev_task(0, NULL);
 		assert_int_equal(F->a->vsched_current(0, &cur), 0);
-		s = slot(F, cur);
 		if (tpriv(F, cur)->kind == VSCHED_KIND_STACKLESS) {
 			vsched_ref_t chain = chain_next(cur);
 
 			if (chain)
 				assert_int_equal(F->a->vsched_unblock_task(0, chain, VSCHED_WAKE_NEXT, 0), 1);
 			order[norder++] = cur;
-			atomic_store(&s->state, VSCHED_TASK_EXITED);
+			assert_int_equal(F->a->vsched_mark_current(0, VSCHED_TASK_EXITED), 0);
 			assert_int_equal(F->a->vsched_resched_f(0), 0);
 		} else {
 			/* nothing to run: a test's boot task that blocked itself
@@ -478,8 +476,11 @@ static void test_on_cpu_handshake(void **state)
 	assert_int_equal(slot(f, ta)->state, VSCHED_TASK_EXITED);
 }
 
+/* As if @t had been spawned, run, and blocked: the core's private record
+ * says it is live (a task never spawned is never run from a queue). */
 static void block(struct fx *f, vsched_ref_t t)
 {
+	atomic_store(&tpriv(f, t)->live, 1);
 	atomic_store(&slot(f, t)->state, VSCHED_TASK_BLOCKED);
 }
 

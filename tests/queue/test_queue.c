@@ -181,14 +181,14 @@ static void run_fill(uint32_t cap, uint64_t start)
 
 	tring_init(&t, cap, start);
 	for (uint32_t i = 0; i < cap; i++) {
-		CHECK(vs_ring_push(&t.r, val_of(i + 1)), "cap %u start %#llx: push %u of %u failed",
+		CHECK(vs_ring_push(&t.r, val_of(i + 1)) == 0, "cap %u start %#llx: push %u of %u failed",
 		      cap, (unsigned long long)start, i + 1, cap);
 		CHECK(vs_ring_len(&t.r) == i + 1, "cap %u start %#llx: len %llu after %u pushes",
 		      cap, (unsigned long long)start, (unsigned long long)vs_ring_len(&t.r), i + 1);
 	}
 	s = snap_take(&t);
 	for (int k = 0; k < 2; k++)
-		CHECK(!vs_ring_push(&t.r, 0xffffffffu), "cap %u start %#llx: push on full ring succeeded",
+		CHECK(vs_ring_push(&t.r, 0xffffffffu) == VS_RING_FULL, "cap %u start %#llx: push on full ring succeeded",
 		      cap, (unsigned long long)start);
 	CHECK(snap_diff(&t, s) == 0, "cap %u start %#llx: failed push changed word %u", cap,
 	      (unsigned long long)start, snap_diff(&t, s) - 1);
@@ -199,9 +199,9 @@ static void run_fill(uint32_t cap, uint64_t start)
 	v = vs_ring_pop(&t.r);
 	CHECK(v == val_of(1), "cap %u start %#llx: first pop from full ring %#x, want %#x", cap,
 	      (unsigned long long)start, v, val_of(1));
-	CHECK(vs_ring_push(&t.r, val_of(cap + 1)), "cap %u start %#llx: push after one pop failed",
+	CHECK(vs_ring_push(&t.r, val_of(cap + 1)) == 0, "cap %u start %#llx: push after one pop failed",
 	      cap, (unsigned long long)start);
-	CHECK(!vs_ring_push(&t.r, 1), "cap %u start %#llx: push on refilled ring succeeded", cap,
+	CHECK(vs_ring_push(&t.r, 1) == VS_RING_FULL, "cap %u start %#llx: push on refilled ring succeeded", cap,
 	      (unsigned long long)start);
 	for (uint32_t i = 2; i <= cap + 1; i++) {
 		v = vs_ring_pop(&t.r);
@@ -249,7 +249,7 @@ static void laps_push(struct laps *l)
 	bool room = m->tail - m->head < m->cap;
 	uint64_t *s = room ? NULL : snap_take(&l->t);
 	uint32_t v = val_of(l->next);
-	bool ok = vs_ring_push(&l->t.r, v);
+	bool ok = vs_ring_push(&l->t.r, v) == 0;
 
 	CHECK(ok == room, "cap %u start %#llx op %llu: push with %llu queued returned %d", m->cap,
 	      (unsigned long long)l->start, (unsigned long long)l->op,
@@ -362,9 +362,9 @@ static void ring_values(void **state)
 	tring_init(&t, 8, 0xfffffffc);
 	for (int lap = 0; lap < 3; lap++) {
 		for (int i = 0; i < 8; i++)
-			CHECK(vs_ring_push(&t.r, 0xffffffffu), "lap %d: push %d of 0xffffffff failed",
+			CHECK(vs_ring_push(&t.r, 0xffffffffu) == 0, "lap %d: push %d of 0xffffffff failed",
 			      lap, i);
-		CHECK(!vs_ring_push(&t.r, 0xffffffffu), "lap %d: ring of 0xffffffff not full", lap);
+		CHECK(vs_ring_push(&t.r, 0xffffffffu) == VS_RING_FULL, "lap %d: ring of 0xffffffff not full", lap);
 		CHECK(vs_ring_len(&t.r) == 8, "lap %d: len %llu", lap,
 		      (unsigned long long)vs_ring_len(&t.r));
 		for (int i = 0; i < 8; i++) {
@@ -373,7 +373,7 @@ static void ring_values(void **state)
 		}
 		CHECK(vs_ring_pop(&t.r) == 0, "lap %d: ring not empty after 8 pops", lap);
 		for (int i = 0; i < 8; i++)
-			CHECK(vs_ring_push(&t.r, vals[i]), "lap %d: push %#x failed", lap, vals[i]);
+			CHECK(vs_ring_push(&t.r, vals[i]) == 0, "lap %d: push %#x failed", lap, vals[i]);
 		for (int i = 0; i < 8; i++) {
 			v = vs_ring_pop(&t.r);
 			CHECK(v == vals[i], "lap %d: pop gave %#x, want %#x", lap, v, vals[i]);
@@ -386,6 +386,34 @@ static void ring_values(void **state)
  * Besides the value, each producer writes a plain payload word before the
  * push that the consumer checks after the pop, so a push that does not
  * publish is a wrong word here and a data race under ThreadSanitizer. */
+
+/*
+ * Cells another process scribbled on (a shared ring): every cell claims a
+ * sequence far ahead of the positions, which no run of this process's
+ * own could make. A push or pop would re-read the position for ever; each
+ * gives up instead, after a bounded number of turns, and changes nothing.
+ */
+static void ring_corrupt(void **state)
+{
+	struct tring t;
+	uint64_t *s;
+
+	(void)state;
+	for (uint64_t ahead = 1; ahead < (1ull << 27); ahead = ahead * 7 + 3) {
+		tring_init(&t, 8, 0);
+		for (uint32_t i = 0; i < 8; i++)
+			atomic_store(&t.r.cells[i], vs_cell((uint32_t)(i + 8 * ahead + 1), i, 5));
+		s = snap_take(&t);
+		CHECK(vs_ring_push(&t.r, 1) == VS_RING_STUCK, "ahead %llu: push did not give up",
+		      (unsigned long long)ahead);
+		CHECK(vs_ring_pop(&t.r) == 0, "ahead %llu: pop of a corrupt ring gave a value",
+		      (unsigned long long)ahead);
+		CHECK(snap_diff(&t, s) == 0, "ahead %llu: giving up changed word %u",
+		      (unsigned long long)ahead, snap_diff(&t, s) - 1);
+		free(s);
+		tring_free(&t);
+	}
+}
 
 #define MAX_THREADS 8
 #define STRESS_CAP 64
@@ -470,7 +498,7 @@ static void produce(struct worker *w)
 
 		while (n && i < w->hi) {
 			w->s->payload[i] = ~(w->s->vbase + i);
-			if (vs_ring_push(r, w->s->vbase + i)) {
+			if (vs_ring_push(r, w->s->vbase + i) == 0) {
 				i++;
 				n--;
 				w->pushes++;
@@ -695,6 +723,7 @@ int main(void)
 		cmocka_unit_test(ring_fill),
 		cmocka_unit_test(ring_laps),
 		cmocka_unit_test(ring_values),
+		cmocka_unit_test(ring_corrupt),
 		cmocka_unit_test(stress_2p2c),
 		cmocka_unit_test(stress_1p3c),
 		cmocka_unit_test(stress_3p1c),
