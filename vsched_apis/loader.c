@@ -64,7 +64,8 @@ static size_t page_round(size_t v, size_t page)
 /*
  * Checks opts->vvar_fd against the shared part @want needs: an empty file
  * is sized for it (*fresh = 1); a file already holding one must be exactly
- * that size (*fresh = 0). Nothing is read from the file: the geometry is
+ * that size (*fresh = 0); a part at an offset is the stamp's to tell
+ * (*fresh = -1). Nothing is read from the file: the geometry is
  * the caller's, and the file only backs the shared part.
  */
 static int shared_of_fd(struct vsa_image *img, const struct vsa_map_opts *opts,
@@ -76,6 +77,17 @@ static int shared_of_fd(struct vsa_image *img, const struct vsa_map_opts *opts,
 		return fail(img, errno, "vvar_fd: fstat failed: %s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return fail(img, EINVAL, "vvar_fd is not a regular file or memfd");
+	if (opts->vvar_off) {
+		/* a part of a larger file: its owner sized it, and says by a
+		 * zero stamp that it is fresh (checked once it is mapped) */
+		if ((uint64_t)st.st_size < opts->vvar_off ||
+		    (uint64_t)st.st_size - opts->vvar_off < want->shared_size)
+			return fail(img, EINVAL, "vvar_fd holds no %llu bytes at offset %llu",
+				    (unsigned long long)want->shared_size,
+				    (unsigned long long)opts->vvar_off);
+		*fresh = -1;
+		return 0;
+	}
 	if (st.st_size == 0) {
 		if (ftruncate(opts->vvar_fd, (off_t)want->shared_size) != 0)
 			return fail(img, errno, "vvar_fd: ftruncate failed: %s", strerror(errno));
@@ -210,8 +222,9 @@ int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
 	if (!img)
 		return -EINVAL;
 	memset(img, 0, sizeof(*img));
-	if (!opts || opts->vvar_fd < -1)
-		return fail(img, EINVAL, "no map options, or a bad vvar_fd");
+	if (!opts || opts->vvar_fd < -1 || (opts->vvar_off & (VSCHED_VVAR_HDR_SIZE - 1)) ||
+	    (opts->vvar_off && opts->vvar_fd == -1) || opts->vvar_off > (uint64_t)INT64_MAX)
+		return fail(img, EINVAL, "no map options, or a bad vvar_fd or vvar_off");
 	r = vsa_elf_parse(elf, size, &info, img->err, sizeof(img->err));
 	if (r)
 		return r;
@@ -257,7 +270,7 @@ int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	else if (got != MAP_FAILED)
 		got = mmap(shared, want.shared_size, PROT_READ | PROT_WRITE,
-			   MAP_SHARED | MAP_FIXED, opts->vvar_fd, 0);
+			   MAP_SHARED | MAP_FIXED, opts->vvar_fd, (off_t)opts->vvar_off);
 	if (got == MAP_FAILED) {
 		r = fail(img, errno, "mapping the vvar area failed: %s", strerror(errno));
 		goto out_unmap;
@@ -267,6 +280,12 @@ int vsa_image_map(struct vsa_image *img, const void *elf, size_t size,
 	if (mprotect(img->vvar, VSCHED_VVAR_HDR_SIZE, PROT_READ) != 0) {
 		r = fail(img, errno, "mprotect of the header failed: %s", strerror(errno));
 		goto out_unmap;
+	}
+	if (fresh < 0) {
+		static const struct vsched_geometry none;
+
+		fresh = !memcmp(&vsched_vvar_glob(img->vvar)->geom, &none, sizeof(none));
+		fresh = fresh ? 2 : 0; /* not this call's to empty on failure */
 	}
 	if (fresh) {
 		vsched_vvar_glob(img->vvar)->geom = opts->geom;
@@ -291,7 +310,7 @@ out_unmap:
 	img->map_size = img->area_size = img->text_size = img->shared_size = 0;
 out_file:
 	/* a file this call sized goes back to empty, not to a headerless area */
-	if (opts->vvar_fd != -1 && fresh && ftruncate(opts->vvar_fd, 0) != 0)
+	if (opts->vvar_fd != -1 && fresh == 1 && ftruncate(opts->vvar_fd, 0) != 0)
 		r = fail(img, errno, "could not empty vvar_fd again: %s", strerror(errno));
 	return r;
 }

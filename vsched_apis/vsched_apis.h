@@ -38,6 +38,13 @@ struct vsa_map_opts {
 	 * own: nothing is read from the file but that stamp.
 	 */
 	int vvar_fd;
+	/*
+	 * Where in vvar_fd the shared part starts: 0, or a multiple of 4096
+	 * (a domain's member section). With an offset the file is never
+	 * resized: it must already hold the part, which is fresh if its
+	 * stamp is all zero (the caller zeroed it) and attached to otherwise.
+	 */
+	uint64_t vvar_off;
 };
 
 /* A mapped image and its vvar area. */

@@ -270,6 +270,63 @@ static void test_map_memfd_shared(void **state)
 	close(fd);
 }
 
+static void expect_bad_opts(const struct vsa_map_opts *o, int want);
+
+/* A shared part at an offset in a larger file (a domain member's
+ * section): the file is never resized, the bytes around the part never
+ * touched, and a zero stamp means fresh. */
+static void test_map_at_offset(void **state)
+{
+	struct vsa_map_opts o = priv_opts;
+	struct vsa_image a, b;
+	struct vsched_vvar h;
+	unsigned char page[4096], junk[4096];
+	off_t size;
+	int fd = memfd();
+
+	(void)state;
+	assert_true(vsched_vvar_layout(&priv_opts.geom, &h) > 0);
+	size = (off_t)h.shared_size + 2 * 4096;
+	assert_int_equal(ftruncate(fd, size), 0);
+	memset(junk, 0x5a, sizeof(junk));
+	assert_int_equal(pwrite(fd, junk, 4096, 0), 4096);
+	assert_int_equal(pwrite(fd, junk, 4096, size - 4096), 4096);
+	o.vvar_fd = fd;
+	o.vvar_off = 4096;
+	assert_int_equal(vsa_image_map_embedded(&a, &o), 0);
+	check_mapped(&a);
+	assert_int_equal(vsched_vvar_glob(a.vvar)->geom.ncpus, priv_opts.geom.ncpus);
+	/* a second mapper attaches to what the first stamped */
+	assert_int_equal(vsa_image_map_embedded(&b, &o), 0);
+	vsched_vvar_glob(a.vvar)->bump = 5;
+	assert_int_equal(vsched_vvar_glob(b.vvar)->bump, 5);
+	vsa_image_unmap(&a);
+	vsa_image_unmap(&b);
+	assert_int_equal(fd_size(fd), size);
+	assert_int_equal(pread(fd, page, 4096, 0), 4096);
+	assert_memory_equal(page, junk, 4096);
+	assert_int_equal(pread(fd, page, 4096, size - 4096), 4096);
+	assert_memory_equal(page, junk, 4096);
+	/* another geometry at the same place is refused, and changes nothing */
+	o.geom.policy = VSCHED_POLICY_RR;
+	expect_refused(&o);
+	o.geom = priv_opts.geom;
+	/* bad offsets: unaligned, past the end, without a file */
+	o.vvar_off = 100;
+	expect_bad_opts(&o, -EINVAL);
+	o.vvar_off = 8192; /* fits, but its stamp is the junk above */
+	expect_bad_opts(&o, -EINVAL);
+	o.vvar_off = (uint64_t)size;
+	expect_bad_opts(&o, -EINVAL);
+	o.vvar_off = 1ull << 63;
+	expect_bad_opts(&o, -EINVAL);
+	o.vvar_fd = -1;
+	o.vvar_off = 4096;
+	expect_bad_opts(&o, -EINVAL);
+	assert_int_equal(fd_size(fd), size);
+	close(fd);
+}
+
 /* A header write faults: in a child, which must die of SIGSEGV. */
 static void test_header_read_only(void **state)
 {
@@ -470,6 +527,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_perf_map),
 		cmocka_unit_test(test_map_file),
 		cmocka_unit_test(test_map_memfd_shared),
+		cmocka_unit_test(test_map_at_offset),
 		cmocka_unit_test(test_header_read_only),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_unmap_twice),
