@@ -172,6 +172,7 @@ struct rt {
 	const struct rt_io_backend *io; /* the I/O backend (io.h) */
 	cpu_set_t allowed; /* the process's CPUs at start: where pinned
 			    * threads go, and the boot thread's mask after */
+	uint64_t cpu_t0;   /* a domain member's process CPU time at start */
 };
 
 extern struct rt *rt_g;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -20,6 +21,7 @@
 #include "wq.h"
 #include "parker.h"
 #include "io.h"
+#include "domain.h"
 
 struct rt *rt_g;
 
@@ -67,9 +69,22 @@ void vs_config_default(struct vs_config *cfg)
 	fill_defaults(cfg);
 }
 
+static uint64_t rt_process_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void rt_free(struct rt *rt)
 {
 	vsa_image_unmap(&rt->img);
+	if (rt->cfg.domain) {
+		/* until members share CPUs, a member's time is its process's */
+		vsd_account(rt->cfg.domain, rt_process_cpu_ns() - rt->cpu_t0);
+		vsd_runtime_end(rt->cfg.domain);
+	}
 	free(rt->cpus);
 	free(rt);
 }
@@ -134,6 +149,20 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 		cfg = *cfg_in;
 	else
 		memset(&cfg, 0, sizeof(cfg));
+	if (cfg.domain) {
+		/* a member's scheduler has the domain's shape */
+		const struct vsd_geom *g = &cfg.domain->g;
+
+		if (cfg.domain->pid != getpid())
+			return -EPERM;
+		if ((cfg.ncpus && cfg.ncpus != g->ncpus) ||
+		    (cfg.queue_cap && cfg.queue_cap != g->queue_cap) ||
+		    (cfg.max_tasks && cfg.max_tasks != g->max_tasks))
+			return -EINVAL;
+		cfg.ncpus = g->ncpus;
+		cfg.queue_cap = g->queue_cap;
+		cfg.max_tasks = g->max_tasks;
+	}
 	fill_defaults(&cfg);
 	if (cfg.ncpus > VSCHED_MAX_CPUS || cfg.stack_size < 16384 ||
 	    cfg.queue_cap < VSCHED_MIN_QUEUE || cfg.queue_cap > VSCHED_MAX_QUEUE ||
@@ -171,9 +200,22 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 		if (!mo.geom.slice)
 			mo.geom.slice = 1;
 	}
+	if (cfg.domain) {
+		r = vsd_runtime_begin(cfg.domain, &mo.vvar_off);
+		if (r < 0) {
+			free(rt->cpus);
+			free(rt);
+			atomic_store(&rt_claimed, 0);
+			return r;
+		}
+		mo.vvar_fd = cfg.domain->sfd;
+		rt->cpu_t0 = rt_process_cpu_ns();
+	}
 	r = vsa_image_map_embedded(&rt->img, &mo);
 	if (r < 0) {
 		fprintf(stderr, "vsched: %s\n", rt->img.err);
+		if (cfg.domain)
+			vsd_runtime_end(cfg.domain);
 		free(rt->cpus);
 		free(rt);
 		atomic_store(&rt_claimed, 0);

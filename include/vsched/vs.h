@@ -38,6 +38,9 @@ extern "C" {
 /* A task: returned by spawn, valid until joined or detached. */
 typedef struct vs_task vs_task_t;
 
+/* A domain: processes that schedule through one scheduler (domain.h). */
+typedef struct vs_domain vs_domain_t;
+
 /*
  * Scheduling policies: FIFO (run to the next yield or block), RR (FIFO
  * with a time slice), CFS (the least weighted run time first, weights from
@@ -57,6 +60,10 @@ struct vs_config {
 	uint64_t slice_ns;     /* RR time slice, CFS granularity; 0: 3 ms */
 	int preempt;	       /* switch out preemptible tasks that overrun
 				* their slice (RR, CFS): see README */
+	vs_domain_t *domain;   /* run as this process's member of a domain
+				* (domain.h): ncpus, queue_cap and max_tasks
+				* are the domain's (0 or the same, else
+				* -EINVAL) */
 };
 
 /* Fills @cfg with the defaults, spelled out: what its zero fields mean. */

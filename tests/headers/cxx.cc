@@ -5,6 +5,7 @@
 #include <vsched/vs.h>
 #include <vsched/sync.h>
 #include <vsched/io.h>
+#include <vsched/domain.h>
 
 static struct vs_wq wq = VS_WQ_INIT;
 static struct vs_mutex m = VS_MUTEX_INIT;

@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Domains: making the two memfds, checking them when joining, the member
+ * table (claiming a slot, noticing that its holder died, reclaiming it),
+ * and passing a domain over a Unix socket.
+ *
+ * The member table's protocol: a slot's owner word goes 0 -> pid by one
+ * CAS (the claim), pid -> 0 when the holder leaves, and pid -> REAPING|r
+ * -> 0 when process r finds the holder dead and empties the slot (its
+ * section zeroed, its counters cleared). A reclaimer that dies midway
+ * leaves REAPING|r, which the next one takes over the same way; each step
+ * is one CAS that names who did it, so no death leaves a slot held.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "domain.h"
+#include "vvar.h"
+
+#define SEALS_GEOM (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+#define SEALS_STATE (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW)
+
+static const char msg_tag[8] = { 'V', 'S', 'D', 'O', 'M', 'A', 'I', 'N' };
+
+/* Fills @g's sizes and offsets from its counts; 0, or -EINVAL if out of
+ * range. The same for the creator and for every joiner's check. */
+static int layout(struct vsd_geom *g)
+{
+	struct vsched_geometry cg = { .ncpus = g->ncpus, .queue_cap = g->queue_cap,
+				      .ntasks = g->max_tasks };
+	struct vsched_vvar h;
+
+	if (g->max_members == 0 || g->max_members > VSD_MAX_MEMBERS ||
+	    g->max_tasks < g->ncpus + 2 || g->member_slice_ns == 0 ||
+	    g->member_slice_ns > 10ull * 1000000000 || g->any_uid > 1 ||
+	    vsched_vvar_layout(&cg, &h) == 0)
+		return -EINVAL;
+	g->members_off = VSD_PAGE;
+	g->sections_off = vsched_align_up(g->members_off + g->max_members *
+						  (uint64_t)sizeof(struct vsd_member), VSD_PAGE);
+	g->section_size = h.shared_size;
+	g->state_size = g->sections_off + g->max_members * g->section_size;
+	return 0;
+}
+
+static struct vsd_member *member(struct vs_domain *d, unsigned i)
+{
+	return (struct vsd_member *)(d->map + d->g.members_off) + i;
+}
+
+static uint64_t section_off(const struct vs_domain *d, unsigned i)
+{
+	return d->g.sections_off + i * d->g.section_size;
+}
+
+/* Zeroes member @i's section: its pages go back to the kernel. */
+static int zero_section(struct vs_domain *d, unsigned i)
+{
+	void *p;
+
+	if (fallocate(d->sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)section_off(d, i), (off_t)d->g.section_size) == 0)
+		return 0;
+	p = mmap(NULL, d->g.section_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->sfd,
+		 (off_t)section_off(d, i));
+	if (p == MAP_FAILED)
+		return -errno;
+	memset(p, 0, d->g.section_size);
+	munmap(p, d->g.section_size);
+	return 0;
+}
+
+/*
+ * Is process @pid alive? A pidfd that polls readable, or no such process,
+ * is dead; so is a zombie (dead, not yet waited for). Where pidfd_open is
+ * missing, kill(pid, 0) decides, and a zombie counts as alive until its
+ * parent waits for it.
+ */
+static bool pid_alive(uint32_t pid)
+{
+	struct pollfd pfd;
+	int fd, n;
+
+	if (pid == 0 || pid > VSD_PID_MASK)
+		return false;
+	fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (fd < 0) {
+		if (errno == ESRCH)
+			return false;
+		return !(kill((pid_t)pid, 0) != 0 && errno == ESRCH);
+	}
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	n = poll(&pfd, 1, 0);
+	close(fd);
+	return !(n == 1 && (pfd.revents & POLLIN));
+}
+
+/*
+ * Empties slot @i if the process in its owner word @o is dead. Returns
+ * true if the slot was free or is now.
+ */
+static bool reclaim(struct vs_domain *d, unsigned i, uint32_t o)
+{
+	struct vsd_member *m = member(d, i);
+	uint32_t mine = VSD_REAPING | (uint32_t)d->pid;
+
+	if (o == 0)
+		return true;
+	if ((o & VSD_PID_MASK) == (uint32_t)d->pid || pid_alive(o & VSD_PID_MASK))
+		return false;
+	/* acquire: the dead holder's (or reclaimer's) writes come before ours */
+	if (!atomic_compare_exchange_strong_explicit(&m->owner, &o, mine, memory_order_acquire,
+						     memory_order_relaxed))
+		return o == 0;
+	(void)zero_section(d, i);
+	atomic_store_explicit(&m->running, 0, memory_order_relaxed);
+	atomic_store_explicit(&m->weight, 0, memory_order_relaxed);
+	atomic_store_explicit(&m->cpu_ns, 0, memory_order_relaxed);
+	/* release: the slot is clean before anyone can claim it */
+	atomic_store_explicit(&m->owner, 0, memory_order_release);
+	return true;
+}
+
+/* Takes a free slot (or one whose holder died) for this process. */
+static int claim(struct vs_domain *d)
+{
+	uint32_t self = (uint32_t)d->pid;
+
+	for (unsigned i = 0; i < d->g.max_members; i++) {
+		uint32_t o = atomic_load_explicit(&member(d, i)->owner, memory_order_relaxed);
+
+		if ((o & VSD_PID_MASK) == self && !(o & VSD_REAPING))
+			return -EEXIST; /* one membership per process */
+	}
+	for (unsigned i = 0; i < d->g.max_members; i++) {
+		struct vsd_member *m = member(d, i);
+		uint32_t o = atomic_load_explicit(&m->owner, memory_order_relaxed);
+
+		if (!reclaim(d, i, o))
+			continue;
+		o = 0;
+		/* acquire: pairs with the release that freed the slot */
+		if (!atomic_compare_exchange_strong_explicit(&m->owner, &o, self,
+							     memory_order_acquire,
+							     memory_order_relaxed))
+			continue;
+		if (zero_section(d, i) != 0) {
+			atomic_store_explicit(&m->owner, 0, memory_order_release);
+			return -EIO;
+		}
+		d->id = i;
+		d->me = m;
+		d->incarnation = atomic_fetch_add_explicit(&m->incarnation, 1,
+							   memory_order_relaxed) + 1;
+		atomic_store_explicit(&m->weight, VS_DOMAIN_WEIGHT_DEFAULT, memory_order_relaxed);
+		atomic_store_explicit(&m->running, 0, memory_order_relaxed);
+		atomic_store_explicit(&m->cpu_ns, 0, memory_order_relaxed);
+		return 0;
+	}
+	return -EUSERS;
+}
+
+static void handle_free(struct vs_domain *d)
+{
+	if (d->map)
+		munmap(d->map, d->g.sections_off);
+	if (d->gfd >= 0)
+		close(d->gfd);
+	if (d->sfd >= 0)
+		close(d->sfd);
+	free(d);
+}
+
+/* Checks the two files and joins; takes @gfd and @sfd (closed on failure). */
+static int join(int gfd, int sfd, vs_domain_t **out)
+{
+	struct vs_domain *d = calloc(1, sizeof(*d));
+	struct vsd_geom want;
+	struct vsd_state st;
+	struct stat sb;
+	int r;
+
+	if (!d) {
+		close(gfd);
+		close(sfd);
+		return -ENOMEM;
+	}
+	d->gfd = gfd;
+	d->sfd = sfd;
+	d->pid = getpid();
+	r = -EINVAL;
+	/* the geometry: sealed for good, the right size, and consistent */
+	if ((fcntl(gfd, F_GET_SEALS) & SEALS_GEOM) != SEALS_GEOM || fstat(gfd, &sb) != 0 ||
+	    sb.st_size != (off_t)sizeof(d->g) ||
+	    pread(gfd, &d->g, sizeof(d->g), 0) != (ssize_t)sizeof(d->g))
+		goto fail;
+	want = d->g;
+	if (d->g.magic != VSD_GEOM_MAGIC || d->g.version != VSD_VERSION || layout(&want) != 0 ||
+	    memcmp(&want, &d->g, sizeof(want)) != 0)
+		goto fail;
+	/* the state: sealed against resizing, of the size the geometry says,
+	 * and made with it */
+	if ((fcntl(sfd, F_GET_SEALS) & SEALS_STATE) != SEALS_STATE || fstat(sfd, &sb) != 0 ||
+	    (uint64_t)sb.st_size != d->g.state_size ||
+	    pread(sfd, &st, sizeof(st), 0) != (ssize_t)sizeof(st) ||
+	    st.magic != VSD_STATE_MAGIC || st.version != VSD_VERSION || st.nonce != d->g.nonce)
+		goto fail;
+	d->map = mmap(NULL, d->g.sections_off, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	if (d->map == MAP_FAILED) {
+		d->map = NULL;
+		r = -errno;
+		goto fail;
+	}
+	r = claim(d);
+	if (r < 0)
+		goto fail;
+	*out = d;
+	return 0;
+
+fail:
+	handle_free(d);
+	return r;
+}
+
+static int fd_dup(int fd)
+{
+	int n;
+
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		return -EBADF;
+	n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	return n < 0 ? -errno : n;
+}
+
+int vs_domain_open(int geom_fd, int state_fd, vs_domain_t **out)
+{
+	int g, s;
+
+	if (!out)
+		return -EINVAL;
+	g = fd_dup(geom_fd);
+	if (g < 0)
+		return g;
+	s = fd_dup(state_fd);
+	if (s < 0) {
+		close(g);
+		return s;
+	}
+	return join(g, s, out);
+}
+
+/* A memfd sealed with @seals after @fill wrote its contents. */
+static int make_memfd(const char *name, uint64_t size, const void *head, size_t head_len,
+		      int seals)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), e;
+
+	if (fd < 0)
+		return errno == EINVAL || errno == ENOSYS ? -EOPNOTSUPP : -errno;
+	/* readable by this user alone, whoever else gets the fd's number */
+	if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0 ||
+	    pwrite(fd, head, head_len, 0) != (ssize_t)head_len)
+		goto fail;
+	if (fcntl(fd, F_ADD_SEALS, seals) != 0) {
+		e = errno == EINVAL ? EOPNOTSUPP : errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+fail:
+	e = errno ? errno : EIO;
+	close(fd);
+	return -e;
+}
+
+int vs_domain_create(const struct vs_domain_attr *attr, vs_domain_t **out)
+{
+	struct vs_domain_attr a = { 0 };
+	struct vsd_geom g = { 0 };
+	struct vsd_state st = { 0 };
+	cpu_set_t set;
+	int gfd, sfd;
+
+	if (!out)
+		return -EINVAL;
+	if (attr)
+		a = *attr;
+	if (!a.ncpus) {
+		a.ncpus = (sched_getaffinity(0, sizeof(set), &set) == 0) ? (unsigned)CPU_COUNT(&set) : 1;
+		if (a.ncpus > VSCHED_MAX_CPUS)
+			a.ncpus = VSCHED_MAX_CPUS;
+	}
+	g.magic = VSD_GEOM_MAGIC;
+	g.version = VSD_VERSION;
+	g.ncpus = a.ncpus;
+	g.max_members = a.max_members ? a.max_members : 8;
+	g.max_tasks = a.max_tasks ? a.max_tasks : 4096;
+	g.queue_cap = a.queue_cap ? a.queue_cap : 256;
+	g.member_slice_ns = a.member_slice_ns ? a.member_slice_ns : 1000000;
+	g.uid = (uint32_t)geteuid();
+	if (a.any_uid != 0 && a.any_uid != 1)
+		return -EINVAL;
+	g.any_uid = (uint32_t)a.any_uid;
+	if (getrandom(&g.nonce, sizeof(g.nonce), GRND_NONBLOCK) != (ssize_t)sizeof(g.nonce)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		g.nonce = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+			  ((uint64_t)getpid() << 48);
+	}
+	if (layout(&g) != 0)
+		return -EINVAL;
+	st.magic = VSD_STATE_MAGIC;
+	st.version = VSD_VERSION;
+	st.nonce = g.nonce;
+	gfd = make_memfd("vsched-domain-geometry", sizeof(g), &g, sizeof(g), SEALS_GEOM);
+	if (gfd < 0)
+		return gfd;
+	sfd = make_memfd("vsched-domain-state", g.state_size, &st, sizeof(st), SEALS_STATE);
+	if (sfd < 0) {
+		close(gfd);
+		return sfd;
+	}
+	return join(gfd, sfd, out);
+}
+
+/* Is @d this process's own (not a copy a fork left)? */
+static bool own(const vs_domain_t *d)
+{
+	return d && d->pid == getpid();
+}
+
+int vs_domain_fds(const vs_domain_t *d, int *geom_fd, int *state_fd)
+{
+	if (!own(d))
+		return d ? -EPERM : -EINVAL;
+	if (!geom_fd || !state_fd)
+		return -EINVAL;
+	*geom_fd = d->gfd;
+	*state_fd = d->sfd;
+	return 0;
+}
+
+int vs_domain_member_id(const vs_domain_t *d)
+{
+	if (!own(d))
+		return d ? -EPERM : -EINVAL;
+	return (int)d->id;
+}
+
+int vs_domain_set_weight(vs_domain_t *d, unsigned weight)
+{
+	if (!own(d))
+		return d ? -EPERM : -EINVAL;
+	if (weight == 0 || weight > VS_DOMAIN_WEIGHT_MAX)
+		return -EINVAL;
+	atomic_store_explicit(&d->me->weight, weight, memory_order_relaxed);
+	return 0;
+}
+
+int vs_domain_members(vs_domain_t *d, struct vs_domain_member *out, unsigned n)
+{
+	unsigned count = 0;
+
+	if (!own(d))
+		return d ? -EPERM : -EINVAL;
+	if (n && !out)
+		return -EINVAL;
+	for (unsigned i = 0; i < d->g.max_members; i++) {
+		struct vsd_member *m = member(d, i);
+		uint32_t o = atomic_load_explicit(&m->owner, memory_order_acquire);
+
+		if (o == 0 || (o & VSD_REAPING) || reclaim(d, i, o))
+			continue;
+		if (count < n) {
+			out[count] = (struct vs_domain_member){
+				.id = i,
+				.incarnation = atomic_load_explicit(&m->incarnation,
+								    memory_order_relaxed),
+				.pid = (int)(o & VSD_PID_MASK),
+				.weight = atomic_load_explicit(&m->weight, memory_order_relaxed),
+				.running = atomic_load_explicit(&m->running,
+								memory_order_relaxed) != 0,
+				.cpu_ns = atomic_load_explicit(&m->cpu_ns, memory_order_relaxed),
+			};
+		}
+		count++;
+	}
+	return (int)count;
+}
+
+int vs_domain_close(vs_domain_t *d)
+{
+	if (!d)
+		return -EINVAL;
+	if (own(d)) {
+		uint32_t self = (uint32_t)d->pid;
+
+		if (atomic_load(&d->running))
+			return -EBUSY;
+		atomic_store_explicit(&d->me->weight, 0, memory_order_relaxed);
+		atomic_store_explicit(&d->me->cpu_ns, 0, memory_order_relaxed);
+		/* release: the slot is clean before the next claim */
+		(void)atomic_compare_exchange_strong_explicit(&d->me->owner, &self, 0,
+							      memory_order_release,
+							      memory_order_relaxed);
+	}
+	handle_free(d);
+	return 0;
+}
+
+/* May the peer of @sock be trusted: of this user, or @any_uid? */
+static int peer_ok(int sock, bool any_uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+		return errno == ENOTSOCK || errno == EBADF ? -errno : -EINVAL;
+	if (!any_uid && cr.uid != geteuid())
+		return -EPERM;
+	return 0;
+}
+
+int vs_domain_send(const vs_domain_t *d, int sock)
+{
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)msg_tag, .iov_len = sizeof(msg_tag) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	int fds[2], r;
+
+	if (!own(d))
+		return d ? -EPERM : -EINVAL;
+	r = peer_ok(sock, d->g.any_uid != 0);
+	if (r < 0)
+		return r;
+	memset(u.buf, 0, sizeof(u.buf));
+	fds[0] = d->gfd;
+	fds[1] = d->sfd;
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	do
+		r = (int)sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == (int)sizeof(msg_tag) ? 0 : -EIO;
+}
+
+int vs_domain_recv(int sock, unsigned flags, vs_domain_t **out)
+{
+	union {
+		char buf[CMSG_SPACE(8 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	char tag[sizeof(msg_tag)];
+	struct iovec iov = { .iov_base = tag, .iov_len = sizeof(tag) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	int fds[8], nfd = 0, r, len;
+
+	if (!out || (flags & ~VS_DOMAIN_ANY_UID))
+		return -EINVAL;
+	/* the sender first: nothing it sent is looked at unless it passes */
+	r = peer_ok(sock, flags & VS_DOMAIN_ANY_UID);
+	if (r < 0)
+		return r;
+	do
+		r = (int)recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	len = r;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t k = 0; k < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfd < 8; k++)
+			memcpy(&fds[nfd++], CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+	}
+	r = -EPROTO;
+	if (nfd == 2 && !(mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) && len == (int)sizeof(tag) &&
+	    memcmp(tag, msg_tag, sizeof(tag)) == 0) {
+		r = join(fds[0], fds[1], out); /* checks the files themselves */
+		nfd = 0;		       /* join took them */
+	}
+	for (int k = 0; k < nfd; k++)
+		close(fds[k]);
+	return r;
+}
+
+int vsd_runtime_begin(struct vs_domain *d, uint64_t *off)
+{
+	int zero = 0, r;
+
+	if (!own(d))
+		return -EPERM;
+	if (!atomic_compare_exchange_strong(&d->running, &zero, 1))
+		return -EBUSY;
+	/* the section starts empty: a runtime before this one left its state */
+	r = zero_section(d, d->id);
+	if (r < 0) {
+		atomic_store(&d->running, 0);
+		return r;
+	}
+	*off = section_off(d, d->id);
+	atomic_store_explicit(&d->me->running, 1, memory_order_relaxed);
+	return 0;
+}
+
+void vsd_account(struct vs_domain *d, uint64_t cpu_ns)
+{
+	atomic_fetch_add_explicit(&d->me->cpu_ns, cpu_ns, memory_order_relaxed);
+}
+
+void vsd_runtime_end(struct vs_domain *d)
+{
+	atomic_store_explicit(&d->me->running, 0, memory_order_relaxed);
+	atomic_store(&d->running, 0);
+}
