@@ -17,6 +17,7 @@
 #include "timer.h"
 #include "wq.h"
 #include "io.h"
+#include "domain.h"
 
 /* initial-exec: a load from the thread pointer, no call (the runtime is
  * linked into the program, or loaded with it) */
@@ -178,6 +179,82 @@ static void park(struct rt_cpu *c, bool look_around, uint64_t deadline)
 	atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
 }
 
+/*
+ * A domain member's CPUs (domain.h): its worker of CPU n runs tasks only
+ * while the member holds domain CPU n; otherwise the core picks nothing
+ * on it (foreign) and the worker waits for the CPU, or rests if it has
+ * nothing to run. It wants the CPU for work queued on it, and for work
+ * it could steal from its member's other CPUs.
+ */
+static bool dom_has_work(struct rt_cpu *c)
+{
+	return rt_cpu_has_work(c->id) || others_have_work(c->id);
+}
+
+/* Gives the domain CPU up: to the member furthest behind, or free. */
+static void dom_give(struct rt_cpu *c, bool still_want)
+{
+	struct vs_domain *d = rt_g->cfg.domain;
+
+	rt_must(vsched_set_foreign(c->id, 1), "lending a CPU");
+	c->dheld = c->ddue = false;
+	vsd_cpu_want(d, c->id, still_want);
+	vsd_cpu_release(d, c->id);
+}
+
+static void dom_got(struct rt_cpu *c)
+{
+	c->dheld = true;
+	c->ddue = false;
+	rt_must(vsched_set_foreign(c->id, 0), "taking a CPU back");
+}
+
+/*
+ * Before the idle context looks for tasks: true if the worker may go on
+ * (it holds the domain CPU, or has nothing to run, or is stopping), false
+ * to come round again (it handed the CPU over, or is still waiting).
+ */
+static bool dom_turn(struct rt_cpu *c)
+{
+	struct vs_domain *d = rt_g->cfg.domain;
+
+	if (c->dheld) {
+		if (!c->ddue)
+			return true;
+		dom_give(c, dom_has_work(c));
+		return false;
+	}
+	if (atomic_load(&rt_g->stopping) || !dom_has_work(c)) {
+		vsd_cpu_want(d, c->id, false);
+		return true; /* it rests in the idle path, picking nothing */
+	}
+	vsd_cpu_want(d, c->id, true);
+	if (!vsd_cpu_take(d, c->id) && !vsd_cpu_wait(d, c->id, d->g.member_slice_ns))
+		return false;
+	dom_got(c);
+	return true;
+}
+
+void rt_dom_check(struct rt_cpu *c)
+{
+	if (vsd_cpu_due(rt_g->cfg.domain, c->id)) {
+		c->ddue = true;
+		rt_must(vsched_set_foreign(c->id, 1), "lending a CPU");
+	}
+}
+
+void rt_dom_boot(struct rt_cpu *c)
+{
+	struct vs_domain *d = rt_g->cfg.domain;
+
+	c->dcpu = vsd_cpu(d, c->id);
+	rt_must(vsched_set_foreign(c->id, 1), "lending a CPU");
+	vsd_cpu_want(d, c->id, true);
+	while (!vsd_cpu_take(d, c->id) && !vsd_cpu_wait(d, c->id, d->g.member_slice_ns))
+		;
+	dom_got(c);
+}
+
 /* how long an idle CPU keeps looking for work before it parks: long
  * enough that work handed over soon after it ran out finds it still
  * looking, with no wake-up needed (Go's idle Ms spin too) */
@@ -199,6 +276,8 @@ void rt_idle_loop(struct rt_cpu *c)
 	for (;;) {
 		c = rt_after_switch(c->idle);
 		rt_dispatch(c);
+		if (c->dcpu && !dom_turn(c))
+			continue;
 		/* its own ring, the global one, then stealing: all in the pick */
 		if (rt_idle_switch(c)) {
 			spins = parks = stuck = 0;
@@ -216,8 +295,14 @@ void rt_idle_loop(struct rt_cpu *c)
 			continue;
 		}
 		stuck = 0;
-		if (atomic_load(&rt_g->stopping) && c->id != 0)
+		if (atomic_load(&rt_g->stopping) && c->id != 0) {
+			if (c->dheld)
+				dom_give(c, false);
 			return;
+		}
+		/* out of work while another member waits for the CPU: its turn */
+		if (c->dheld && vsd_cpu_contended(rt_g->cfg.domain, c->dcpu))
+			dom_give(c, false);
 		/* out of tasks: what they asked of the I/O backend goes to the
 		 * kernel now, in one batch, and what completed is taken */
 		if (!spins && c->io_flags && rt_g->parker->poll(c) > 0)
@@ -242,6 +327,8 @@ void rt_idle_loop(struct rt_cpu *c)
 		deadline = rt_timers_help(c, &fired);
 		if (fired)
 			continue;
+		if (c->dheld)
+			dom_give(c, false); /* no thread sleeps holding a CPU */
 		park(c, parks++ < IDLE_LOOK_AROUND, deadline);
 	}
 }
@@ -323,6 +410,11 @@ void *rt_cpu_thread(void *arg)
 		return NULL;
 	}
 	c->cur = c->idle;
+	if (rt_g->cfg.domain) {
+		/* a domain member's CPU starts as another's until it takes it */
+		c->dcpu = vsd_cpu(rt_g->cfg.domain, c->id);
+		rt_must(vsched_set_foreign(c->id, 1), "lending a CPU");
+	}
 	atomic_fetch_add(&rt_g->online, 1);
 	rt_idle_loop(c);
 	/* its I/O state stays until stop has joined it (io.h): a late kick

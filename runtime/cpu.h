@@ -23,6 +23,11 @@ bool rt_cpu_has_work(uint32_t cpu);
 /* Tasks waiting on @cpu (its ring and runnext slot): a load estimate. */
 uint64_t rt_cpu_load(uint32_t cpu);
 void rt_idle_loop(struct rt_cpu *c);
+/* A domain member's CPU 0 at start: waits until the domain CPU is its. */
+void rt_dom_boot(struct rt_cpu *c);
+/* At every switch of a domain member's CPU that others wait for: marks a
+ * hand-off due once its member slice is over (the next pick goes idle). */
+void rt_dom_check(struct rt_cpu *c);
 /* How many CPUs the process may run on (its affinity mask, into @set),
  * else how many are online; at least 1. */
 unsigned rt_cpus_allowed(cpu_set_t *set);

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/futex.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,8 +50,12 @@ static int layout(struct vsd_geom *g)
 	    vsched_vvar_layout(&cg, &h) == 0)
 		return -EINVAL;
 	g->members_off = VSD_PAGE;
-	g->sections_off = vsched_align_up(g->members_off + g->max_members *
-						  (uint64_t)sizeof(struct vsd_member), VSD_PAGE);
+	g->cpus_off = vsched_align_up(g->members_off + g->max_members *
+					      (uint64_t)sizeof(struct vsd_member), VSD_PAGE);
+	g->wake_off = vsched_align_up(g->cpus_off + g->ncpus * (uint64_t)sizeof(struct vsd_cpu),
+				      VSD_PAGE);
+	g->sections_off = vsched_align_up(g->wake_off + (uint64_t)g->max_members * g->ncpus *
+							sizeof(uint32_t), VSD_PAGE);
 	g->section_size = h.shared_size;
 	g->state_size = g->sections_off + g->max_members * g->section_size;
 	return 0;
@@ -59,6 +64,11 @@ static int layout(struct vsd_geom *g)
 static struct vsd_member *member(struct vs_domain *d, unsigned i)
 {
 	return (struct vsd_member *)(d->map + d->g.members_off) + i;
+}
+
+static struct vsd_state *state(struct vs_domain *d)
+{
+	return (struct vsd_state *)d->map;
 }
 
 static uint64_t section_off(const struct vs_domain *d, unsigned i)
@@ -108,6 +118,8 @@ static bool pid_alive(uint32_t pid)
 	return !(n == 1 && (pfd.revents & POLLIN));
 }
 
+static void cpus_drop(struct vs_domain *d, unsigned i);
+
 /*
  * Empties slot @i if the process in its owner word @o is dead. Returns
  * true if the slot was free or is now.
@@ -126,6 +138,7 @@ static bool reclaim(struct vs_domain *d, unsigned i, uint32_t o)
 						     memory_order_relaxed))
 		return o == 0;
 	(void)zero_section(d, i);
+	cpus_drop(d, i);
 	atomic_store_explicit(&m->running, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->weight, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->cpu_ns, 0, memory_order_relaxed);
@@ -168,6 +181,10 @@ static int claim(struct vs_domain *d)
 		atomic_store_explicit(&m->weight, VS_DOMAIN_WEIGHT_DEFAULT, memory_order_relaxed);
 		atomic_store_explicit(&m->running, 0, memory_order_relaxed);
 		atomic_store_explicit(&m->cpu_ns, 0, memory_order_relaxed);
+		atomic_store_explicit(&m->vruntime,
+				      atomic_load_explicit(&state(d)->min_vruntime,
+							   memory_order_relaxed),
+				      memory_order_relaxed);
 		return 0;
 	}
 	return -EUSERS;
@@ -523,18 +540,346 @@ int vsd_runtime_begin(struct vs_domain *d, uint64_t *off)
 		atomic_store(&d->running, 0);
 		return r;
 	}
+	d->held_since = calloc(d->g.ncpus, sizeof(*d->held_since));
+	if (!d->held_since) {
+		atomic_store(&d->running, 0);
+		return -ENOMEM;
+	}
 	*off = section_off(d, d->id);
 	atomic_store_explicit(&d->me->running, 1, memory_order_relaxed);
 	return 0;
 }
 
-void vsd_account(struct vs_domain *d, uint64_t cpu_ns)
-{
-	atomic_fetch_add_explicit(&d->me->cpu_ns, cpu_ns, memory_order_relaxed);
-}
-
 void vsd_runtime_end(struct vs_domain *d)
 {
+	/* whatever CPU it still holds or waits for goes to the others */
+	for (unsigned c = 0; c < d->g.ncpus; c++) {
+		vsd_cpu_want(d, c, false);
+		if (atomic_load_explicit(&vsd_cpu(d, c)->holder, memory_order_relaxed) == d->id + 1)
+			vsd_cpu_release(d, c);
+	}
+	free(d->held_since);
+	d->held_since = NULL;
 	atomic_store_explicit(&d->me->running, 0, memory_order_relaxed);
 	atomic_store(&d->running, 0);
+}
+
+/*
+ * Domain CPUs. Who writes what: a CPU's holder word goes 0 -> m + 1 by
+ * member m's CAS (take), m + 1 -> n + 1 or 0 by m (release), and h + 1 ->
+ * m + 1 or 0 by a member that found h dead or past its lease; a want bit
+ * is set and cleared by its member (and cleared by a reclaimer). Take and
+ * release pair as Dekker does: the taker sets its want bit then looks at
+ * the holder, the releaser frees the holder then looks at the want bits,
+ * all seq_cst, so one of them sees the other and no waiter is left
+ * behind a free CPU. Every value read here is masked or range-checked
+ * against the private geometry before it indexes anything.
+ */
+#define VR_SCALE 1024u /* vruntime: ns * VR_SCALE / weight */
+#define LEASE_SLICES 50u /* a holder keeps a CPU others wait for this long */
+#define WAIT_SPIN 4000u /* looks at the holder word before sleeping */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct vsd_cpu *vsd_cpu(struct vs_domain *d, unsigned cpu)
+{
+	return (struct vsd_cpu *)(d->map + d->g.cpus_off) + cpu;
+}
+
+static _Atomic uint32_t *wake_word(struct vs_domain *d, unsigned m, unsigned cpu)
+{
+	return (_Atomic uint32_t *)(d->map + d->g.wake_off) + (size_t)m * d->g.ncpus + cpu;
+}
+
+static uint64_t members_mask(const struct vs_domain *d)
+{
+	return d->g.max_members >= 64 ? ~0ull : (1ull << d->g.max_members) - 1;
+}
+
+static uint32_t weight_of(struct vsd_member *m)
+{
+	uint32_t w = atomic_load_explicit(&m->weight, memory_order_relaxed);
+
+	return w == 0 || w > VS_DOMAIN_WEIGHT_MAX ? VS_DOMAIN_WEIGHT_DEFAULT : w;
+}
+
+/* vruntimes are compared as signed differences: they may wrap */
+static bool vr_before(uint64_t a, uint64_t b)
+{
+	return (int64_t)(a - b) < 0;
+}
+
+static void wake(struct vs_domain *d, unsigned m, unsigned cpu)
+{
+	_Atomic uint32_t *w = wake_word(d, m, cpu);
+
+	/* seq_cst: the holder word written before is seen by a waiter that
+	 * finds the count moved, and a sleeper's flag is seen here */
+	if (atomic_fetch_add(w, 2) & VSD_WAKE_SLEEPING)
+		syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+void vsd_cpu_kick(struct vs_domain *d, unsigned cpu)
+{
+	wake(d, d->id, cpu);
+}
+
+/* The waiting member furthest behind, other than @skip; -1 if none. */
+static int next_member(struct vs_domain *d, unsigned cpu, unsigned skip)
+{
+	uint64_t w = atomic_load(&vsd_cpu(d, cpu)->want) & members_mask(d);
+	uint64_t best_vr = 0;
+	int best = -1;
+
+	w &= ~(1ull << skip);
+	while (w) {
+		unsigned m = (unsigned)__builtin_ctzll(w);
+		uint64_t vr = atomic_load_explicit(&member(d, m)->vruntime, memory_order_relaxed);
+
+		w &= w - 1;
+		if (atomic_load_explicit(&member(d, m)->owner, memory_order_relaxed) == 0)
+			continue; /* left: its bit is stale */
+		if (best < 0 || vr_before(vr, best_vr)) {
+			best = (int)m;
+			best_vr = vr;
+		}
+	}
+	return best;
+}
+
+/* @cpu became this member's: from now its time counts. */
+static void got(struct vs_domain *d, unsigned cpu)
+{
+	struct vsd_cpu *dc = vsd_cpu(d, cpu);
+	uint64_t t = now_ns();
+
+	if (d->held_since[cpu])
+		return;
+	d->held_since[cpu] = t;
+	atomic_store_explicit(&dc->since, t, memory_order_relaxed);
+	atomic_fetch_and(&dc->want, ~(1ull << d->id));
+}
+
+/* Adds the time @cpu was held to this member's counts; returns now. */
+static uint64_t account(struct vs_domain *d, unsigned cpu)
+{
+	uint64_t t = now_ns(), held;
+
+	if (!d->held_since[cpu])
+		return t;
+	held = t - d->held_since[cpu];
+	d->held_since[cpu] = 0;
+	atomic_fetch_add_explicit(&d->me->cpu_ns, held, memory_order_relaxed);
+	atomic_fetch_add_explicit(&d->me->vruntime, held * VR_SCALE / weight_of(d->me),
+				  memory_order_relaxed);
+	return t;
+}
+
+/* Hands the free @cpu to the waiting member furthest behind, if any. */
+static void grant_free(struct vs_domain *d, unsigned cpu, unsigned skip)
+{
+	struct vsd_cpu *dc = vsd_cpu(d, cpu);
+
+	for (int tries = 0; tries < 8; tries++) {
+		uint32_t zero = 0;
+		int n = next_member(d, cpu, skip);
+
+		if (n < 0)
+			return;
+		if (atomic_compare_exchange_strong(&dc->holder, &zero, (uint32_t)n + 1)) {
+			atomic_store_explicit(&dc->since, now_ns(), memory_order_relaxed);
+			atomic_fetch_add_explicit(&dc->handoffs, 1, memory_order_relaxed);
+			wake(d, (unsigned)n, cpu);
+			return;
+		}
+		if (zero != 0)
+			return; /* someone took it */
+	}
+}
+
+/* A reclaimer's part: member @i's CPUs and wishes go. */
+static void cpus_drop(struct vs_domain *d, unsigned i)
+{
+	for (unsigned c = 0; c < d->g.ncpus; c++) {
+		struct vsd_cpu *dc = vsd_cpu(d, c);
+		uint32_t h = i + 1;
+
+		atomic_fetch_and(&dc->want, ~(1ull << i));
+		if (atomic_compare_exchange_strong(&dc->holder, &h, 0))
+			grant_free(d, c, i);
+	}
+}
+
+/* Raises the floor of vruntimes to the least of the members that want
+ * or hold a CPU (the floor never goes down). */
+static void floor_update(struct vs_domain *d)
+{
+	uint64_t busy = 0, lo = 0;
+	bool any = false;
+
+	for (unsigned c = 0; c < d->g.ncpus; c++) {
+		struct vsd_cpu *dc = vsd_cpu(d, c);
+		uint32_t h = atomic_load_explicit(&dc->holder, memory_order_relaxed);
+
+		busy |= atomic_load_explicit(&dc->want, memory_order_relaxed);
+		if (h && h <= d->g.max_members)
+			busy |= 1ull << (h - 1);
+	}
+	busy &= members_mask(d);
+	while (busy) {
+		unsigned m = (unsigned)__builtin_ctzll(busy);
+		uint64_t vr = atomic_load_explicit(&member(d, m)->vruntime, memory_order_relaxed);
+
+		busy &= busy - 1;
+		if (!any || vr_before(vr, lo))
+			lo = vr;
+		any = true;
+	}
+	if (any) {
+		uint64_t f = atomic_load_explicit(&state(d)->min_vruntime, memory_order_relaxed);
+
+		if (vr_before(f, lo))
+			atomic_store_explicit(&state(d)->min_vruntime, lo, memory_order_relaxed);
+	}
+}
+
+void vsd_cpu_want(struct vs_domain *d, unsigned cpu, bool on)
+{
+	struct vsd_cpu *dc = vsd_cpu(d, cpu);
+	uint64_t bit = 1ull << d->id;
+
+	if (on == ((atomic_load_explicit(&dc->want, memory_order_relaxed) & bit) != 0))
+		return;
+	if (on) {
+		/* back from a rest: no further behind the others than a slice */
+		uint64_t f = atomic_load_explicit(&state(d)->min_vruntime, memory_order_relaxed);
+		uint64_t lag = d->g.member_slice_ns * VR_SCALE / weight_of(d->me);
+		uint64_t vr = atomic_load_explicit(&d->me->vruntime, memory_order_relaxed);
+
+		if (vr_before(vr + lag, f))
+			atomic_store_explicit(&d->me->vruntime, f - lag, memory_order_relaxed);
+		atomic_fetch_or(&dc->want, bit);
+	} else {
+		atomic_fetch_and(&dc->want, ~bit);
+	}
+}
+
+bool vsd_cpu_take(struct vs_domain *d, unsigned cpu)
+{
+	struct vsd_cpu *dc = vsd_cpu(d, cpu);
+	uint32_t h = atomic_load(&dc->holder), me = d->id + 1;
+
+	if (h == me || (h == 0 && atomic_compare_exchange_strong(&dc->holder, &h, me))) {
+		got(d, cpu);
+		return true;
+	}
+	return false;
+}
+
+bool vsd_cpu_due(struct vs_domain *d, unsigned cpu)
+{
+	struct vsd_cpu *dc = vsd_cpu(d, cpu);
+	uint64_t t, mine;
+	int n;
+
+	if (atomic_load_explicit(&dc->holder, memory_order_relaxed) != d->id + 1)
+		return true; /* taken from it (its lease ran out): leave at once */
+	t = now_ns();
+	if (t - d->held_since[cpu] < d->g.member_slice_ns)
+		return false;
+	n = next_member(d, cpu, d->id);
+	if (n < 0)
+		return false;
+	/* its own time so far counts: is the other one behind it now? */
+	mine = atomic_load_explicit(&d->me->vruntime, memory_order_relaxed) +
+	       (t - d->held_since[cpu]) * VR_SCALE / weight_of(d->me);
+	return vr_before(atomic_load_explicit(&member(d, (unsigned)n)->vruntime,
+					      memory_order_relaxed), mine);
+}
+
+void vsd_cpu_release(struct vs_domain *d, unsigned cpu)
+{
+	struct vsd_cpu *dc = vsd_cpu(d, cpu);
+	uint32_t me = d->id + 1, h = me;
+	uint64_t t = account(d, cpu);
+	int n;
+
+	floor_update(d);
+	n = next_member(d, cpu, d->id);
+	if (n >= 0 && atomic_compare_exchange_strong(&dc->holder, &h, (uint32_t)n + 1)) {
+		atomic_store_explicit(&dc->since, t, memory_order_relaxed);
+		atomic_fetch_add_explicit(&dc->handoffs, 1, memory_order_relaxed);
+		wake(d, (unsigned)n, cpu);
+		return;
+	}
+	h = me;
+	if (!atomic_compare_exchange_strong(&dc->holder, &h, 0))
+		return; /* taken from it meanwhile */
+	/* a member that began to wait after we looked: it saw us holding it */
+	grant_free(d, cpu, d->id);
+}
+
+/* After a wait that timed out: the holder of @cpu, dead or past its lease,
+ * gives it up. */
+static void watch(struct vs_domain *d, unsigned cpu)
+{
+	struct vsd_cpu *dc = vsd_cpu(d, cpu);
+	uint32_t h = atomic_load(&dc->holder), o;
+	uint64_t since;
+
+	if (h == 0 || h == d->id + 1)
+		return;
+	if (h > d->g.max_members) {
+		/* not a member: a peer wrote it */
+		if (atomic_compare_exchange_strong(&dc->holder, &h, 0))
+			grant_free(d, cpu, d->g.max_members);
+		return;
+	}
+	o = atomic_load(&member(d, h - 1)->owner);
+	if (o == 0 || (!(o & VSD_REAPING) && !pid_alive(o & VSD_PID_MASK))) {
+		if (o)
+			(void)reclaim(d, h - 1, o); /* frees its CPUs */
+		else if (atomic_compare_exchange_strong(&dc->holder, &h, 0))
+			grant_free(d, cpu, d->g.max_members);
+		return;
+	}
+	since = atomic_load_explicit(&dc->since, memory_order_relaxed);
+	if (now_ns() - since > LEASE_SLICES * d->g.member_slice_ns &&
+	    atomic_compare_exchange_strong(&dc->holder, &h, d->id + 1)) {
+		atomic_store_explicit(&dc->since, now_ns(), memory_order_relaxed);
+		atomic_fetch_add_explicit(&dc->handoffs, 1, memory_order_relaxed);
+	}
+}
+
+bool vsd_cpu_wait(struct vs_domain *d, unsigned cpu, uint64_t timeout_ns)
+{
+	struct vsd_cpu *dc = vsd_cpu(d, cpu);
+	_Atomic uint32_t *w = wake_word(d, d->id, cpu);
+	uint32_t me = d->id + 1, seq;
+	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / 1000000000u),
+			       .tv_nsec = (long)(timeout_ns % 1000000000u) };
+
+	/* a hand-off comes within microseconds of a holder's decision */
+	for (unsigned i = 0; i < WAIT_SPIN; i++) {
+		if (atomic_load_explicit(&dc->holder, memory_order_acquire) == me)
+			goto held;
+		vsched_cpu_relax();
+	}
+	seq = atomic_fetch_or(w, VSD_WAKE_SLEEPING) | VSD_WAKE_SLEEPING;
+	if (atomic_load(&dc->holder) != me && !vsd_cpu_take(d, cpu))
+		syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, seq, &ts, NULL, 0);
+	atomic_fetch_and(w, ~VSD_WAKE_SLEEPING);
+	if (vsd_cpu_take(d, cpu))
+		return true;
+	watch(d, cpu);
+	return vsd_cpu_take(d, cpu);
+held:
+	got(d, cpu);
+	return true;
 }

@@ -16,6 +16,7 @@
 #include "park.h"
 #include "timer.h"
 #include "task.h"
+#include "domain.h"
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/common_interface_defs.h>
@@ -67,6 +68,10 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 		rt_stack_check(me->stk, me->name);
 	__atomic_store_n(&c->cur, me, __ATOMIC_RELAXED); /* the ticking thread reads it */
 	rt_drain_kicks(c);
+	/* a domain member's CPU that other members wait for (one load of a
+	 * line they seldom write, and only in a domain) */
+	if (__builtin_expect(c->dheld, 0) && !c->ddue && vsd_cpu_contended(rt_g->cfg.domain, c->dcpu))
+		rt_dom_check(c);
 	/* the state prev had as it left, not now: a task that left blocked
 	 * may already have been woken, run and exited on another CPU, which
 	 * then reclaims it; only one that left exited is ours to reclaim */

@@ -35,6 +35,7 @@ enum { RT_WHY_NOTIFIED = 0, RT_WHY_TIMEDOUT = 1, RT_WHY_CANCELED = 2, RT_WHY_CLO
 /* A task's place in a wait queue: one per task, as it waits on one queue
  * at a time. */
 struct rt_io_op;
+struct vsd_cpu;
 struct rt_io_backend;
 
 struct rt_waiter {
@@ -146,6 +147,10 @@ struct rt_cpu {
 	void *io;		      /* the I/O backend's state for this CPU */
 	uint32_t io_flags;	      /* nonzero: the backend ticks at every switch */
 	uint32_t io_tick;	      /* the backend's count of switches */
+	/* a domain member's (domain.h): this CPU's record in the domain;
+	 * whether this worker holds it; whether it is to hand it over */
+	struct vsd_cpu *dcpu;
+	bool dheld, ddue;
 } __attribute__((aligned(64)));
 
 struct rt {
@@ -172,7 +177,6 @@ struct rt {
 	const struct rt_io_backend *io; /* the I/O backend (io.h) */
 	cpu_set_t allowed; /* the process's CPUs at start: where pinned
 			    * threads go, and the boot thread's mask after */
-	uint64_t cpu_t0;   /* a domain member's process CPU time at start */
 };
 
 extern struct rt *rt_g;

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -69,22 +68,11 @@ void vs_config_default(struct vs_config *cfg)
 	fill_defaults(cfg);
 }
 
-static uint64_t rt_process_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void rt_free(struct rt *rt)
 {
 	vsa_image_unmap(&rt->img);
-	if (rt->cfg.domain) {
-		/* until members share CPUs, a member's time is its process's */
-		vsd_account(rt->cfg.domain, rt_process_cpu_ns() - rt->cpu_t0);
-		vsd_runtime_end(rt->cfg.domain);
-	}
+	if (rt->cfg.domain)
+		vsd_runtime_end(rt->cfg.domain); /* and the CPUs it held */
 	free(rt->cpus);
 	free(rt);
 }
@@ -209,7 +197,6 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 			return r;
 		}
 		mo.vvar_fd = cfg.domain->sfd;
-		rt->cpu_t0 = rt_process_cpu_ns();
 	}
 	r = vsa_image_map_embedded(&rt->img, &mo);
 	if (r < 0) {
@@ -261,6 +248,8 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 #endif
 	c0->thread = pthread_self(); /* for the preemption signal */
 	c0->cur = rt->boot;
+	if (cfg.domain)
+		rt_dom_boot(c0); /* the boot task runs once CPU 0 is this member's */
 	if (cfg.pin)
 		rt_cpu_pin(0);
 	atomic_store(&rt->online, 1);

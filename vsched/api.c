@@ -191,6 +191,26 @@ HOT int vsched_park(uint32_t cpu_id, uint32_t state)
 /* The CPUs this CPU's own calls put work back on (stealing, the global
  * ring), to be woken by the runtime: a mask (bit 63: CPU 63 and above),
  * cleared as it is read. */
+/*
+ * While @on, the CPU picks no task: every switch on it goes to its idle
+ * task, whose thread hands the CPU to the domain member that is to run
+ * next. Its queued tasks stay, for its other CPUs to steal or for later.
+ * The CPU's own thread only. Returns what it was (0 or 1).
+ */
+int vsched_set_foreign(uint32_t cpu_id, uint32_t on)
+{
+	struct vsched_cpu_priv *cp;
+	uint32_t was;
+
+	GET_CPU(h, c, cpu_id);
+	if (on > 1)
+		return -VSCHED_EINVAL;
+	cp = cpu_priv(h, c);
+	was = cp->foreign;
+	cp->foreign = on;
+	return (int)was;
+}
+
 HOT int vsched_take_kicks(uint32_t cpu_id, uint64_t *out)
 {
 	GET_CPU(h, c, cpu_id);

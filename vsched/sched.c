@@ -159,6 +159,10 @@ static void claim_on_cpu(struct vsched_vvar *h, struct vsched_task *t)
 static struct vsched_task *pick_next(struct vsched_vvar *h, struct vsched_cpu *c,
 				     struct vsched_task *cur)
 {
+	/* lent to another member of a domain: its idle context hands it over
+	 * (a private line this switch touches anyway) */
+	if (unlikely(cpu_priv(h, c)->foreign))
+		return idle_of(h, c);
 	for (int i = 0; i < PICK_TRIES; i++) {
 		struct vsched_task *t = policy_pick(h, c);
 
@@ -440,6 +444,8 @@ int sched_switch_to(struct vsched_vvar *h, struct vsched_cpu *c, vsched_ref_t pr
 		return -VSCHED_ESRCH;
 	if (next == cur || is_idle(h, next) || no_context(h, next))
 		return -VSCHED_EINVAL;
+	if (cpu_priv(h, c)->foreign)
+		return -VSCHED_EBUSY; /* another member's CPU: nothing runs */
 	/* only a task in no queue can be run directly: a new or blocked one,
 	 * not still leaving another CPU */
 	st = atomic_load_explicit(&next->state, memory_order_relaxed);

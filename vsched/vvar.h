@@ -212,7 +212,10 @@ struct vsched_cpu_priv {
 	uint32_t prev_state;   /* prev's state as it left */
 	uint32_t cfs_nr;       /* tasks in the CFS heap */
 	_Atomic uint32_t online; /* 0 down, 1 coming up, 2 up */
-	uint32_t pad[6];
+	/* the CPU is another process's now (a domain member holds it): every
+	 * pick returns the idle task, which hands the CPU over */
+	uint32_t foreign;
+	uint32_t pad[5];
 };
 
 /* The geometry a mapper asks for. */

@@ -342,12 +342,15 @@ static void test_until_poll(void **state)
 				    .ch = kinds[i] == K_SEND_UNTIL ? full : empty };
 		uint64_t t0 = vs_now();
 
-		p.deadline = t0 + 5 * MS;
+		/* far enough that its first poll comes before it even on a
+		 * loaded machine under emulation; the four end before the
+		 * sleeper does */
+		p.deadline = t0 + 30 * MS;
 		assert_int_equal(vs_task_spawn_poll(poller, &p, NULL, &t), 0);
 		join_poller(t);
 		assert_int_equal(p.first, -EAGAIN);
 		assert_int_equal(p.second, -ETIMEDOUT);
-		assert_true(vs_now() - t0 >= 5 * MS);
+		assert_true(vs_now() - t0 >= 30 * MS);
 	}
 	/* the join that timed out left the sleeper joinable */
 	assert_int_equal(vs_task_join(sleeper, NULL), 0);
