@@ -276,6 +276,14 @@ static pid_t start_joiner(struct join_arg *a, vs_domain_t *d, int *id)
 	return p;
 }
 
+/* Tells a joiner to leave, and checks that it did so cleanly. */
+static void leave_joiner(struct join_arg *a, pid_t p)
+{
+	assert_int_equal(write(a->ctl[1], "l", 1), 1);
+	assert_int_equal(reap(p), 0);
+	close(a->ctl[1]);
+}
+
 static void test_fork_join(void **state)
 {
 	vs_domain_t *d = make(2, 4);
@@ -292,9 +300,7 @@ static void test_fork_join(void **state)
 	assert_int_equal(m[1].weight, 5);
 	assert_int_equal(m[1].incarnation, 1);
 	/* it leaves: its slot is free again */
-	assert_int_equal(write(a1.ctl[1], "l", 1), 1);
-	assert_int_equal(reap(p1), 0);
-	close(a1.ctl[1]);
+	leave_joiner(&a1, p1);
 	assert_int_equal(count_members(d), 1);
 	/* it dies holding the slot: noticed, and the slot taken again */
 	p1 = start_joiner(&a1, d, &id1);
@@ -307,9 +313,7 @@ static void test_fork_join(void **state)
 	assert_int_equal(vs_domain_members(d, m, 4), 2);
 	assert_int_equal(m[1].pid, p2);
 	assert_int_equal(m[1].incarnation, 3);
-	assert_int_equal(write(a2.ctl[1], "l", 1), 1);
-	assert_int_equal(reap(p2), 0);
-	close(a2.ctl[1]);
+	leave_joiner(&a2, p2);
 	assert_int_equal(vs_domain_close(d), 0);
 }
 
@@ -354,9 +358,7 @@ static void test_full(void **state)
 	close(a1.ctl[1]);
 	p2 = start_joiner(&a2, d, &id2);
 	assert_int_equal(id2, 1);
-	assert_int_equal(write(a2.ctl[1], "l", 1), 1);
-	assert_int_equal(reap(p2), 0);
-	close(a2.ctl[1]);
+	leave_joiner(&a2, p2);
 	assert_int_equal(vs_domain_close(d), 0);
 }
 

@@ -183,6 +183,20 @@ static void sample(vs_domain_t *d, const pid_t *pids, int n, uint64_t *ns)
 	}
 }
 
+/* Lets @n ready members run, samples their CPU time 200 ms and 1.2 s
+ * after they start into @a and @b, stops them and checks they ended well. */
+static void measure(vs_domain_t *d, const pid_t *pid, int n, uint64_t *a, uint64_t *b)
+{
+	atomic_store(&B->go, 1);
+	usleep(200000);
+	sample(d, pid, n, a);
+	usleep(1000000);
+	sample(d, pid, n, b);
+	atomic_store(&B->stop, 1);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(reap(pid[i]), 0);
+}
+
 static bool emulated(void)
 {
 	return getenv("VSCHED_EMULATED") != NULL;
@@ -246,14 +260,7 @@ static void test_weights(void **state)
 		pid[i] = start_member(i, &p[i]);
 	}
 	wait_ready(3);
-	atomic_store(&B->go, 1);
-	usleep(200000);
-	sample(d, pid, 3, a);
-	usleep(1000000);
-	sample(d, pid, 3, b);
-	atomic_store(&B->stop, 1);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(reap(pid[i]), 0);
+	measure(d, pid, 3, a, b);
 	for (int i = 0; i < 3; i++)
 		tot += b[i] - a[i];
 	for (int i = 0; i < 3; i++) {
@@ -285,14 +292,7 @@ static void test_one_vs_eight(void **state)
 	pid[0] = start_member(0, &p1);
 	pid[1] = start_member(1, &p8);
 	wait_ready(2);
-	atomic_store(&B->go, 1);
-	usleep(200000);
-	sample(d, pid, 2, a);
-	usleep(1000000);
-	sample(d, pid, 2, b);
-	atomic_store(&B->stop, 1);
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(reap(pid[i]), 0);
+	measure(d, pid, 2, a, b);
 	s0 = (double)(b[0] - a[0]) / (double)(b[0] - a[0] + b[1] - a[1]);
 	print_message("    one task: %.3f, eight tasks: %.3f\n", s0, 1 - s0);
 	if (!emulated())
