@@ -255,6 +255,56 @@ void rt_dom_boot(struct rt_cpu *c)
 	dom_got(c);
 }
 
+/*
+ * A member's parker: its worker sleeps on its wake word in the domain,
+ * where local kicks and other members' bells both reach it, unless the
+ * I/O backend has something in flight; then in the backend, for at most
+ * a member slice at a time, so a bell rung meanwhile waits that long.
+ */
+static void dom_park(struct rt_cpu *c, uint32_t seq, uint64_t deadline)
+{
+	const struct rt_parker *io = &rt_g->io->parker;
+	struct vs_domain *d = rt_g->cfg.domain;
+
+	if (io->quiet && !io->quiet(c)) {
+		uint64_t most = rt_now() + d->g.member_slice_ns;
+
+		/* seq_cst: the flag before the backend looks at wake_seq
+		 * (Dekker with dom_kick, which bumped it first) */
+		atomic_store(&c->dio, 1);
+		if (!vsd_rung(d))
+			io->park(c, seq, deadline && deadline < most ? deadline : most);
+		atomic_store_explicit(&c->dio, 0, memory_order_relaxed);
+		return;
+	}
+	vsd_sleep(d, c->id, &c->wake_seq, seq, deadline);
+}
+
+static void dom_kick(struct rt_cpu *c)
+{
+	vsd_cpu_kick(rt_g->cfg.domain, c->id);
+	if (atomic_load(&c->dio))
+		rt_g->io->parker.kick(c);
+}
+
+static void dom_tick(struct rt_cpu *c)
+{
+	rt_g->io->parker.tick(c);
+}
+
+static int dom_poll(struct rt_cpu *c)
+{
+	return rt_g->io->parker.poll(c);
+}
+
+const struct rt_parker rt_parker_domain = {
+	.name = "domain",
+	.park = dom_park,
+	.kick = dom_kick,
+	.poll = dom_poll,
+	.tick = dom_tick,
+};
+
 /* how long an idle CPU keeps looking for work before it parks: long
  * enough that work handed over soon after it ran out finds it still
  * looking, with no wake-up needed (Go's idle Ms spin too) */

@@ -47,6 +47,7 @@ static int layout(struct vsd_geom *g)
 	if (g->max_members == 0 || g->max_members > VSD_MAX_MEMBERS ||
 	    g->max_tasks < g->ncpus + 2 || g->member_slice_ns == 0 ||
 	    g->member_slice_ns > 10ull * 1000000000 || g->any_uid > 1 ||
+	    g->max_objects == 0 || g->max_objects > VSD_MAX_OBJECTS ||
 	    vsched_vvar_layout(&cg, &h) == 0)
 		return -EINVAL;
 	g->members_off = VSD_PAGE;
@@ -54,8 +55,13 @@ static int layout(struct vsd_geom *g)
 					      (uint64_t)sizeof(struct vsd_member), VSD_PAGE);
 	g->wake_off = vsched_align_up(g->cpus_off + g->ncpus * (uint64_t)sizeof(struct vsd_cpu),
 				      VSD_PAGE);
-	g->sections_off = vsched_align_up(g->wake_off + (uint64_t)g->max_members * g->ncpus *
-							sizeof(uint32_t), VSD_PAGE);
+	g->bells_off = vsched_align_up(g->wake_off + (uint64_t)g->max_members * g->ncpus *
+						     sizeof(uint32_t), VSD_PAGE);
+	/* a member's bells are whole lines: ringing one wakes nobody else */
+	g->bell_words = (uint32_t)vsched_align_up(1 + (g->max_objects + 63) / 64, 8);
+	g->objs_off = vsched_align_up(g->bells_off + (uint64_t)g->max_members * g->bell_words *
+						     sizeof(uint64_t), VSD_PAGE);
+	g->sections_off = g->objs_off + (uint64_t)g->max_objects * VSD_OBJ_SIZE;
 	g->section_size = h.shared_size;
 	g->state_size = g->sections_off + g->max_members * g->section_size;
 	return 0;
@@ -139,6 +145,7 @@ static bool reclaim(struct vs_domain *d, unsigned i, uint32_t o)
 		return o == 0;
 	(void)zero_section(d, i);
 	cpus_drop(d, i);
+	vsd_objs_reap(d, i);
 	atomic_store_explicit(&m->running, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->weight, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->cpu_ns, 0, memory_order_relaxed);
@@ -176,6 +183,9 @@ static int claim(struct vs_domain *d)
 		}
 		d->id = i;
 		d->me = m;
+		/* bells rung for the slot's last holder are not ours */
+		for (unsigned k = 0; k < d->g.bell_words; k++)
+			atomic_store_explicit(vsd_bells(d, i) + k, 0, memory_order_relaxed);
 		d->incarnation = atomic_fetch_add_explicit(&m->incarnation, 1,
 							   memory_order_relaxed) + 1;
 		atomic_store_explicit(&m->weight, VS_DOMAIN_WEIGHT_DEFAULT, memory_order_relaxed);
@@ -194,6 +204,7 @@ static void handle_free(struct vs_domain *d)
 {
 	if (d->map)
 		munmap(d->map, d->g.sections_off);
+	free(d->owq);
 	if (d->gfd >= 0)
 		close(d->gfd);
 	if (d->sfd >= 0)
@@ -239,6 +250,11 @@ static int join(int gfd, int sfd, vs_domain_t **out)
 	if (d->map == MAP_FAILED) {
 		d->map = NULL;
 		r = -errno;
+		goto fail;
+	}
+	d->owq = calloc(d->g.max_objects, sizeof(*d->owq)); /* zeroed: VS_WQ_INIT */
+	if (!d->owq) {
+		r = -ENOMEM;
 		goto fail;
 	}
 	r = claim(d);
@@ -327,6 +343,7 @@ int vs_domain_create(const struct vs_domain_attr *attr, vs_domain_t **out)
 	g.max_tasks = a.max_tasks ? a.max_tasks : 4096;
 	g.queue_cap = a.queue_cap ? a.queue_cap : 256;
 	g.member_slice_ns = a.member_slice_ns ? a.member_slice_ns : 1000000;
+	g.max_objects = a.max_objects ? a.max_objects : 64;
 	g.uid = (uint32_t)geteuid();
 	if (a.any_uid != 0 && a.any_uid != 1)
 		return -EINVAL;
@@ -813,6 +830,7 @@ void vsd_cpu_release(struct vs_domain *d, unsigned cpu)
 	floor_update(d);
 	n = next_member(d, cpu, d->id);
 	if (n >= 0 && atomic_compare_exchange_strong(&dc->holder, &h, (uint32_t)n + 1)) {
+		vsd_step(VSD_STEP_HANDOFF);
 		atomic_store_explicit(&dc->since, t, memory_order_relaxed);
 		atomic_fetch_add_explicit(&dc->handoffs, 1, memory_order_relaxed);
 		wake(d, (unsigned)n, cpu);
@@ -882,4 +900,63 @@ bool vsd_cpu_wait(struct vs_domain *d, unsigned cpu, uint64_t timeout_ns)
 held:
 	got(d, cpu);
 	return true;
+}
+
+void vsd_kick_member(struct vs_domain *d, unsigned m)
+{
+	if (m >= d->g.max_members)
+		return;
+	for (unsigned c = 0; c < d->g.ncpus; c++)
+		if (atomic_load(wake_word(d, m, c)) & VSD_WAKE_SLEEPING) {
+			wake(d, m, c);
+			return;
+		}
+}
+
+void vsd_sleep(struct vs_domain *d, unsigned cpu, _Atomic uint32_t *seqp, uint32_t seq,
+	       uint64_t deadline)
+{
+	_Atomic uint32_t *w = wake_word(d, d->id, cpu);
+	struct timespec ts, *tp = NULL;
+	uint32_t v;
+
+	if (deadline) {
+		uint64_t now = now_ns(), left = deadline > now ? deadline - now : 0;
+
+		if (!left)
+			return;
+		ts.tv_sec = (time_t)(left / 1000000000u);
+		ts.tv_nsec = (long)(left % 1000000000u);
+		tp = &ts;
+	}
+	/* seq_cst, Dekker twice: a local kicker bumps *seqp then the wake
+	 * word; a ringer sets the bell then looks for this flag. Either it
+	 * sees the flag and wakes us, or we see its write below. */
+	v = atomic_fetch_or(w, VSD_WAKE_SLEEPING) | VSD_WAKE_SLEEPING;
+	if (atomic_load(seqp) == seq && !atomic_load(vsd_bells(d, d->id)))
+		syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, v, tp, NULL, 0);
+	atomic_fetch_and(w, ~VSD_WAKE_SLEEPING);
+}
+
+bool vsd_member_reap(struct vs_domain *d, unsigned m)
+{
+	uint32_t o;
+
+	if (m >= d->g.max_members)
+		return false;
+	o = atomic_load_explicit(&member(d, m)->owner, memory_order_relaxed);
+	if (o == 0 || (o & VSD_REAPING))
+		return false;
+	return reclaim(d, m, o);
+}
+
+int vsd_die_step;
+unsigned long vsd_die_after;
+
+int vsd_die_signal;
+
+void vsd_step_die(void)
+{
+	if (vsd_die_after-- == 0)
+		raise(vsd_die_signal ? vsd_die_signal : SIGKILL);
 }

@@ -6,7 +6,7 @@
  *     [ struct vsd_geom ]
  *   state memfd (sealed: no resize, no new seals)
  *     [ page 0: struct vsd_state ][ member table ][ domain CPUs ][ wake words ]
- *     [ section 0 ][ section 1 ] ...
+ *     [ bells ][ objects ][ section 0 ][ section 1 ] ...
  *
  * A section is one member's scheduler: the shared part of its vvar area
  * (vvar.h), mapped by the loader at its offset in the state. The member
@@ -23,10 +23,11 @@
 #include <sys/types.h>
 
 #include "vsched/domain.h"
+#include "vsched/vs.h"
 
 #define VSD_GEOM_MAGIC 0x4d4f4456u  /* "VDOM" */
 #define VSD_STATE_MAGIC 0x54534456u /* "VDST" */
-#define VSD_VERSION 2u
+#define VSD_VERSION 3u
 #define VSD_MAX_MEMBERS 64u
 #define VSD_PAGE 4096u
 
@@ -45,6 +46,10 @@ struct vsd_geom {
 	uint64_t members_off;
 	uint64_t cpus_off;  /* struct vsd_cpu[ncpus] */
 	uint64_t wake_off;  /* uint32_t[max_members][ncpus] */
+	uint32_t max_objects;
+	uint32_t bell_words; /* a member's bells: 1 + max_objects / 64, rounded up to 8 */
+	uint64_t bells_off; /* uint64_t[max_members][bell_words] */
+	uint64_t objs_off;  /* VSD_OBJ_SIZE each */
 	uint64_t section_size; /* a member's shared part (vsched_vvar_layout) */
 	uint64_t sections_off;
 	uint64_t state_size;
@@ -100,6 +105,40 @@ _Static_assert(sizeof(struct vsd_cpu) == 64, "a domain CPU is a line");
 
 _Static_assert(sizeof(struct vsd_member) == 64, "a member slot is a line");
 
+/*
+ * (shared) A domain object: a channel or a wait queue, named by a handle
+ * gen << 12 | index. Its word is gen << 12 | creator + 1 << 4 | kind: the
+ * kind goes FREE -> BUSY (the creator fills it in) -> CHAN or WQ -> FREE
+ * (destroyed) or DEAD (its creator died), each step one CAS, the gen
+ * bumped when a slot is taken again, so a stale handle fails (dobj.c).
+ */
+#define VSD_OBJ_SIZE 4096u
+#define VSD_CELL_DATA 56u
+#define VSD_CHAN_CAP_MAX ((VSD_OBJ_SIZE - 64u) / 64u)
+#define VSD_MAX_OBJECTS 1024u
+enum { VSD_OBJ_FREE = 0, VSD_OBJ_BUSY = 1, VSD_OBJ_CHAN = 2, VSD_OBJ_WQ = 3, VSD_OBJ_DEAD = 4 };
+
+struct vsd_obj {
+	_Atomic uint32_t word;
+	_Atomic uint32_t seq;	  /* bumped by every change a waiter may wait for */
+	_Atomic uint32_t value;	  /* a wait queue's value; a channel's closed flag */
+	uint32_t msg_size, cap;	  /* a channel's, set while BUSY: checked at each use */
+	uint32_t pad0;
+	_Atomic uint64_t waiters; /* bit m: member m has a task waiting on it */
+	_Atomic uint64_t head, tail; /* a channel's next positions to take and fill */
+	uint64_t pad[2];
+};
+
+/* (shared) A channel's cell: pos << 16 | member + 1 << 8 | state (dobj.c),
+ * then the message. */
+struct vsd_cell {
+	_Atomic uint64_t w;
+	unsigned char data[VSD_CELL_DATA];
+};
+
+_Static_assert(sizeof(struct vsd_obj) == 64, "an object's head is a line");
+_Static_assert(sizeof(struct vsd_cell) == 64, "a cell is a line");
+
 /* The handle: this process's membership. */
 struct vs_domain {
 	int gfd, sfd;
@@ -111,6 +150,8 @@ struct vs_domain {
 	struct vsd_member *me;
 	_Atomic int running; /* a runtime of this process runs on it */
 	uint64_t *held_since; /* per CPU: when this member took it (0: not held) */
+	struct vs_wq *owq;    /* per object: this process's tasks waiting on it */
+	_Atomic unsigned long late; /* waits whose wake-up never came (dobj.c) */
 };
 
 /*
@@ -148,5 +189,64 @@ static inline bool vsd_cpu_contended(const struct vs_domain *d, const struct vsd
 	       atomic_load_explicit(&dc->holder, memory_order_relaxed) != d->id + 1;
 }
 struct vsd_cpu *vsd_cpu(struct vs_domain *d, unsigned cpu);
+
+/*
+ * Bells: how a member learns that an object its tasks wait on changed.
+ * Word 0 of a member's bells says "rung", the others are a bitmap of
+ * objects. A ringer sets the object's bit, then word 0, then wakes one of
+ * the member's sleeping workers; a worker clears word 0, then takes the
+ * bits (dobj.c), and looks at word 0 after announcing it sleeps (vsd_sleep).
+ */
+static inline _Atomic uint64_t *vsd_bells(const struct vs_domain *d, unsigned m)
+{
+	return (_Atomic uint64_t *)(d->map + d->g.bells_off) + (size_t)m * d->g.bell_words;
+}
+
+static inline bool vsd_rung(const struct vs_domain *d)
+{
+	return atomic_load_explicit(vsd_bells(d, d->id), memory_order_relaxed) != 0;
+}
+/* Wakes this member's tasks waiting on objects whose bell rang. */
+void vsd_serve(struct vs_domain *d);
+/* Wakes a sleeping worker of member @m, if one sleeps. */
+void vsd_kick_member(struct vs_domain *d, unsigned m);
+/*
+ * A member's idle worker of @cpu sleeps here, on its wake word, until
+ * kicked (locally, or by a ringer), until *@seqp is no longer @seq, or
+ * until @deadline (rt_now() time; 0: none).
+ */
+void vsd_sleep(struct vs_domain *d, unsigned cpu, _Atomic uint32_t *seqp, uint32_t seq,
+	       uint64_t deadline);
+/* Is member @m's holder dead? Then its slot is reclaimed (and true). */
+bool vsd_member_reap(struct vs_domain *d, unsigned m);
+/* A reclaimer's part for objects (dobj.c): the dead member @m's objects
+ * die, cells it left half-done are repaired, its waits are forgotten, and
+ * everyone waiting on what changed is woken. */
+void vsd_objs_reap(struct vs_domain *d, unsigned m);
+
+/*
+ * For the kill tests: a process that sets vsd_die_step to a step's label
+ * dies by SIGKILL at its vsd_die_after-th pass there (counted from 0).
+ */
+enum {
+	VSD_STEP_SEND_CLAIMED = 1, /* a cell claimed for a message, not written */
+	VSD_STEP_SEND_WRITTEN,	   /* written, not published */
+	VSD_STEP_RECV_CLAIMED,	   /* a full cell claimed, not read */
+	VSD_STEP_RECV_READ,	   /* read, not freed */
+	VSD_STEP_CREATE,	   /* an object slot taken, not filled in */
+	VSD_STEP_NOTIFY,	   /* a change made, its waiters not yet rung */
+	VSD_STEP_HANDOFF,	   /* a CPU handed over, its new holder not woken */
+	VSD_STEP_WAIT,		   /* a waiter announced, not yet asleep */
+	VSD_STEP_N
+};
+extern int vsd_die_step;
+extern unsigned long vsd_die_after;
+extern int vsd_die_signal; /* 0: SIGKILL; SIGSTOP to be stopped there instead */
+void vsd_step_die(void);
+static inline void vsd_step(int s)
+{
+	if (__builtin_expect(vsd_die_step == s, 0))
+		vsd_step_die();
+}
 
 #endif

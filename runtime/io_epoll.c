@@ -441,6 +441,12 @@ static void ep_park(struct rt_cpu *c, uint32_t seq, uint64_t deadline)
 	atomic_store(&ep.poller, -1);
 }
 
+static bool ep_quiet(struct rt_cpu *c)
+{
+	(void)c;
+	return !atomic_load_explicit(&ep.waiters, memory_order_relaxed);
+}
+
 static void ep_kick(struct rt_cpu *c)
 {
 	rt_parker_futex.kick(c);
@@ -515,6 +521,7 @@ const struct rt_io_backend rt_io_epoll = {
 		.kick = ep_kick,
 		.poll = ep_poll,
 		.tick = ep_tick,
+		.quiet = ep_quiet,
 	},
 	.init = ep_init,
 	.fini = ep_fini,

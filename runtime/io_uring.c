@@ -564,6 +564,14 @@ static void ur_park(struct rt_cpu *c, uint32_t seq, uint64_t deadline)
 	(void)reap(c, u);
 }
 
+static bool ur_quiet(struct rt_cpu *c)
+{
+	struct ur_cpu *u = ur(c);
+
+	return !u->inflight && !io_uring_sq_ready(&u->ring) &&
+	       !atomic_load_explicit(&u->inbox, memory_order_relaxed);
+}
+
 static void ur_kick(struct rt_cpu *c)
 {
 	/* acquire: the state its thread published (ur_cpu_init), which a
@@ -670,6 +678,7 @@ const struct rt_io_backend rt_io_uring = {
 		.kick = ur_kick,
 		.poll = ur_poll,
 		.tick = ur_tick,
+		.quiet = ur_quiet,
 	},
 	.init = ur_init,
 	.fini = ur_fini,

@@ -92,8 +92,12 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 					      * off this CPU */
 		}
 	}
-	/* timers and I/O last: waking tasks is for after prev is off this CPU */
+	/* timers, bells and I/O last: waking tasks is for after prev is off
+	 * this CPU */
 	rt_timers_poll(c);
+	/* a member's: other members' changes to objects its tasks wait on */
+	if (__builtin_expect(c->dcpu != NULL, 0) && vsd_rung(rt_g->cfg.domain))
+		vsd_serve(rt_g->cfg.domain);
 	if (c->io_flags)
 		rt_g->parker->tick(c);
 	return c;

@@ -11,6 +11,7 @@
 #ifndef VS_RUNTIME_PARKER_H
 #define VS_RUNTIME_PARKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct rt_cpu;
@@ -30,8 +31,15 @@ struct rt_parker {
 	/* On the CPU's own thread at every switch while c->io_flags is not 0
 	 * (never otherwise): a chance to submit and reap. */
 	void (*tick)(struct rt_cpu *c);
+	/* On the CPU's own thread: nothing is in flight that only a sleep in
+	 * this parker would see complete, so the CPU may sleep elsewhere (a
+	 * domain member's wake word). NULL: always. */
+	bool (*quiet)(struct rt_cpu *c);
 };
 
 extern const struct rt_parker rt_parker_futex;
+/* A domain member's: its I/O backend's, sleeping on the member's shared
+ * wake word while that is quiet (cpu.c). */
+extern const struct rt_parker rt_parker_domain;
 
 #endif

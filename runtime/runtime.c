@@ -229,6 +229,8 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 		atomic_store(&rt_claimed, 0);
 		return r;
 	}
+	if (cfg.domain)
+		rt->parker = &rt_parker_domain;
 	rt->boot = rt_task_create_thread(true, &r);
 	if (!rt->boot)
 		goto fail;

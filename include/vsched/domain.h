@@ -15,6 +15,7 @@
 #ifndef VSCHED_DOMAIN_H
 #define VSCHED_DOMAIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <vsched/vs.h>
@@ -31,6 +32,7 @@ struct vs_domain_attr {
 	unsigned queue_cap;	  /* per-CPU run-queue capacity; 0: 256 */
 	uint64_t member_slice_ns; /* least time a member keeps a CPU; 0: 1 ms */
 	int any_uid;		  /* accept peers of other users on a socket */
+	unsigned max_objects;	  /* channels and wait queues; 0: 64; at most 1024 */
 };
 
 /* The creator's weight, and a joiner's until it sets one. */
@@ -96,6 +98,56 @@ struct vs_domain_member {
  * on the way: its slot is emptied for the next joiner.
  */
 int vs_domain_members(vs_domain_t *d, struct vs_domain_member *out, unsigned n);
+
+/*
+ * Objects in the domain, named by a handle (a number any member may use:
+ * pass it as data). A channel carries messages of one fixed size between
+ * tasks of any members; a wait queue is a 32-bit value that tasks wait to
+ * see change (a futex for tasks). An object belongs to the member that
+ * made it: when that process dies, every call on it returns -EOWNERDEAD.
+ *
+ * The blocking calls block the calling task, which must be a stackful
+ * task of a runtime started on @d (-EPERM otherwise); the try forms may
+ * be called from any thread of a member. Every call returns -EINVAL for a
+ * handle that names nothing, -EIDRM for one that named an object now
+ * destroyed, -EIO if a peer left the object in a state that makes no
+ * sense (it changes nothing then), and -ECANCELED once the runtime is
+ * cancelling. A member killed midway through a call loses at most the
+ * message it was sending or taking; the channel goes on for the others.
+ */
+#define VS_DCHAN_MSG_MAX 56u
+#define VS_DCHAN_CAP_MAX 63u
+
+/* A channel of @cap messages of @msg_size bytes. -ENOSPC: no free object. */
+VS_WARN_UNUSED int vs_dchan_create(vs_domain_t *d, unsigned msg_size, unsigned cap,
+				   uint32_t *out);
+/*
+ * Sends one message of the channel's size (@len must be that size:
+ * -EINVAL), blocking while the channel is full; -EPIPE once it is
+ * closed. vs_dchan_try_send returns -EAGAIN instead of blocking.
+ */
+VS_WARN_UNUSED int vs_dchan_send(vs_domain_t *d, uint32_t ch, const void *msg, size_t len);
+VS_WARN_UNUSED int vs_dchan_try_send(vs_domain_t *d, uint32_t ch, const void *msg, size_t len);
+/* Receives the oldest message, blocking while the channel is empty;
+ * -EPIPE once it is closed and empty. */
+VS_WARN_UNUSED int vs_dchan_recv(vs_domain_t *d, uint32_t ch, void *msg, size_t len);
+VS_WARN_UNUSED int vs_dchan_try_recv(vs_domain_t *d, uint32_t ch, void *msg, size_t len);
+/* Closes a channel (any member may): sends fail from now on, receives
+ * drain what is in it. -EPIPE if it was closed already. */
+int vs_dchan_close(vs_domain_t *d, uint32_t ch);
+
+/* A wait queue, of value 0. */
+VS_WARN_UNUSED int vs_dwq_create(vs_domain_t *d, uint32_t *out);
+int vs_dwq_load(vs_domain_t *d, uint32_t wq, uint32_t *value);
+/* Adds @delta to the value (wrapping) and wakes every task waiting on it;
+ * the new value in *@value if not NULL. */
+int vs_dwq_add(vs_domain_t *d, uint32_t wq, uint32_t delta, uint32_t *value);
+/* Blocks the calling task while the value is @expected: 0 once it is not. */
+VS_WARN_UNUSED int vs_dwq_wait(vs_domain_t *d, uint32_t wq, uint32_t expected);
+
+/* Destroys an object (its creator only: -EPERM): its waiters wake with
+ * -EIDRM, and its handle names nothing from now on. */
+int vs_dobj_destroy(vs_domain_t *d, uint32_t h);
 
 /* Leaves the domain (-EBUSY while a runtime runs on it) and frees @d. */
 int vs_domain_close(vs_domain_t *d);
