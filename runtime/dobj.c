@@ -275,6 +275,14 @@ static bool ahead(uint64_t cp, uint64_t pos)
 	return d != 0 && d < (1ull << 47);
 }
 
+/* Moves a channel's head or tail from @pos to the next, unless someone
+ * did (a copy: a failed CAS writes what it found into its expected value,
+ * and @pos must stay the caller's). */
+static void move_on(_Atomic uint64_t *ctr, uint64_t pos)
+{
+	atomic_compare_exchange_strong(ctr, &pos, (pos + 1) & POS_MASK);
+}
+
 /* A channel's shape, checked at each use (a peer may have rewritten it). */
 static int chan_shape(struct vsd_obj *o, size_t len, uint32_t *cap)
 {
@@ -321,7 +329,7 @@ static int try_send(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, con
 			if (!atomic_compare_exchange_strong(&cell->w, &cw, mine))
 				continue;
 			vsd_step(VSD_STEP_SEND_CLAIMED);
-			atomic_compare_exchange_strong(&o->tail, &pos, (pos + 1) & POS_MASK);
+			move_on(&o->tail, pos);
 			memcpy(cell->data, msg, len);
 			vsd_step(VSD_STEP_SEND_WRITTEN);
 			/* release: the message before the cell says it is full;
@@ -334,7 +342,7 @@ static int try_send(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, con
 		if (cp == pos || ahead(cp, pos)) {
 			/* claimed at the tail, which its claimer has not moved
 			 * on, or even taken already (a skipped cell): move on */
-			atomic_compare_exchange_strong(&o->tail, &pos, (pos + 1) & POS_MASK);
+			move_on(&o->tail, pos);
 			continue;
 		}
 		if (((cp + cap) & POS_MASK) == pos) {
@@ -377,7 +385,7 @@ static int try_recv(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, voi
 				if (!atomic_compare_exchange_strong(&cell->w, &cw, mine))
 					continue;
 				vsd_step(VSD_STEP_RECV_CLAIMED);
-				atomic_compare_exchange_strong(&o->head, &pos, (pos + 1) & POS_MASK);
+				move_on(&o->head, pos);
 				memcpy(msg, cell->data, len);
 				vsd_step(VSD_STEP_RECV_READ);
 				/* fails if we were taken for stopped: the cell may
@@ -391,13 +399,12 @@ static int try_recv(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, voi
 				/* a message its dead sender never finished */
 				if (atomic_compare_exchange_strong(&cell->w, &cw,
 								   CELL(pos + cap, 0, C_FREE))) {
-					atomic_compare_exchange_strong(&o->head, &pos,
-								       (pos + 1) & POS_MASK);
+					move_on(&o->head, pos);
 					notify(d, i);
 				}
 				continue;
 			case C_READING:
-				atomic_compare_exchange_strong(&o->head, &pos, (pos + 1) & POS_MASK);
+				move_on(&o->head, pos);
 				continue;
 			case C_WRITING:
 				*stuck = cw;
@@ -412,7 +419,7 @@ static int try_recv(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, voi
 		}
 		if (ahead(cp, pos)) {
 			/* read and freed, the head not yet moved on */
-			atomic_compare_exchange_strong(&o->head, &pos, (pos + 1) & POS_MASK);
+			move_on(&o->head, pos);
 			continue;
 		}
 		if (((cp + cap) & POS_MASK) == pos) {

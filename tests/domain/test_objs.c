@@ -289,8 +289,13 @@ static int sender_body(vs_domain_t *d, int idx)
 	for (uint32_t s = 0; s < PER_SENDER; s++) {
 		struct msg m = { 0, (uint32_t)idx, s, 0 };
 
-		if (vs_dchan_send(d, B->ch, &m, sizeof(m)) != 0) {
-			broke("send");
+		int r = vs_dchan_send(d, B->ch, &m, sizeof(m));
+
+		if (r != 0) {
+			char why[32];
+
+			snprintf(why, sizeof(why), "send: %d", r);
+			broke(why);
 			return 1;
 		}
 	}
@@ -331,7 +336,8 @@ static void run_chan(unsigned ncpus)
 	wait_ready(2);
 	t0 = now_ns();
 	atomic_store(&B->go, 1);
-	assert_int_equal(reap(snd), 0);
+	if (reap(snd) != 0)
+		fail_msg("%s", B->why);
 	/* all sent: close, and the receiver ends once it took everything */
 	assert_int_equal(vs_dchan_close(d, B->ch), 0);
 	assert_int_equal(reap(rcv), 0);
