@@ -42,6 +42,13 @@ double vs_mutex_pinned(long n);
 double vs_park_rss(long n);
 double vs_stackless_rss(long n);
 
+/* workloads_xproc.c: vsched is domain members, pthread plain processes */
+double vs_xproc_wake(long n);
+double vs_xproc_wake_spin(long n);
+double pt_xproc_wake(long n);
+double pt_xproc_wake_spin(long n);
+double pt_xproc_pipe(long n);
+
 /* workloads_pthread.c */
 double pt_yield(long n);
 double pt_wake(long n);

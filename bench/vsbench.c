@@ -17,6 +17,10 @@
  * every hand-off crosses; their namesakes without the suffix let each
  * scheduler place its tasks (threads, goroutines) as it likes. Go cannot
  * pin, so it has no pinned figure.
+ *
+ * The xproc_* workloads cross processes (workloads_xproc.c): tasks of two
+ * members of a domain, against two plain processes that ping-pong through
+ * a shared futex word (the pthread column; xproc_pipe: through pipes).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -69,6 +73,10 @@ static const struct workload workloads[] = {
 	  LIM_LINE, 0 },
 	{ "fanout", vs_fanout, pt_fanout, "fanout", 1000000, 20000, 50000, 0, 0, LIM_LINE, 0 },
 	{ "fanout_1cpu", vs_fanout_1cpu, NULL, NULL, 1000000, 20000, 0, 0, 0, LIM_SWITCH, 0 },
+	{ "xproc_wake", vs_xproc_wake, pt_xproc_wake, NULL, 50000, 1000, 0, 0, 0, LIM_NONE, 0 },
+	{ "xproc_pipe", vs_xproc_wake, pt_xproc_pipe, NULL, 50000, 1000, 0, 0, 0, LIM_NONE, 0 },
+	{ "xproc_wake_spin", vs_xproc_wake_spin, pt_xproc_wake_spin, NULL, 50000, 1000, 10000, 0,
+	  0, LIM_LINE, 0 },
 	{ "park_rss", vs_park_rss, pt_park_rss, "park_rss", 1000000, 20000, 10000, 0, 1, LIM_NONE,
 	  0 },
 	{ "stackless_rss", vs_stackless_rss, pt_park_rss, "park_rss", 10000000, 200000, 10000,
