@@ -33,6 +33,7 @@ struct xboard {
 	int gfd, sfd;
 	long n;
 	double ns; /* per round trip, from the first process */
+	int spin;  /* members on CPUs of their own */
 	_Atomic int bad;
 };
 
@@ -205,6 +206,7 @@ static int member_task(void *arg)
 static void member_side(struct xboard *b, int me)
 {
 	struct vs_config cfg = { 0 };
+	struct vs_task_attr a = { 0 };
 	struct side s = { b, NULL, me };
 	vs_task_t *t;
 	int code = 1;
@@ -218,7 +220,9 @@ static void member_side(struct xboard *b, int me)
 		atomic_store(&b->bad, 1);
 		return;
 	}
-	if (vs_task_spawn(member_task, &s, NULL, &t) != 0 || vs_task_join(t, &code) != 0 ||
+	/* on two CPUs, each member's task on a CPU of its own */
+	a.affinity = b->spin ? 1ull << me : 0;
+	if (vs_task_spawn(member_task, &s, &a, &t) != 0 || vs_task_join(t, &code) != 0 ||
 	    code != 0)
 		atomic_store(&b->bad, 1);
 	(void)vs_runtime_stop();
@@ -236,6 +240,7 @@ static double domain_pp(long n, unsigned ncpus)
 	if (!b)
 		return -ENOMEM;
 	b->n = n;
+	b->spin = ncpus > 1;
 	r = vs_domain_create(&a, &d);
 	if (r == 0)
 		r = vs_dchan_create(d, sizeof(uint64_t), 1, &b->ch);

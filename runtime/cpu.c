@@ -110,12 +110,27 @@ bool rt_cpu_has_work(uint32_t cpu)
 	return rt_cpu_load(cpu) || rt_cpu_load(VSCHED_CPU_NONE);
 }
 
-/* Work queued on some other CPU, which this one might steal. */
+/* Does this member's worker of @cpu hold its domain CPU? (A hint: one
+ * load of the shared holder word.) */
+static bool dom_holds(uint32_t cpu)
+{
+	struct rt_cpu *c = &rt_g->cpus[cpu];
+
+	return !c->dcpu || atomic_load_explicit(&c->dcpu->holder, memory_order_relaxed) ==
+				   (uint32_t)rt_g->cfg.domain->id + 1;
+}
+
+/* Work queued on some other CPU, which this one might steal: more than
+ * that CPU's next task, or even that one if it waits for a domain CPU
+ * another member holds. */
 static bool others_have_work(uint32_t self)
 {
-	for (uint32_t i = 0; i < rt_g->ncpus; i++)
-		if (i != self && rt_cpu_load(i) > 1)
+	for (uint32_t i = 0; i < rt_g->ncpus; i++) {
+		uint64_t n = i != self ? rt_cpu_load(i) : 0;
+
+		if (n > 1 || (n == 1 && !dom_holds(i)))
 			return true;
+	}
 	return false;
 }
 
@@ -305,6 +320,19 @@ const struct rt_parker rt_parker_domain = {
 	.tick = dom_tick,
 };
 
+/*
+ * A member's idle worker that keeps looking for work (spins) sees bells
+ * at once: while one does, ringers need not wake a sleeping one (Go's
+ * nmspinning). Cleared before the worker's last look before it sleeps.
+ */
+static void dom_spin(struct rt_cpu *c, bool on)
+{
+	if (!c->dcpu || c->dspin == on)
+		return;
+	c->dspin = on;
+	vsd_spinning(rt_g->cfg.domain, on);
+}
+
 /* how long an idle CPU keeps looking for work before it parks: long
  * enough that work handed over soon after it ran out finds it still
  * looking, with no wake-up needed (Go's idle Ms spin too) */
@@ -331,6 +359,7 @@ void rt_idle_loop(struct rt_cpu *c)
 		/* its own ring, the global one, then stealing: all in the pick */
 		if (rt_idle_switch(c)) {
 			spins = parks = stuck = 0;
+			dom_spin(c, false);
 			continue;
 		}
 		if (rt_cpu_has_work(c->id)) {
@@ -346,6 +375,7 @@ void rt_idle_loop(struct rt_cpu *c)
 		}
 		stuck = 0;
 		if (atomic_load(&rt_g->stopping) && c->id != 0) {
+			dom_spin(c, false);
 			if (c->dheld)
 				dom_give(c, false);
 			return;
@@ -357,8 +387,15 @@ void rt_idle_loop(struct rt_cpu *c)
 		 * kernel now, in one batch, and what completed is taken */
 		if (!spins && c->io_flags && rt_g->parker->poll(c) > 0)
 			continue;
-		if (!spins++)
+		/* a member's worker spins only on a domain CPU it holds: the
+		 * others' spins would take the machine's CPUs from holders */
+		if (!spins++) {
 			idle_since = rt_now();
+			if (!c->dcpu || c->dheld)
+				dom_spin(c, true);
+			else
+				idle_since -= IDLE_SPIN_NS;
+		}
 		/* with I/O in flight, the wait in the backend is where its
 		 * completions come soonest (a spin would leave them there) */
 		if (!c->io_flags && rt_now() - idle_since < IDLE_SPIN_NS) {
@@ -379,6 +416,7 @@ void rt_idle_loop(struct rt_cpu *c)
 			continue;
 		if (c->dheld)
 			dom_give(c, false); /* no thread sleeps holding a CPU */
+		dom_spin(c, false); /* before it looks at its bells a last time */
 		park(c, parks++ < IDLE_LOOK_AROUND, deadline);
 	}
 }

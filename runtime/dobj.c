@@ -71,6 +71,8 @@ enum { C_FREE = 0, C_WRITING = 1, C_FULL = 2, C_READING = 3, C_SKIP = 4 };
  * member stuck in a cell in front of it more often */
 #define LOOK_NS 200000000ull
 #define LOOK_STUCK_NS 20000000ull
+/* how long a task about to block watches the object first */
+#define SPIN_NS 20000ull
 /* a member that keeps a cell claimed this long while others wait loses it */
 #define CELL_LEASE_SLICES 50u
 
@@ -91,7 +93,7 @@ static uint64_t members_mask(const struct vs_domain *d)
 
 static bool own(const struct vs_domain *d)
 {
-	return d && d->pid == getpid();
+	return vsd_own(d);
 }
 
 /* Wakes this process's tasks waiting on object @i. */
@@ -490,7 +492,8 @@ static bool news(void *arg)
 }
 
 /* Blocks the calling task until object @i changes from what it had at
- * count @seq, or a while has passed: 0, or -ECANCELED. */
+ * count @seq (0), or a while has passed (1: time to look after the
+ * members in the way), or the runtime cancels (-ECANCELED). */
 static int block(struct vs_domain *d, unsigned i, uint32_t w, uint32_t seq, bool stuck)
 {
 	struct wait_ctx x = { d, obj(d, i), w, seq };
@@ -503,7 +506,35 @@ static int block(struct vs_domain *d, unsigned i, uint32_t w, uint32_t seq, bool
 	 * lost (or came just now); counted, for the tests */
 	if (atomic_load(&x.o->seq) != seq)
 		atomic_fetch_add_explicit(&d->late, 1, memory_order_relaxed);
-	return 0;
+	return 1;
+}
+
+/*
+ * Before blocking, on a domain of more than one CPU: watches object @i's
+ * count for a little while, as the change a task waits for often comes
+ * from another CPU within microseconds (and then neither side sleeps).
+ * True if it changed.
+ */
+static bool spin(struct vs_domain *d, unsigned i, uint32_t seq)
+{
+	struct vsd_obj *o = obj(d, i);
+	uint64_t end = 0;
+
+	if (d->g.ncpus < 2)
+		return false; /* the change needs this CPU */
+	for (unsigned k = 1;; k++) {
+		if (atomic_load_explicit(&o->seq, memory_order_acquire) != seq)
+			return true;
+		vsched_cpu_relax();
+		if (k % 64 == 0) {
+			uint64_t now = rt_now();
+
+			if (!end)
+				end = now + SPIN_NS;
+			else if (now >= end)
+				return false;
+		}
+	}
 }
 
 /* May the caller block on @d's objects: a stackful task of a runtime
@@ -539,6 +570,8 @@ static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send
 			   try_recv(d, i, ch, w, msg, len, &stuck);
 		if (r != -EAGAIN)
 			return r;
+		if (wait && !stuck && spin(d, i, seq))
+			continue;
 		if (!wait) {
 			/* a member in the way that died: reclaimed, and once more */
 			if (!stuck || CELL_WHO(stuck) - 1 == d->id ||
@@ -553,7 +586,8 @@ static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send
 		r = block(d, i, w, seq, stuck != 0);
 		if (r < 0)
 			return r;
-		look_after(d, i, w, stuck, &seen, &since);
+		if (r)
+			look_after(d, i, w, stuck, &seen, &since);
 	}
 }
 
@@ -640,10 +674,13 @@ int vs_dwq_wait(vs_domain_t *d, uint32_t wq, uint32_t expected)
 			return moved(ow, wq, VSD_OBJ_WQ);
 		if (atomic_load(&o->value) != expected)
 			return 0;
+		if (spin(d, i, seq))
+			continue;
 		r = block(d, i, w, seq, false);
 		if (r < 0)
 			return r;
-		look_after(d, i, w, 0, &seen, &since);
+		if (r)
+			look_after(d, i, w, 0, &seen, &since);
 	}
 }
 

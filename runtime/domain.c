@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -147,6 +148,7 @@ static bool reclaim(struct vs_domain *d, unsigned i, uint32_t o)
 	cpus_drop(d, i);
 	vsd_objs_reap(d, i);
 	atomic_store_explicit(&m->running, 0, memory_order_relaxed);
+	atomic_store_explicit(&m->spinning, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->weight, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->cpu_ns, 0, memory_order_relaxed);
 	/* release: the slot is clean before anyone can claim it */
@@ -190,6 +192,7 @@ static int claim(struct vs_domain *d)
 							   memory_order_relaxed) + 1;
 		atomic_store_explicit(&m->weight, VS_DOMAIN_WEIGHT_DEFAULT, memory_order_relaxed);
 		atomic_store_explicit(&m->running, 0, memory_order_relaxed);
+		atomic_store_explicit(&m->spinning, 0, memory_order_relaxed);
 		atomic_store_explicit(&m->cpu_ns, 0, memory_order_relaxed);
 		atomic_store_explicit(&m->vruntime,
 				      atomic_load_explicit(&state(d)->min_vruntime,
@@ -228,7 +231,7 @@ static int join(int gfd, int sfd, vs_domain_t **out)
 	}
 	d->gfd = gfd;
 	d->sfd = sfd;
-	d->pid = getpid();
+	d->pid = vsd_self();
 	r = -EINVAL;
 	/* the geometry: sealed for good, the right size, and consistent */
 	if ((fcntl(gfd, F_GET_SEALS) & SEALS_GEOM) != SEALS_GEOM || fstat(gfd, &sb) != 0 ||
@@ -374,7 +377,34 @@ int vs_domain_create(const struct vs_domain_attr *attr, vs_domain_t **out)
 /* Is @d this process's own (not a copy a fork left)? */
 static bool own(const vs_domain_t *d)
 {
-	return d && d->pid == getpid();
+	return vsd_own(d);
+}
+
+/* This process's pid, kept: getpid is a system call, and the objects'
+ * calls check the handle's owner every time. A fork's child forgets it. */
+static _Atomic pid_t self_pid;
+
+static void forget_pid(void)
+{
+	atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+}
+
+pid_t vsd_self(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pid_t p = atomic_load_explicit(&self_pid, memory_order_relaxed);
+
+	if (__builtin_expect(p != 0, 1))
+		return p;
+	(void)pthread_once(&once, vsd_atfork_init);
+	p = getpid();
+	atomic_store_explicit(&self_pid, p, memory_order_relaxed);
+	return p;
+}
+
+void vsd_atfork_init(void)
+{
+	(void)pthread_atfork(NULL, NULL, forget_pid);
 }
 
 int vs_domain_fds(const vs_domain_t *d, int *geom_fd, int *state_fd)
@@ -902,9 +932,24 @@ held:
 	return true;
 }
 
+void vsd_spinning(struct vs_domain *d, bool on)
+{
+	/* seq_cst: a worker that stops spinning then looks at its bells
+	 * (vsd_sleep); a ringer sets the bell, then reads this */
+	if (on)
+		atomic_fetch_add(&d->me->spinning, 1);
+	else
+		atomic_fetch_sub(&d->me->spinning, 1);
+}
+
 void vsd_kick_member(struct vs_domain *d, unsigned m)
 {
 	if (m >= d->g.max_members)
+		return;
+	/* one of its workers spins: it sees the bell (a peer's garbage here
+	 * costs the member a wake-up it would have had: the lease bounds
+	 * its waiters' wait, as for anything a peer rewrites) */
+	if (atomic_load(&member(d, m)->spinning) != 0)
 		return;
 	for (unsigned c = 0; c < d->g.ncpus; c++)
 		if (atomic_load(wake_word(d, m, c)) & VSD_WAKE_SLEEPING) {

@@ -69,7 +69,9 @@ struct vsd_member {
 	_Atomic uint32_t running; /* a runtime runs on the section */
 	_Atomic uint64_t cpu_ns;  /* domain CPU time it held */
 	_Atomic uint64_t vruntime; /* held time weighted by 1 / weight */
-	uint64_t pad[4];
+	_Atomic uint32_t spinning; /* its idle workers still looking for work */
+	uint32_t pad0;
+	uint64_t pad[3];
 };
 
 /*
@@ -154,6 +156,15 @@ struct vs_domain {
 	_Atomic unsigned long late; /* waits whose wake-up never came (dobj.c) */
 };
 
+/* This process's pid (kept, and forgotten in a fork's child). */
+pid_t vsd_self(void);
+void vsd_atfork_init(void);
+/* Is @d this process's own handle, not a copy a fork left? */
+static inline bool vsd_own(const struct vs_domain *d)
+{
+	return d && d->pid == vsd_self();
+}
+
 /*
  * For the runtime: claims @d for a runtime about to start (-EPERM from a
  * forked copy, -EBUSY if one runs), zeroes its section and says where the
@@ -208,7 +219,9 @@ static inline bool vsd_rung(const struct vs_domain *d)
 }
 /* Wakes this member's tasks waiting on objects whose bell rang. */
 void vsd_serve(struct vs_domain *d);
-/* Wakes a sleeping worker of member @m, if one sleeps. */
+/* This member's idle workers that spin: one more, or one less. */
+void vsd_spinning(struct vs_domain *d, bool on);
+/* Wakes a sleeping worker of member @m, if one sleeps and none spins. */
 void vsd_kick_member(struct vs_domain *d, unsigned m);
 /*
  * A member's idle worker of @cpu sleeps here, on its wake word, until

@@ -151,6 +151,7 @@ struct rt_cpu {
 	 * whether this worker holds it; whether it is to hand it over */
 	struct vsd_cpu *dcpu;
 	bool dheld, ddue;
+	bool dspin; /* counted in its member's spinning workers (cpu.c) */
 	_Atomic int dio; /* its worker sleeps in the I/O backend (cpu.c) */
 } __attribute__((aligned(64)));
 
