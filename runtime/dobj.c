@@ -562,15 +562,20 @@ static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send
 		return r;
 	if (wait && (r = may_block(d)) < 0)
 		return r;
-	for (;;) {
+	for (bool spun = false;; spun = true) {
 		uint32_t seq = atomic_load(&obj(d, i)->seq);
 		uint64_t stuck = 0;
+
+		if (wait && rt_cancelled())
+			return -ECANCELED;
 
 		r = send ? try_send(d, i, ch, w, msg, len, &stuck) :
 			   try_recv(d, i, ch, w, msg, len, &stuck);
 		if (r != -EAGAIN)
 			return r;
-		if (wait && !stuck && spin(d, i, seq))
+		/* once per call: a peer that keeps bumping the count must not
+		 * keep us from blocking (or from seeing a cancel) */
+		if (wait && !stuck && !spun && spin(d, i, seq))
 			continue;
 		if (!wait) {
 			/* a member in the way that died: reclaimed, and once more */
@@ -666,7 +671,7 @@ int vs_dwq_wait(vs_domain_t *d, uint32_t wq, uint32_t expected)
 		return r;
 	if ((r = may_block(d)) < 0)
 		return r;
-	for (;;) {
+	for (bool spun = false;; spun = true) {
 		struct vsd_obj *o = obj(d, i);
 		uint32_t seq = atomic_load(&o->seq), ow = atomic_load(&o->word);
 
@@ -674,7 +679,9 @@ int vs_dwq_wait(vs_domain_t *d, uint32_t wq, uint32_t expected)
 			return moved(ow, wq, VSD_OBJ_WQ);
 		if (atomic_load(&o->value) != expected)
 			return 0;
-		if (spin(d, i, seq))
+		if (rt_cancelled())
+			return -ECANCELED;
+		if (!spun && spin(d, i, seq))
 			continue;
 		r = block(d, i, w, seq, false);
 		if (r < 0)

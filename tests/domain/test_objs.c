@@ -100,6 +100,16 @@ static int reap(pid_t p)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* A child dies of its faults, not in CMocka's handlers (which would jump
+ * back into the parent's test in the child's copy). */
+static void child_signals(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGSYS };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+}
+
 /* A member: joins, runs @body as @n tasks, leaves; its exit status. */
 typedef int (*body_fn)(vs_domain_t *d, int idx);
 
@@ -157,9 +167,7 @@ static pid_t start_member(body_fn fn, int n, bool wait_go)
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);
-		signal(SIGABRT, SIG_DFL);
-		signal(SIGBUS, SIG_DFL);
+		child_signals();
 		_exit(member_main(fn, n, wait_go));
 	}
 	return pid;
@@ -618,8 +626,7 @@ static pid_t fork_dying(body_fn fn, int step, unsigned long after)
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);
-		signal(SIGABRT, SIG_DFL);
+		child_signals();
 		vsd_die_step = step;
 		vsd_die_after = after;
 		check_late = false;
@@ -847,6 +854,310 @@ static void test_stopped_sender(void **state)
 	assert_int_equal(vs_domain_close(d), 0);
 }
 
+/*
+ * The fuzzer: an attacker member rewrites the domain's shared words at
+ * random (objects, cells, bells, wake words, domain CPUs, member counters;
+ * not the owner words, whose rewriting evicts a member as kill(2) would)
+ * while two members pass messages, wait and wake across, and spawn and
+ * join tasks of their own. Every call must return 0 or a documented
+ * error, no member may crash, and each must stop within a bound once
+ * told to (its blocked calls then return -ECANCELED).
+ */
+static bool allowed(int r)
+{
+	return r == 0 || r == -EIO || r == -EIDRM || r == -EINVAL || r == -EPIPE ||
+	       r == -EOWNERDEAD || r == -ECANCELED || r == -EAGAIN;
+}
+
+static void note_bad(const char *what, int r)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "%s: %d", what, r);
+	broke(why);
+}
+
+static int fuzz_chan(vs_domain_t *d, int idx)
+{
+	struct msg m = { 0 };
+
+	while (!vs_runtime_cancelled()) {
+		int r = idx == 0 ? vs_dchan_send(d, B->ch, &m, sizeof(m)) :
+				   vs_dchan_recv(d, B->ch, &m, sizeof(m));
+
+		if (!allowed(r))
+			note_bad("chan", r);
+		if (r != 0 && vs_sleep(100000) == -ECANCELED)
+			break;
+		atomic_fetch_add(&B->taken, 1);
+	}
+	return 0;
+}
+
+static int fuzz_wq(vs_domain_t *d, int idx)
+{
+	while (!vs_runtime_cancelled()) {
+		uint32_t v = 0;
+		int r = vs_dwq_load(d, B->wq, &v);
+
+		if (r == 0 && idx == 0) {
+			r = vs_dwq_add(d, B->wq, 1, NULL);
+			(void)vs_task_yield(); /* the adder never blocks: let others run */
+		} else if (r == 0) {
+			r = vs_dwq_wait(d, B->wq, v);
+		}
+		if (!allowed(r))
+			note_bad("wq", r);
+		if (r != 0 && vs_sleep(100000) == -ECANCELED)
+			break;
+	}
+	return 0;
+}
+
+static int child_task(void *arg)
+{
+	return (int)(intptr_t)arg;
+}
+
+/* The member's own scheduling goes on: spawn, yield, join, exit codes. */
+static int fuzz_local(vs_domain_t *d, int idx)
+{
+	(void)d;
+	(void)idx;
+	for (long k = 0; !vs_runtime_cancelled(); k++) {
+		vs_task_t *t;
+		int code = -1;
+
+		if (vs_task_spawn(child_task, (void *)(intptr_t)(k & 0xff), NULL, &t) != 0)
+			continue;
+		(void)vs_task_yield();
+		if (vs_task_join(t, &code) == 0 && code != (k & 0xff) && code != -ECANCELED)
+			note_bad("exit code", code);
+	}
+	return 0;
+}
+
+static int fuzz_member(int idx)
+{
+	static body_fn const fns[] = { fuzz_chan, fuzz_wq, fuzz_local };
+	struct vs_config cfg = { 0 };
+	struct body_arg a[3];
+	vs_domain_t *d = NULL;
+	vs_task_t *t[3];
+
+	if (vs_domain_open(G, S, &d) != 0)
+		return 70;
+	cfg.domain = d;
+	if (vs_runtime_start(&cfg) != 0)
+		return 72;
+	for (int i = 0; i < 3; i++) {
+		a[i] = (struct body_arg){ d, fns[i], idx };
+		if (vs_task_spawn(body_task, &a[i], NULL, &t[i]) != 0)
+			return 73;
+	}
+	atomic_fetch_add(&B->ready, 1);
+	while (!atomic_load(&B->stop))
+		(void)vs_sleep(2 * MS);
+	if (vs_runtime_shutdown(VS_STOP_CANCEL) != 0)
+		return 75;
+	return vs_domain_close(d) == 0 ? 0 : 76;
+}
+
+struct undo {
+	char *p;
+	uint64_t old;
+	bool wide;
+};
+static struct undo undo[4];
+static unsigned undo_n;
+
+/* Rewrites one shared word of the domain at random. */
+static void attack(vs_domain_t *d, char *map, unsigned long *hits)
+{
+	static const uint64_t vals[] = { 0, 1, 2, 3, ~0ull, 0x7fffffff, 0x80000000u, 64, 65, 4096 };
+	const struct vsd_geom *g = &d->g;
+	uint64_t r = rnd(), off, v;
+	unsigned zone = (unsigned)(r % 5);
+
+	r >>= 3;
+	switch (zone) {
+	case 0: /* the heads and first cells of the objects in use */
+		off = g->objs_off + (B->ch & 0xfff) * (uint64_t)VSD_OBJ_SIZE * (r % 2) +
+		      (B->wq & 0xfff) * (uint64_t)VSD_OBJ_SIZE * ((r >> 1) % 2 == 0 && r % 2 == 0) +
+		      8 + ((r >> 2) % 23) * 8; /* past the word: the object lives on */
+		break;
+	case 1: /* any object, any cell; an object's word now and then */
+		off = g->objs_off + (r % g->max_objects) * (uint64_t)VSD_OBJ_SIZE +
+		      ((r >> 16) % 64 ? 8 + ((r >> 24) % (VSD_OBJ_SIZE / 8 - 1)) * 8 : 0);
+		break;
+	case 2: /* bells and wake words */
+		off = g->wake_off + (r % ((g->objs_off - g->wake_off) / 4)) * 4;
+		break;
+	case 3: /* domain CPUs */
+		off = g->cpus_off + (r % (g->ncpus * sizeof(struct vsd_cpu) / 8)) * 8;
+		break;
+	default: { /* a member's counters (never its owner word) */
+		unsigned m = (unsigned)(r % g->max_members);
+
+		off = g->members_off + m * sizeof(struct vsd_member) + 8 + ((r >> 8) % 7) * 8;
+		break;
+	}
+	}
+	v = rnd() % 3 == 0 ? vals[rnd() % 10] : rnd();
+	/* each rewrite is undone four rewrites later, so the objects live on
+	 * to be hit again (a field broken for good would end the game) */
+	if (undo[undo_n % 4].p) {
+		struct undo *u = &undo[undo_n % 4];
+
+		if (u->wide)
+			atomic_store((_Atomic uint64_t *)u->p, u->old);
+		else
+			atomic_store((_Atomic uint32_t *)u->p, (uint32_t)u->old);
+	}
+	undo[undo_n % 4] = (struct undo){ map + off, 0, off % 8 == 0 && zone != 2 };
+	if (undo[undo_n % 4].wide) {
+		undo[undo_n % 4].old = atomic_exchange((_Atomic uint64_t *)(map + off), v);
+	} else {
+		undo[undo_n % 4].old = atomic_exchange((_Atomic uint32_t *)(map + off), (uint32_t)v);
+	}
+	undo_n++;
+	(*hits)++;
+}
+
+/*
+ * Every word of a channel's and a wait queue's head and of a cell, set in
+ * turn to each of a few hostile values: every call returns 0 or a
+ * documented error and nothing crashes (in a child: a crash is its exit).
+ */
+static void test_hostile_fields(void **state)
+{
+	static const uint32_t vals[] = { 0, 1, 63, 64, 0x7fffffff, 0x80000000u, 0xffffffffu,
+					 0x1000, 0xfff };
+	vs_domain_t *d = setup_domain(1, 4);
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(vs_dchan_create(d, sizeof(struct msg), 4, &B->ch), 0);
+	assert_int_equal(vs_dwq_create(d, &B->wq), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *map = mmap(NULL, d->g.sections_off, PROT_READ | PROT_WRITE, MAP_SHARED, S, 0);
+		long calls = 0;
+
+		child_signals();
+		if (map == MAP_FAILED || vs_domain_open(G, S, &d) != 0)
+			_exit(70);
+		for (int which = 0; which < 2; which++) {
+			uint32_t h = which ? B->wq : B->ch;
+			_Atomic uint32_t *base = (_Atomic uint32_t *)(map + d->g.objs_off +
+								     (size_t)(h & 0xfff) * VSD_OBJ_SIZE);
+
+			/* the head (16 words) and the first two cells (32) */
+			for (int w = 0; w < 48; w++) {
+				uint32_t old = atomic_load(&base[w]);
+
+				for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]); k++) {
+					struct msg m = { 0 };
+					uint32_t v;
+					int r[5];
+
+					atomic_store(&base[w], vals[k]);
+					r[0] = vs_dchan_try_send(d, B->ch, &m, sizeof(m));
+					r[1] = vs_dchan_try_recv(d, B->ch, &m, sizeof(m));
+					r[2] = vs_dwq_add(d, B->wq, 1, &v);
+					r[3] = vs_dwq_load(d, B->wq, &v);
+					r[4] = vs_dchan_close(d, B->ch);
+					for (int i = 0; i < 5; i++, calls++)
+						if (!allowed(r[i]))
+							_exit(80 + i);
+					atomic_store(&base[w], old);
+					/* reopen what close shut */
+					atomic_store(&((_Atomic uint32_t *)(map + d->g.objs_off +
+						(size_t)(B->ch & 0xfff) * VSD_OBJ_SIZE))[2], 0);
+				}
+			}
+		}
+		_exit(calls > 0 ? 0 : 71);
+	}
+	assert_int_equal(reap(pid), 0);
+	assert_int_equal(vs_domain_close(d), 0);
+}
+
+static long fuzz_ms(void)
+{
+	const char *e = getenv("VSCHED_FUZZ_MS");
+
+	if (e)
+		return atol(e);
+	return emulated() ? 1000 : 3000;
+}
+
+static void test_fuzz(void **state)
+{
+	vs_domain_t *d = setup_domain(2, 8);
+	long ms = fuzz_ms();
+	unsigned long hits = 0;
+	pid_t v[2], att;
+	int st;
+
+	(void)state;
+	assert_int_equal(vs_dchan_create(d, sizeof(struct msg), 4, &B->ch), 0);
+	assert_int_equal(vs_dwq_create(d, &B->wq), 0);
+	for (int i = 0; i < 2; i++) {
+		v[i] = fork();
+		assert_true(v[i] >= 0);
+		if (v[i] == 0) {
+			child_signals();
+			_exit(fuzz_member(i));
+		}
+	}
+	wait_ready(2);
+	att = fork();
+	assert_true(att >= 0);
+	if (att == 0) {
+		vs_domain_t *me = NULL;
+		char *map;
+		uint64_t end = now_ns() + (uint64_t)ms * MS;
+
+		if (vs_domain_open(G, S, &me) != 0)
+			_exit(70);
+		map = mmap(NULL, me->g.sections_off, PROT_READ | PROT_WRITE, MAP_SHARED, S, 0);
+		if (map == MAP_FAILED)
+			_exit(71);
+		while (now_ns() < end) {
+			attack(me, map, &hits);
+			if (rnd() % 4 == 0)
+				usleep((useconds_t)(rnd() % 200));
+		}
+		B->sent = (long)hits;
+		_exit(0);
+	}
+	assert_int_equal(reap(att), 0);
+	atomic_store(&B->stop, 1);
+	/* each victim stops within a bound, unharmed */
+	for (int i = 0; i < 2; i++) {
+		int k;
+
+		for (k = 0; k < 2000 && waitpid(v[i], &st, WNOHANG) == 0; k++)
+			usleep(5000);
+		if (k == 2000) {
+			kill(v[i], SIGKILL);
+			(void)waitpid(v[i], &st, 0);
+			fail_msg("member %d hung after the fuzzing", i);
+		}
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fail_msg("member %d ended with %d", i,
+				 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+	print_message("    %ld ms, %ld words rewritten, %ld channel calls returned\n", ms,
+		      atomic_load(&B->sent), atomic_load(&B->taken));
+	if (atomic_load(&B->errors))
+		print_message("    %s\n", B->why);
+	assert_int_equal(atomic_load(&B->errors), 0);
+	assert_int_equal(vs_domain_close(d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -857,6 +1168,8 @@ int main(void)
 		cmocka_unit_test(test_owner_dies),
 		cmocka_unit_test(test_kills),
 		cmocka_unit_test(test_stopped_sender),
+		cmocka_unit_test(test_hostile_fields),
+		cmocka_unit_test(test_fuzz),
 	};
 
 	B = mmap(NULL, sizeof(*B), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
