@@ -635,15 +635,22 @@ static pid_t fork_dying(body_fn fn, int step, unsigned long after)
 	return pid;
 }
 
-/* Cells of channel @ch that member @m holds midway (writing, reading). */
+/* Cells of channel @ch that member @m holds midway (writing, reading),
+ * once whoever reclaims @m is done. */
 static int cells_of(vs_domain_t *d, uint32_t ch, int m)
 {
 	char *map = mmap(NULL, d->g.sections_off, PROT_READ, MAP_SHARED, S, 0);
+	struct vsd_member *mm;
 	struct vsd_obj *o;
 	struct vsd_cell *c;
 	int n = 0;
 
 	assert_true(map != MAP_FAILED);
+	/* another member may be reclaiming it (the receiver, which found it
+	 * in its way): members() passes over a slot being reclaimed */
+	mm = (struct vsd_member *)(map + d->g.members_off) + m;
+	for (int i = 0; i < 10000 && (atomic_load(&mm->owner) & VSD_REAPING); i++)
+		usleep(100);
 	o = (struct vsd_obj *)(map + d->g.objs_off + (size_t)(ch & 0xfff) * VSD_OBJ_SIZE);
 	c = (struct vsd_cell *)(o + 1);
 	for (uint32_t k = 0; k < o->cap && k < VSD_CHAN_CAP_MAX; k++) {
