@@ -108,15 +108,19 @@ static int zero_section(struct vs_domain *d, unsigned i)
  */
 static bool pid_alive(uint32_t pid)
 {
+	static _Atomic int no_pidfd; /* the kernel (or valgrind) lacks it */
 	struct pollfd pfd;
 	int fd, n;
 
 	if (pid == 0 || pid > VSD_PID_MASK)
 		return false;
-	fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	fd = atomic_load_explicit(&no_pidfd, memory_order_relaxed) ?
+		     -ENOSYS : (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 	if (fd < 0) {
-		if (errno == ESRCH)
+		if (fd == -1 && errno == ESRCH)
 			return false;
+		if (fd == -1 && errno == ENOSYS)
+			atomic_store_explicit(&no_pidfd, 1, memory_order_relaxed);
 		return !(kill((pid_t)pid, 0) != 0 && errno == ESRCH);
 	}
 	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };

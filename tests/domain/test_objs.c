@@ -791,6 +791,61 @@ static void test_kills(void **state)
 	assert_int_equal(vs_domain_close(d), 0);
 }
 
+/* Busy until told to stop, yielding now and then; counts its rounds. */
+static int spin_body(vs_domain_t *d, int idx)
+{
+	(void)d;
+	while (!atomic_load(&B->stop)) {
+		uint64_t end = now_ns() + 20000;
+
+		while (now_ns() < end)
+			;
+		atomic_fetch_add(&B->got[idx], 1);
+		if (vs_task_yield() != 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int spin0_body(vs_domain_t *d, int idx)
+{
+	(void)idx;
+	return spin_body(d, 0);
+}
+
+/*
+ * A member killed as it hands the domain's one CPU to another (the holder
+ * word written, its new holder not yet woken): the other goes on, and
+ * later members get the CPU too.
+ */
+static void test_kill_handoff(void **state)
+{
+	vs_domain_t *d = setup_domain(1, 4);
+	int rounds = emulated() ? 3 : 10;
+
+	(void)state;
+	check_late = false;
+	for (int k = 0; k < rounds; k++) {
+		pid_t victim, other;
+		long before;
+
+		atomic_store(&B->stop, 0);
+		atomic_store(&B->got[0], 0);
+		other = start_member(spin0_body, 1, false);
+		victim = fork_dying(spin_body, VSD_STEP_HANDOFF, rnd() % 5);
+		assert_int_equal(reap(victim), 128 + SIGKILL);
+		/* the survivor keeps running on the CPU the victim handed it */
+		before = atomic_load(&B->got[0]);
+		for (int i = 0; i < 4000 && atomic_load(&B->got[0]) < before + 50; i++)
+			usleep(500);
+		assert_true(atomic_load(&B->got[0]) >= before + 50);
+		atomic_store(&B->stop, 1);
+		assert_int_equal(reap(other), 0);
+	}
+	check_late = true;
+	assert_int_equal(vs_domain_close(d), 0);
+}
+
 /* Sends seq 0 (B->sent counts it once its send returned). */
 static int one_sender_body(vs_domain_t *d, int idx)
 {
@@ -1175,6 +1230,7 @@ int main(void)
 		cmocka_unit_test(test_owner_dies),
 		cmocka_unit_test(test_kills),
 		cmocka_unit_test(test_stopped_sender),
+		cmocka_unit_test(test_kill_handoff),
 		cmocka_unit_test(test_hostile_fields),
 		cmocka_unit_test(test_fuzz),
 	};
