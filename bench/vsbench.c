@@ -21,6 +21,8 @@
  * The xproc_* workloads cross processes (workloads_xproc.c): tasks of two
  * members of a domain, against two plain processes that ping-pong through
  * a shared futex word (the pthread column; xproc_pipe: through pipes).
+ * With VSBENCH_DOMAIN set in the environment, every libvsched workload
+ * runs as the only member of a domain of its own: the cost of being one.
  */
 #include <errno.h>
 #include <stdio.h>

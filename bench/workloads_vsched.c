@@ -9,12 +9,18 @@
 #include <stdlib.h>
 
 #include "bench.h"
+#include "vsched/domain.h"
 #include "vsched/sync.h"
 #include "vsched/vs.h"
+
+/* With VSBENCH_DOMAIN set, each run is a domain's only member: what a
+ * member's own tasks cost against a private runtime. */
+static vs_domain_t *dom;
 
 static int start(unsigned ncpus, unsigned max_tasks, size_t stack)
 {
 	struct vs_config cfg;
+	int r;
 
 	vs_config_default(&cfg);
 	cfg.ncpus = ncpus;
@@ -22,7 +28,31 @@ static int start(unsigned ncpus, unsigned max_tasks, size_t stack)
 		cfg.max_tasks = max_tasks;
 	if (stack)
 		cfg.stack_size = stack;
-	return vs_runtime_start(&cfg);
+	if (getenv("VSBENCH_DOMAIN")) {
+		struct vs_domain_attr a = { .ncpus = cfg.ncpus, .max_tasks = cfg.max_tasks,
+					    .queue_cap = cfg.queue_cap, .max_members = 1 };
+
+		if ((r = vs_domain_create(&a, &dom)) < 0)
+			return r;
+		cfg.domain = dom;
+	}
+	r = vs_runtime_start(&cfg);
+	if (r < 0 && dom) {
+		(void)vs_domain_close(dom);
+		dom = NULL;
+	}
+	return r;
+}
+
+static int stop(void)
+{
+	int r = vs_runtime_stop();
+
+	if (r == 0 && dom) {
+		r = vs_domain_close(dom);
+		dom = NULL;
+	}
+	return r;
 }
 
 /* Runs @fn in two tasks (on CPUs @c0 and @c1, -1: the first task's) and
@@ -47,7 +77,7 @@ static double pair(unsigned ncpus, int c0, int c1, vs_task_fn fn, void *a0, void
 	if (vs_task_join(t[0], &code) < 0 || vs_task_join(t[1], &code) < 0)
 		abort();
 	t0 = bench_now() - t0;
-	if (vs_runtime_stop() < 0)
+	if (stop() < 0)
 		abort();
 	return (double)t0;
 }
@@ -162,7 +192,7 @@ double vs_spawn_join(long n)
 			abort();
 	}
 	t0 = bench_now() - t0;
-	if (vs_runtime_stop() < 0)
+	if (stop() < 0)
 		abort();
 	return (double)t0 / (double)n;
 }
@@ -188,7 +218,7 @@ static double fanout(unsigned ncpus, long n)
 		if (vs_task_join(t[i], &code) < 0)
 			abort();
 	t0 = bench_now() - t0;
-	if (vs_runtime_stop() < 0)
+	if (stop() < 0)
 		abort();
 	free(t);
 	return (double)t0 / (double)n;
@@ -357,7 +387,7 @@ static double park(long n, bool stackless)
 	r = (int)(bench_rss_kib("VmHWM:") - before);
 	atomic_store(&released, 1);
 	vs_wq_notify_all(&park_wq);
-	if (vs_runtime_stop() < 0)
+	if (stop() < 0)
 		abort();
 	return (double)r * 1024.0 / (double)n;
 }
