@@ -215,6 +215,8 @@ static void dom_give(struct rt_cpu *c, bool still_want)
 	c->dheld = c->ddue = false;
 	vsd_cpu_want(d, c->id, still_want);
 	vsd_cpu_release(d, c->id);
+	/* those rung since: woken now, they find the CPU free (or handed on) */
+	vsd_flush_kicks(d);
 }
 
 static void dom_got(struct rt_cpu *c)
@@ -243,6 +245,7 @@ static bool dom_turn(struct rt_cpu *c)
 		vsd_cpu_want(d, c->id, false);
 		return true; /* it rests in the idle path, picking nothing */
 	}
+	vsd_flush_kicks(d);
 	vsd_cpu_want(d, c->id, true);
 	if (!vsd_cpu_take(d, c->id) && !vsd_cpu_wait(d, c->id, d->g.member_slice_ns))
 		return false;
@@ -281,6 +284,7 @@ static void dom_park(struct rt_cpu *c, uint32_t seq, uint64_t deadline)
 	const struct rt_parker *io = &rt_g->io->parker;
 	struct vs_domain *d = rt_g->cfg.domain;
 
+	vsd_flush_kicks(d);
 	if (io->quiet && !io->quiet(c)) {
 		uint64_t most = rt_now() + d->g.member_slice_ns;
 
@@ -391,7 +395,7 @@ void rt_idle_loop(struct rt_cpu *c)
 		 * others' spins would take the machine's CPUs from holders */
 		if (!spins++) {
 			idle_since = rt_now();
-			if (!c->dcpu || c->dheld)
+			if (!c->dcpu || (c->dheld && rt_g->cfg.domain->spin))
 				dom_spin(c, true);
 			else
 				idle_since -= IDLE_SPIN_NS;

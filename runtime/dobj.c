@@ -136,8 +136,28 @@ static void ring(struct vs_domain *d, unsigned m, unsigned i)
 		return;
 	}
 	atomic_fetch_or(b + 1 + i / 64, 1ull << (i % 64));
-	if (atomic_exchange(b, 1) == 0)
-		vsd_kick_member(d, m);
+	if (atomic_exchange(b, 1) != 0)
+		return; /* rung already: kicked, or its worker will look */
+	if (!d->spin && rt_self_entry() && rt_g && rt_g->cfg.domain == d) {
+		/* one machine CPU, and we are its worker: kick on our way to
+		 * sleep (vsd_flush_kicks) */
+		if (!atomic_fetch_or_explicit(&d->pend, 1ull << m, memory_order_relaxed))
+			d->pend_since = rt_now();
+		return;
+	}
+	vsd_kick_member(d, m);
+}
+
+void vsd_flush_kicks(struct vs_domain *d)
+{
+	uint64_t m = atomic_exchange_explicit(&d->pend, 0, memory_order_relaxed);
+
+	while (m) {
+		unsigned k = (unsigned)__builtin_ctzll(m);
+
+		m &= m - 1;
+		vsd_kick_member(d, k);
+	}
 }
 
 /* After a change to object @i: whoever waits on it looks again. */
@@ -520,7 +540,7 @@ static bool spin(struct vs_domain *d, unsigned i, uint32_t seq)
 	struct vsd_obj *o = obj(d, i);
 	uint64_t end = 0;
 
-	if (d->g.ncpus < 2)
+	if (d->g.ncpus < 2 || !d->spin)
 		return false; /* the change needs this CPU */
 	for (unsigned k = 1;; k++) {
 		if (atomic_load_explicit(&o->seq, memory_order_acquire) != seq)

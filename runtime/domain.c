@@ -259,6 +259,11 @@ static int join(int gfd, int sfd, vs_domain_t **out)
 		r = -errno;
 		goto fail;
 	}
+	{
+		cpu_set_t set;
+
+		d->spin = sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1;
+	}
 	d->owq = calloc(d->g.max_objects, sizeof(*d->owq)); /* zeroed: VS_WQ_INIT */
 	if (!d->owq) {
 		r = -ENOMEM;
@@ -603,6 +608,7 @@ int vsd_runtime_begin(struct vs_domain *d, uint64_t *off)
 
 void vsd_runtime_end(struct vs_domain *d)
 {
+	vsd_flush_kicks(d);
 	/* whatever CPU it still holds or waits for goes to the others */
 	for (unsigned c = 0; c < d->g.ncpus; c++) {
 		vsd_cpu_want(d, c, false);
@@ -917,8 +923,9 @@ bool vsd_cpu_wait(struct vs_domain *d, unsigned cpu, uint64_t timeout_ns)
 	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / 1000000000u),
 			       .tv_nsec = (long)(timeout_ns % 1000000000u) };
 
-	/* a hand-off comes within microseconds of a holder's decision */
-	for (unsigned i = 0; i < WAIT_SPIN; i++) {
+	/* a hand-off comes within microseconds of a holder's decision (on
+	 * another machine CPU: with one, the holder waits for our sleep) */
+	for (unsigned i = 0; d->spin && i < WAIT_SPIN; i++) {
 		if (atomic_load_explicit(&dc->holder, memory_order_acquire) == me)
 			goto held;
 		vsched_cpu_relax();

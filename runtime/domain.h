@@ -153,6 +153,11 @@ struct vs_domain {
 	_Atomic int running; /* a runtime of this process runs on it */
 	uint64_t *held_since; /* per CPU: when this member took it (0: not held) */
 	struct vs_wq *owq;    /* per object: this process's tasks waiting on it */
+	_Atomic uint64_t pend; /* members to kick once this worker sleeps (dobj.c) */
+	uint64_t pend_since;   /* when the first of them was put off */
+	bool spin;	      /* the process may run on more than one machine CPU:
+			       * waiting by spinning can pay (else the one
+			       * spinning keeps the one it waits for off) */
 	_Atomic unsigned long late; /* waits whose wake-up never came (dobj.c) */
 };
 
@@ -219,6 +224,19 @@ static inline bool vsd_rung(const struct vs_domain *d)
 }
 /* Wakes this member's tasks waiting on objects whose bell rang. */
 void vsd_serve(struct vs_domain *d);
+/*
+ * On one machine CPU, a worker that rings another member puts the kick
+ * off until it is about to sleep (or gives its CPU up, or a member slice
+ * passed): woken earlier, the other's worker would only take the machine
+ * CPU from it, find the domain CPU held, and sleep again.
+ */
+void vsd_flush_kicks(struct vs_domain *d);
+static inline void vsd_flush_due(struct vs_domain *d, uint64_t now)
+{
+	if (atomic_load_explicit(&d->pend, memory_order_relaxed) &&
+	    now - d->pend_since > d->g.member_slice_ns)
+		vsd_flush_kicks(d);
+}
 /* This member's idle workers that spin: one more, or one less. */
 void vsd_spinning(struct vs_domain *d, bool on);
 /* Wakes a sleeping worker of member @m, if one sleeps and none spins. */

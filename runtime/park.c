@@ -96,8 +96,13 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 	 * this CPU */
 	rt_timers_poll(c);
 	/* a member's: other members' changes to objects its tasks wait on */
-	if (__builtin_expect(c->dcpu != NULL, 0) && vsd_rung(rt_g->cfg.domain))
-		vsd_serve(rt_g->cfg.domain);
+	if (__builtin_expect(c->dcpu != NULL, 0)) {
+		if (vsd_rung(rt_g->cfg.domain))
+			vsd_serve(rt_g->cfg.domain);
+		/* kicks put off a member slice ago go now */
+		if (atomic_load_explicit(&rt_g->cfg.domain->pend, memory_order_relaxed))
+			vsd_flush_due(rt_g->cfg.domain, rt_now());
+	}
 	if (c->io_flags)
 		rt_g->parker->tick(c);
 	return c;
