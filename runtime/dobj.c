@@ -25,13 +25,14 @@
  * claimed moves it on (helping), so a death between a claim and the move
  * leaves nothing stuck.
  *
- * Waiting: a task that cannot go on notes the object's event count, sets
- * its member's bit in the object's waiters (seq_cst), looks again, and
- * sleeps on its process's private queue for the object. Whoever changes
- * the object bumps the count (seq_cst), then rings every member whose bit
- * it finds: Dekker, so either the waiter sees the change or the changer
- * sees the bit. A rung member clears its bit and wakes all its waiters
- * there, which look again.
+ * Waiting: a task that cannot go on notes what stood in its way (the
+ * cell, the object's word and value), sets its member's bit in the
+ * object's waiters (seq_cst), looks again, and sleeps on its process's
+ * private queue for the object. Whoever changes the object (a seq_cst
+ * CAS, exchange or add) then reads the waiters and rings every member
+ * whose bit it finds: Dekker, so either the waiter sees the change or the
+ * changer sees the bit; with no waiter, nothing more is written. A rung
+ * member clears its bit and wakes all its waiters there, which look again.
  *
  * Nothing read from the state is trusted: indices are masked or checked
  * against the private geometry, loops are bounded (a peer rewriting the
@@ -166,9 +167,9 @@ static void notify(struct vs_domain *d, unsigned i)
 	struct vsd_obj *o = obj(d, i);
 	uint64_t w;
 
-	/* seq_cst: the change, then the count, before the waiters are read
-	 * (a waiter sets its bit, then reads the count) */
-	atomic_fetch_add(&o->seq, 1);
+	/* seq_cst: the change (a seq_cst CAS, exchange or add) before the
+	 * waiters are read; a waiter sets its bit, then looks at what it
+	 * waits to see change (Dekker: one of the two sees the other) */
 	vsd_step(VSD_STEP_NOTIFY);
 	w = atomic_load(&o->waiters) & members_mask(d);
 	while (w) {
@@ -318,12 +319,35 @@ static int chan_shape(struct vsd_obj *o, size_t len, uint32_t *cap)
 	return 0;
 }
 
+/* Where a try gave up: the cell word it found in its way. */
+struct seen {
+	uint32_t word, value; /* the object's, before the try */
+	_Atomic uint64_t *cell;
+	uint64_t cw;
+};
+
+/* The member that holds @sn's cell midway (writing, reading), as its
+ * cell word; 0 if none. */
+static uint64_t stuck_of(const struct seen *sn)
+{
+	unsigned st = CELL_ST(sn->cw);
+
+	return sn->cell && (st == C_READING || st == C_WRITING) ? sn->cw : 0;
+}
+
+/* Did the object change since @sn (so that a try may now go through)? */
+static bool changed(struct vsd_obj *o, const struct seen *sn)
+{
+	return atomic_load(&o->word) != sn->word || atomic_load(&o->value) != sn->value ||
+	       (sn->cell && atomic_load(sn->cell) != sn->cw);
+}
+
 /*
- * One try at sending: 0, -EAGAIN (full; *@stuck: the cell in the way if
- * a member holds it midway), -EPIPE (closed), or an error.
+ * One try at sending: 0, -EAGAIN (full: *@sn says at which cell), -EPIPE
+ * (closed), or an error.
  */
 static int try_send(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, const void *msg,
-		    size_t len, uint64_t *stuck)
+		    size_t len, struct seen *sn)
 {
 	struct vsd_obj *o = obj(d, i);
 	unsigned me = d->id + 1;
@@ -369,8 +393,8 @@ static int try_send(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, con
 		}
 		if (((cp + cap) & POS_MASK) == pos) {
 			/* the lap before is still in it: full */
-			if (CELL_ST(cw) == C_READING || CELL_ST(cw) == C_WRITING)
-				*stuck = cw;
+			sn->cell = &cell->w;
+			sn->cw = cw;
 			return -EAGAIN;
 		}
 		/* the tail moved since we read it, or a peer wrote nonsense */
@@ -379,7 +403,7 @@ static int try_send(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, con
 }
 
 static int try_recv(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, void *msg,
-		    size_t len, uint64_t *stuck)
+		    size_t len, struct seen *sn)
 {
 	struct vsd_obj *o = obj(d, i);
 	unsigned me = d->id + 1;
@@ -428,12 +452,13 @@ static int try_recv(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, voi
 			case C_READING:
 				move_on(&o->head, pos);
 				continue;
-			case C_WRITING:
-				*stuck = cw;
-				__attribute__((fallthrough)); /* empty until its sender is done */
+			case C_WRITING: /* empty until its sender is done */
 			case C_FREE:
-				if (atomic_load_explicit(&o->value, memory_order_relaxed))
-					return CELL_ST(cw) == C_FREE ? -EPIPE : -EAGAIN;
+				if (atomic_load_explicit(&o->value, memory_order_relaxed) &&
+				    CELL_ST(cw) == C_FREE)
+					return -EPIPE;
+				sn->cell = &cell->w;
+				sn->cw = cw;
 				return -EAGAIN;
 			default:
 				continue;
@@ -446,10 +471,11 @@ static int try_recv(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, voi
 		}
 		if (((cp + cap) & POS_MASK) == pos) {
 			/* the lap before still in it: nothing sent here yet */
-			if (CELL_ST(cw) == C_READING || CELL_ST(cw) == C_WRITING)
-				*stuck = cw;
-			return atomic_load_explicit(&o->value, memory_order_relaxed) ? -EPIPE :
-										       -EAGAIN;
+			if (atomic_load_explicit(&o->value, memory_order_relaxed))
+				return -EPIPE;
+			sn->cell = &cell->w;
+			sn->cw = cw;
+			return -EAGAIN;
 		}
 	}
 	return -EIO;
@@ -497,7 +523,7 @@ static void look_after(struct vs_domain *d, unsigned i, uint32_t w, uint64_t cw,
 struct wait_ctx {
 	struct vs_domain *d;
 	struct vsd_obj *o;
-	uint32_t word, seq;
+	const struct seen *sn;
 };
 
 /* Under the private queue's lock: announced, is there news? */
@@ -505,37 +531,37 @@ static bool news(void *arg)
 {
 	struct wait_ctx *x = arg;
 
-	/* seq_cst: the bit before the count (Dekker with notify) */
+	/* seq_cst: the bit before the look (Dekker with notify) */
 	atomic_fetch_or(&x->o->waiters, 1ull << x->d->id);
 	vsd_step(VSD_STEP_WAIT);
-	return atomic_load(&x->o->seq) != x->seq || atomic_load(&x->o->word) != x->word;
+	return changed(x->o, x->sn);
 }
 
-/* Blocks the calling task until object @i changes from what it had at
- * count @seq (0), or a while has passed (1: time to look after the
- * members in the way), or the runtime cancels (-ECANCELED). */
-static int block(struct vs_domain *d, unsigned i, uint32_t w, uint32_t seq, bool stuck)
+/* Blocks the calling task until object @i changes from @sn (0), or a
+ * while has passed (1: time to look after the members in the way), or
+ * the runtime cancels (-ECANCELED). */
+static int block(struct vs_domain *d, unsigned i, const struct seen *sn)
 {
-	struct wait_ctx x = { d, obj(d, i), w, seq };
+	struct wait_ctx x = { d, obj(d, i), sn };
 	int r = vs_wq_wait_pred_until(&d->owq[i], news, &x,
-				      vs_deadline_in(stuck ? LOOK_STUCK_NS : LOOK_NS));
+				      vs_deadline_in(stuck_of(sn) ? LOOK_STUCK_NS : LOOK_NS));
 
 	if (r != -ETIMEDOUT)
 		return r;
 	/* the time ran out, yet the object had changed: its wake-up was
 	 * lost (or came just now); counted, for the tests */
-	if (atomic_load(&x.o->seq) != seq)
+	if (changed(x.o, sn))
 		atomic_fetch_add_explicit(&d->late, 1, memory_order_relaxed);
 	return 1;
 }
 
 /*
- * Before blocking, on a domain of more than one CPU: watches object @i's
- * count for a little while, as the change a task waits for often comes
- * from another CPU within microseconds (and then neither side sleeps).
- * True if it changed.
+ * Before blocking, on a domain of more than one CPU: watches what the
+ * try found in its way for a little while, as the change a task waits
+ * for often comes from another CPU within microseconds (and then neither
+ * side sleeps, nor rings). True if it changed.
  */
-static bool spin(struct vs_domain *d, unsigned i, uint32_t seq)
+static bool spin(struct vs_domain *d, unsigned i, const struct seen *sn)
 {
 	struct vsd_obj *o = obj(d, i);
 	uint64_t end = 0;
@@ -543,7 +569,7 @@ static bool spin(struct vs_domain *d, unsigned i, uint32_t seq)
 	if (d->g.ncpus < 2 || !d->spin)
 		return false; /* the change needs this CPU */
 	for (unsigned k = 1;; k++) {
-		if (atomic_load_explicit(&o->seq, memory_order_acquire) != seq)
+		if (changed(o, sn))
 			return true;
 		vsched_cpu_relax();
 		if (k % 64 == 0) {
@@ -583,32 +609,29 @@ static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send
 	if (wait && (r = may_block(d)) < 0)
 		return r;
 	for (bool spun = false;; spun = true) {
-		uint32_t seq = atomic_load(&obj(d, i)->seq);
-		uint64_t stuck = 0;
+		struct seen sn = { w, atomic_load(&obj(d, i)->value), NULL, 0 };
+		uint64_t stuck;
 
 		if (wait && rt_cancelled())
 			return -ECANCELED;
-
-		r = send ? try_send(d, i, ch, w, msg, len, &stuck) :
-			   try_recv(d, i, ch, w, msg, len, &stuck);
+		r = send ? try_send(d, i, ch, w, msg, len, &sn) :
+			   try_recv(d, i, ch, w, msg, len, &sn);
 		if (r != -EAGAIN)
 			return r;
-		/* once per call: a peer that keeps bumping the count must not
-		 * keep us from blocking (or from seeing a cancel) */
-		if (wait && !stuck && !spun && spin(d, i, seq))
-			continue;
+		stuck = stuck_of(&sn);
 		if (!wait) {
 			/* a member in the way that died: reclaimed, and once more */
 			if (!stuck || CELL_WHO(stuck) - 1 == d->id ||
 			    !vsd_member_reap(d, CELL_WHO(stuck) - 1))
 				return r;
-			wait = false;
-			stuck = 0;
-			r = send ? try_send(d, i, ch, w, msg, len, &stuck) :
-				   try_recv(d, i, ch, w, msg, len, &stuck);
-			return r;
+			return send ? try_send(d, i, ch, w, msg, len, &sn) :
+				      try_recv(d, i, ch, w, msg, len, &sn);
 		}
-		r = block(d, i, w, seq, stuck != 0);
+		/* once per call: a peer that keeps changing the object must
+		 * not keep us from blocking (or from seeing a cancel) */
+		if (!stuck && !spun && spin(d, i, &sn))
+			continue;
+		r = block(d, i, &sn);
 		if (r < 0)
 			return r;
 		if (r)
@@ -693,17 +716,17 @@ int vs_dwq_wait(vs_domain_t *d, uint32_t wq, uint32_t expected)
 		return r;
 	for (bool spun = false;; spun = true) {
 		struct vsd_obj *o = obj(d, i);
-		uint32_t seq = atomic_load(&o->seq), ow = atomic_load(&o->word);
+		struct seen sn = { atomic_load(&o->word), expected, NULL, 0 };
 
-		if (ow != w)
-			return moved(ow, wq, VSD_OBJ_WQ);
+		if (sn.word != w)
+			return moved(sn.word, wq, VSD_OBJ_WQ);
 		if (atomic_load(&o->value) != expected)
 			return 0;
 		if (rt_cancelled())
 			return -ECANCELED;
-		if (!spun && spin(d, i, seq))
+		if (!spun && spin(d, i, &sn))
 			continue;
-		r = block(d, i, w, seq, false);
+		r = block(d, i, &sn);
 		if (r < 0)
 			return r;
 		if (r)

@@ -116,19 +116,25 @@ _Static_assert(sizeof(struct vsd_member) == 64, "a member slot is a line");
  */
 #define VSD_OBJ_SIZE 4096u
 #define VSD_CELL_DATA 56u
-#define VSD_CHAN_CAP_MAX ((VSD_OBJ_SIZE - 64u) / 64u)
+#define VSD_CHAN_CAP_MAX ((VSD_OBJ_SIZE - 256u) / 64u)
 #define VSD_MAX_OBJECTS 1024u
 enum { VSD_OBJ_FREE = 0, VSD_OBJ_BUSY = 1, VSD_OBJ_CHAN = 2, VSD_OBJ_WQ = 3, VSD_OBJ_DEAD = 4 };
 
+/* Four lines, so that a sender and a receiver on two CPUs each write
+ * their own: what is fixed at creation (read by all), the value and the
+ * waiters, the tail (the senders') and the head (the receivers'). */
 struct vsd_obj {
 	_Atomic uint32_t word;
-	_Atomic uint32_t seq;	  /* bumped by every change a waiter may wait for */
-	_Atomic uint32_t value;	  /* a wait queue's value; a channel's closed flag */
 	uint32_t msg_size, cap;	  /* a channel's, set while BUSY: checked at each use */
-	uint32_t pad0;
+	uint32_t pad0[13];
+	uint32_t pad1a;
+	_Atomic uint32_t value;	  /* a wait queue's value; a channel's closed flag */
 	_Atomic uint64_t waiters; /* bit m: member m has a task waiting on it */
-	_Atomic uint64_t head, tail; /* a channel's next positions to take and fill */
-	uint64_t pad[2];
+	uint64_t pad1[6];
+	_Atomic uint64_t tail;	  /* a channel's next position to fill */
+	uint64_t pad2[7];
+	_Atomic uint64_t head;	  /* and to take */
+	uint64_t pad3[7];
 };
 
 /* (shared) A channel's cell: pos << 16 | member + 1 << 8 | state (dobj.c),
@@ -138,7 +144,8 @@ struct vsd_cell {
 	unsigned char data[VSD_CELL_DATA];
 };
 
-_Static_assert(sizeof(struct vsd_obj) == 64, "an object's head is a line");
+_Static_assert(sizeof(struct vsd_obj) == 256, "an object's head is four lines");
+_Static_assert(VSD_CHAN_CAP_MAX == VS_DCHAN_CAP_MAX, "the public bound");
 _Static_assert(sizeof(struct vsd_cell) == 64, "a cell is a line");
 
 /* The handle: this process's membership. */

@@ -116,7 +116,7 @@ int vs_domain_members(vs_domain_t *d, struct vs_domain_member *out, unsigned n);
  * message it was sending or taking; the channel goes on for the others.
  */
 #define VS_DCHAN_MSG_MAX 56u
-#define VS_DCHAN_CAP_MAX 63u
+#define VS_DCHAN_CAP_MAX 60u
 
 /* A channel of @cap messages of @msg_size bytes. -ENOSPC: no free object. */
 VS_WARN_UNUSED int vs_dchan_create(vs_domain_t *d, unsigned msg_size, unsigned cap,
