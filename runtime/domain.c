@@ -597,7 +597,12 @@ int vsd_runtime_begin(struct vs_domain *d, uint64_t *off)
 		return r;
 	}
 	d->held_since = calloc(d->g.ncpus, sizeof(*d->held_since));
-	if (!d->held_since) {
+	d->prewoke = calloc(d->g.ncpus, sizeof(*d->prewoke));
+	if (!d->held_since || !d->prewoke) {
+		free(d->held_since);
+		free(d->prewoke);
+		d->held_since = NULL;
+		d->prewoke = NULL;
 		atomic_store(&d->running, 0);
 		return -ENOMEM;
 	}
@@ -616,7 +621,9 @@ void vsd_runtime_end(struct vs_domain *d)
 			vsd_cpu_release(d, c);
 	}
 	free(d->held_since);
+	free(d->prewoke);
 	d->held_since = NULL;
+	d->prewoke = NULL;
 	atomic_store_explicit(&d->me->running, 0, memory_order_relaxed);
 	atomic_store(&d->running, 0);
 }
@@ -635,6 +642,7 @@ void vsd_runtime_end(struct vs_domain *d)
 #define VR_SCALE 1024u /* vruntime: ns * VR_SCALE / weight */
 #define LEASE_SLICES 50u /* a holder keeps a CPU others wait for this long */
 #define WAIT_SPIN 4000u /* looks at the holder word before sleeping */
+#define PREWAKE_NS 50000u /* before a slice ends, the next member is woken */
 
 static uint64_t now_ns(void)
 {
@@ -719,6 +727,7 @@ static void got(struct vs_domain *d, unsigned cpu)
 	if (d->held_since[cpu])
 		return;
 	d->held_since[cpu] = t;
+	d->prewoke[cpu] = 0;
 	atomic_store_explicit(&dc->since, t, memory_order_relaxed);
 	atomic_fetch_and(&dc->want, ~(1ull << d->id));
 }
@@ -848,8 +857,18 @@ bool vsd_cpu_due(struct vs_domain *d, unsigned cpu)
 	if (atomic_load_explicit(&dc->holder, memory_order_relaxed) != d->id + 1)
 		return true; /* taken from it (its lease ran out): leave at once */
 	t = now_ns();
-	if (t - d->held_since[cpu] < d->g.member_slice_ns)
+	if (t - d->held_since[cpu] < d->g.member_slice_ns) {
+		/* near the end of the slice, the member it will likely go to
+		 * is woken: it then spins on the holder word (vsd_cpu_wait),
+		 * and the hand-off costs no wake-up at the boundary */
+		if (d->spin && !d->prewoke[cpu] &&
+		    t - d->held_since[cpu] + PREWAKE_NS >= d->g.member_slice_ns &&
+		    (n = next_member(d, cpu, d->id)) >= 0) {
+			d->prewoke[cpu] = 1;
+			wake(d, (unsigned)n, cpu);
+		}
 		return false;
+	}
 	n = next_member(d, cpu, d->id);
 	if (n < 0)
 		return false;

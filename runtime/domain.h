@@ -159,6 +159,7 @@ struct vs_domain {
 	struct vsd_member *me;
 	_Atomic int running; /* a runtime of this process runs on it */
 	uint64_t *held_since; /* per CPU: when this member took it (0: not held) */
+	uint8_t *prewoke;     /* per CPU: its next holder was woken this slice */
 	struct vs_wq *owq;    /* per object: this process's tasks waiting on it */
 	_Atomic uint64_t pend; /* members to kick once this worker sleeps (dobj.c) */
 	uint64_t pend_since;   /* when the first of them was put off */

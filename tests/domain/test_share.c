@@ -202,6 +202,17 @@ static bool emulated(void)
 	return getenv("VSCHED_EMULATED") != NULL;
 }
 
+/* Under a sanitizer every hand-off costs several times its time: how busy
+ * the CPUs were is not judged there (shares still are). */
+static bool sanitized(void)
+{
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+	return true;
+#else
+	return false;
+#endif
+}
+
 /* Two members on one domain CPU: never both at work, both progress, even
  * shares, and few kernel switches: a hand-off per member slice. */
 static void test_one_cpu(void **state)
@@ -273,7 +284,8 @@ static void test_weights(void **state)
 		assert_true(b[i] > a[i]);
 	}
 	/* both CPUs were in use the whole time */
-	if (!emulated())
+	print_message("    the CPUs were held %.0f%% of the time\n", 100.0 * (double)tot / (2e9));
+	if (!emulated() && !sanitized())
 		assert_true(tot > 2 * 1000 * MS * 9 / 10);
 	assert_int_equal(vs_domain_close(d), 0);
 }
