@@ -1115,8 +1115,8 @@ static void test_hostile_fields(void **state)
 			_Atomic uint32_t *base = (_Atomic uint32_t *)(map + d->g.objs_off +
 								     (size_t)(h & 0xfff) * VSD_OBJ_SIZE);
 
-			/* the head (16 words) and the first two cells (32) */
-			for (int w = 0; w < 48; w++) {
+			/* the head and the first two cells */
+			for (int w = 0; w < (int)(sizeof(struct vsd_obj) / 4 + 32); w++) {
 				uint32_t old = atomic_load(&base[w]);
 
 				for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]); k++) {
@@ -1136,7 +1136,8 @@ static void test_hostile_fields(void **state)
 					atomic_store(&base[w], old);
 					/* reopen what close shut */
 					atomic_store(&((_Atomic uint32_t *)(map + d->g.objs_off +
-						(size_t)(B->ch & 0xfff) * VSD_OBJ_SIZE))[2], 0);
+						(size_t)(B->ch & 0xfff) * VSD_OBJ_SIZE))
+						[offsetof(struct vsd_obj, value) / 4], 0);
 				}
 			}
 		}
