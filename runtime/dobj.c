@@ -87,16 +87,6 @@ static struct vsd_cell *cells(struct vsd_obj *o)
 	return (struct vsd_cell *)(o + 1);
 }
 
-static uint64_t members_mask(const struct vs_domain *d)
-{
-	return d->g.max_members >= 64 ? ~0ull : (1ull << d->g.max_members) - 1;
-}
-
-static bool own(const struct vs_domain *d)
-{
-	return vsd_own(d);
-}
-
 /* Wakes this process's tasks waiting on object @i. */
 static void serve_one(struct vs_domain *d, unsigned i)
 {
@@ -171,7 +161,7 @@ static void notify(struct vs_domain *d, unsigned i)
 	 * waiters are read; a waiter sets its bit, then looks at what it
 	 * waits to see change (Dekker: one of the two sees the other) */
 	vsd_step(VSD_STEP_NOTIFY);
-	w = atomic_load(&o->waiters) & members_mask(d);
+	w = atomic_load(&o->waiters) & vsd_members_mask(d);
 	while (w) {
 		unsigned m = (unsigned)__builtin_ctzll(w);
 
@@ -206,7 +196,7 @@ static int lookup(struct vs_domain *d, uint32_t h, unsigned kind, unsigned *idx,
 	uint32_t w;
 	int r;
 
-	if (!own(d))
+	if (!vsd_own(d))
 		return d ? -EPERM : -EINVAL;
 	if (H_IDX(h) >= d->g.max_objects || H_GEN(h) == 0)
 		return -EINVAL;
@@ -224,7 +214,7 @@ static int lookup(struct vs_domain *d, uint32_t h, unsigned kind, unsigned *idx,
 static int create(struct vs_domain *d, unsigned kind, uint32_t msg_size, uint32_t cap,
 		  uint32_t *out)
 {
-	if (!own(d))
+	if (!vsd_own(d))
 		return d ? -EPERM : -EINVAL;
 	for (unsigned i = 0; i < d->g.max_objects; i++) {
 		struct vsd_obj *o = obj(d, i);
@@ -256,7 +246,7 @@ static int create(struct vs_domain *d, unsigned kind, uint32_t msg_size, uint32_
 
 int vs_dchan_create(vs_domain_t *d, unsigned msg_size, unsigned cap, uint32_t *out)
 {
-	if (!own(d))
+	if (!vsd_own(d))
 		return d ? -EPERM : -EINVAL;
 	if (!out || msg_size == 0 || msg_size > VS_DCHAN_MSG_MAX || cap == 0 ||
 	    cap > VS_DCHAN_CAP_MAX)

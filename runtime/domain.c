@@ -383,12 +383,6 @@ int vs_domain_create(const struct vs_domain_attr *attr, vs_domain_t **out)
 	return join(gfd, sfd, out);
 }
 
-/* Is @d this process's own (not a copy a fork left)? */
-static bool own(const vs_domain_t *d)
-{
-	return vsd_own(d);
-}
-
 /* This process's pid, kept: getpid is a system call, and the objects'
  * calls check the handle's owner every time. A fork's child forgets it. */
 static _Atomic pid_t self_pid;
@@ -418,7 +412,7 @@ void vsd_atfork_init(void)
 
 int vs_domain_fds(const vs_domain_t *d, int *geom_fd, int *state_fd)
 {
-	if (!own(d))
+	if (!vsd_own(d))
 		return d ? -EPERM : -EINVAL;
 	if (!geom_fd || !state_fd)
 		return -EINVAL;
@@ -429,14 +423,14 @@ int vs_domain_fds(const vs_domain_t *d, int *geom_fd, int *state_fd)
 
 int vs_domain_member_id(const vs_domain_t *d)
 {
-	if (!own(d))
+	if (!vsd_own(d))
 		return d ? -EPERM : -EINVAL;
 	return (int)d->id;
 }
 
 int vs_domain_set_weight(vs_domain_t *d, unsigned weight)
 {
-	if (!own(d))
+	if (!vsd_own(d))
 		return d ? -EPERM : -EINVAL;
 	if (weight == 0 || weight > VS_DOMAIN_WEIGHT_MAX)
 		return -EINVAL;
@@ -448,7 +442,7 @@ int vs_domain_members(vs_domain_t *d, struct vs_domain_member *out, unsigned n)
 {
 	unsigned count = 0;
 
-	if (!own(d))
+	if (!vsd_own(d))
 		return d ? -EPERM : -EINVAL;
 	if (n && !out)
 		return -EINVAL;
@@ -479,7 +473,7 @@ int vs_domain_close(vs_domain_t *d)
 {
 	if (!d)
 		return -EINVAL;
-	if (own(d)) {
+	if (vsd_own(d)) {
 		uint32_t self = (uint32_t)d->pid;
 
 		if (atomic_load(&d->running))
@@ -520,7 +514,7 @@ int vs_domain_send(const vs_domain_t *d, int sock)
 	struct cmsghdr *cm;
 	int fds[2], r;
 
-	if (!own(d))
+	if (!vsd_own(d))
 		return d ? -EPERM : -EINVAL;
 	r = peer_ok(sock, d->g.any_uid != 0);
 	if (r < 0)
@@ -586,7 +580,7 @@ int vsd_runtime_begin(struct vs_domain *d, uint64_t *off)
 {
 	int zero = 0, r;
 
-	if (!own(d))
+	if (!vsd_own(d))
 		return -EPERM;
 	if (!atomic_compare_exchange_strong(&d->running, &zero, 1))
 		return -EBUSY;
@@ -662,11 +656,6 @@ static _Atomic uint32_t *wake_word(struct vs_domain *d, unsigned m, unsigned cpu
 	return (_Atomic uint32_t *)(d->map + d->g.wake_off) + (size_t)m * d->g.ncpus + cpu;
 }
 
-static uint64_t members_mask(const struct vs_domain *d)
-{
-	return d->g.max_members >= 64 ? ~0ull : (1ull << d->g.max_members) - 1;
-}
-
 static uint32_t weight_of(struct vsd_member *m)
 {
 	uint32_t w = atomic_load_explicit(&m->weight, memory_order_relaxed);
@@ -698,7 +687,7 @@ void vsd_cpu_kick(struct vs_domain *d, unsigned cpu)
 /* The waiting member furthest behind, other than @skip; -1 if none. */
 static int next_member(struct vs_domain *d, unsigned cpu, unsigned skip)
 {
-	uint64_t w = atomic_load(&vsd_cpu(d, cpu)->want) & members_mask(d);
+	uint64_t w = atomic_load(&vsd_cpu(d, cpu)->want) & vsd_members_mask(d);
 	uint64_t best_vr = 0;
 	int best = -1;
 
@@ -797,7 +786,7 @@ static void floor_update(struct vs_domain *d)
 		if (h && h <= d->g.max_members)
 			busy |= 1ull << (h - 1);
 	}
-	busy &= members_mask(d);
+	busy &= vsd_members_mask(d);
 	while (busy) {
 		unsigned m = (unsigned)__builtin_ctzll(busy);
 		uint64_t vr = atomic_load_explicit(&member(d, m)->vruntime, memory_order_relaxed);

@@ -178,6 +178,13 @@ static inline bool vsd_own(const struct vs_domain *d)
 	return d && d->pid == vsd_self();
 }
 
+/* The bits of the member slots @d has (a bitmap read from the state is
+ * masked with it before it indexes anything). */
+static inline uint64_t vsd_members_mask(const struct vs_domain *d)
+{
+	return d->g.max_members >= 64 ? ~0ull : (1ull << d->g.max_members) - 1;
+}
+
 /*
  * For the runtime: claims @d for a runtime about to start (-EPERM from a
  * forked copy, -EBUSY if one runs), zeroes its section and says where the
