@@ -106,8 +106,10 @@ void vsd_serve(struct vs_domain *d)
 	 * its bit before word 0, so its bit is seen now or rings again) */
 	atomic_exchange(b, 0);
 	for (unsigned k = 1; k < d->g.bell_words; k++) {
-		uint64_t x = atomic_load_explicit(b + k, memory_order_relaxed) ? atomic_exchange(b + k, 0) : 0;
+		uint64_t x = atomic_load_explicit(b + k, memory_order_relaxed);
 
+		if (x)
+			x = atomic_exchange(b + k, 0);
 		while (x) {
 			unsigned i = (k - 1) * 64 + (unsigned)__builtin_ctzll(x);
 
@@ -133,7 +135,7 @@ static void ring(struct vs_domain *d, unsigned m, unsigned i)
 		/* one machine CPU, and we are its worker: kick on our way to
 		 * sleep (vsd_flush_kicks) */
 		if (!atomic_fetch_or_explicit(&d->pend, 1ull << m, memory_order_relaxed))
-			d->pend_since = rt_now();
+			atomic_store_explicit(&d->pend_since, rt_now(), memory_order_relaxed);
 		return;
 	}
 	vsd_kick_member(d, m);

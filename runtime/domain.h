@@ -162,7 +162,7 @@ struct vs_domain {
 	uint8_t *prewoke;     /* per CPU: its next holder was woken this slice */
 	struct vs_wq *owq;    /* per object: this process's tasks waiting on it */
 	_Atomic uint64_t pend; /* members to kick once this worker sleeps (dobj.c) */
-	uint64_t pend_since;   /* when the first of them was put off */
+	_Atomic uint64_t pend_since; /* when the first of them was put off */
 	bool spin;	      /* the process may run on more than one machine CPU:
 			       * waiting by spinning can pay (else the one
 			       * spinning keeps the one it waits for off) */
@@ -249,7 +249,8 @@ void vsd_flush_kicks(struct vs_domain *d);
 static inline void vsd_flush_due(struct vs_domain *d, uint64_t now)
 {
 	if (atomic_load_explicit(&d->pend, memory_order_relaxed) &&
-	    now - d->pend_since > d->g.member_slice_ns)
+	    now - atomic_load_explicit(&d->pend_since, memory_order_relaxed) >
+		    d->g.member_slice_ns)
 		vsd_flush_kicks(d);
 }
 /* This member's idle workers that spin: one more, or one less. */
