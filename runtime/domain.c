@@ -7,7 +7,7 @@
  * The member table's protocol: a slot's owner word goes 0 -> pid by one
  * CAS (the claim), pid -> 0 when the holder leaves, and pid -> REAPING|r
  * -> 0 when process r finds the holder dead and empties the slot (its
- * section zeroed, its counters cleared). A reclaimer that dies midway
+ * CPUs given back, its objects reaped, its counters cleared). A reclaimer that dies midway
  * leaves REAPING|r, which the next one takes over the same way; each step
  * is one CAS that names who did it, so no death leaves a slot held.
  */
@@ -62,9 +62,7 @@ static int layout(struct vsd_geom *g)
 	g->bell_words = (uint32_t)vsched_align_up(1 + (g->max_objects + 63) / 64, 8);
 	g->objs_off = vsched_align_up(g->bells_off + (uint64_t)g->max_members * g->bell_words *
 						     sizeof(uint64_t), VSD_PAGE);
-	g->sections_off = g->objs_off + (uint64_t)g->max_objects * VSD_OBJ_SIZE;
-	g->section_size = h.shared_size;
-	g->state_size = g->sections_off + g->max_members * g->section_size;
+	g->state_size = g->objs_off + (uint64_t)g->max_objects * VSD_OBJ_SIZE;
 	return 0;
 }
 
@@ -76,28 +74,6 @@ static struct vsd_member *member(struct vs_domain *d, unsigned i)
 static struct vsd_state *state(struct vs_domain *d)
 {
 	return (struct vsd_state *)d->map;
-}
-
-static uint64_t section_off(const struct vs_domain *d, unsigned i)
-{
-	return d->g.sections_off + i * d->g.section_size;
-}
-
-/* Zeroes member @i's section: its pages go back to the kernel. */
-static int zero_section(struct vs_domain *d, unsigned i)
-{
-	void *p;
-
-	if (fallocate(d->sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)section_off(d, i), (off_t)d->g.section_size) == 0)
-		return 0;
-	p = mmap(NULL, d->g.section_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->sfd,
-		 (off_t)section_off(d, i));
-	if (p == MAP_FAILED)
-		return -errno;
-	memset(p, 0, d->g.section_size);
-	munmap(p, d->g.section_size);
-	return 0;
 }
 
 /*
@@ -148,7 +124,6 @@ static bool reclaim(struct vs_domain *d, unsigned i, uint32_t o)
 	if (!atomic_compare_exchange_strong_explicit(&m->owner, &o, mine, memory_order_acquire,
 						     memory_order_relaxed))
 		return o == 0;
-	(void)zero_section(d, i);
 	cpus_drop(d, i);
 	vsd_objs_reap(d, i);
 	atomic_store_explicit(&m->running, 0, memory_order_relaxed);
@@ -183,10 +158,6 @@ static int claim(struct vs_domain *d)
 							     memory_order_acquire,
 							     memory_order_relaxed))
 			continue;
-		if (zero_section(d, i) != 0) {
-			atomic_store_explicit(&m->owner, 0, memory_order_release);
-			return -EIO;
-		}
 		d->id = i;
 		d->me = m;
 		/* bells rung for the slot's last holder are not ours */
@@ -210,7 +181,7 @@ static int claim(struct vs_domain *d)
 static void handle_free(struct vs_domain *d)
 {
 	if (d->map)
-		munmap(d->map, d->g.sections_off);
+		munmap(d->map, d->g.state_size);
 	free(d->owq);
 	if (d->gfd >= 0)
 		close(d->gfd);
@@ -253,7 +224,7 @@ static int join(int gfd, int sfd, vs_domain_t **out)
 	    pread(sfd, &st, sizeof(st), 0) != (ssize_t)sizeof(st) ||
 	    st.magic != VSD_STATE_MAGIC || st.version != VSD_VERSION || st.nonce != d->g.nonce)
 		goto fail;
-	d->map = mmap(NULL, d->g.sections_off, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	d->map = mmap(NULL, d->g.state_size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
 	if (d->map == MAP_FAILED) {
 		d->map = NULL;
 		r = -errno;
@@ -576,20 +547,14 @@ int vs_domain_recv(int sock, unsigned flags, vs_domain_t **out)
 	return r;
 }
 
-int vsd_runtime_begin(struct vs_domain *d, uint64_t *off)
+int vsd_runtime_begin(struct vs_domain *d)
 {
-	int zero = 0, r;
+	int zero = 0;
 
 	if (!vsd_own(d))
 		return -EPERM;
 	if (!atomic_compare_exchange_strong(&d->running, &zero, 1))
 		return -EBUSY;
-	/* the section starts empty: a runtime before this one left its state */
-	r = zero_section(d, d->id);
-	if (r < 0) {
-		atomic_store(&d->running, 0);
-		return r;
-	}
 	d->held_since = calloc(d->g.ncpus, sizeof(*d->held_since));
 	d->prewoke = calloc(d->g.ncpus, sizeof(*d->prewoke));
 	if (!d->held_since || !d->prewoke) {
@@ -600,7 +565,6 @@ int vsd_runtime_begin(struct vs_domain *d, uint64_t *off)
 		atomic_store(&d->running, 0);
 		return -ENOMEM;
 	}
-	*off = section_off(d, d->id);
 	atomic_store_explicit(&d->me->running, 1, memory_order_relaxed);
 	return 0;
 }

@@ -6,13 +6,14 @@
  *     [ struct vsd_geom ]
  *   state memfd (sealed: no resize, no new seals)
  *     [ page 0: struct vsd_state ][ member table ][ domain CPUs ][ wake words ]
- *     [ bells ][ objects ][ section 0 ][ section 1 ] ...
+ *     [ bells ][ objects ]
  *
- * A section is one member's scheduler: the shared part of its vvar area
- * (vvar.h), mapped by the loader at its offset in the state. The member
- * table says which process holds each section. Every member keeps a copy
- * of the geometry, checked once, and trusts nothing it reads from the
- * state beyond what it checks at each use.
+ * A member's own scheduler (the core's vvar area, shared part included)
+ * is not in the state: it is the member's private memory, since tasks
+ * never move between members and no peer needs it. So no peer can drop
+ * a member's tasks or rewrite their states. Every member keeps a copy of
+ * the geometry, checked once, and trusts nothing it reads from the state
+ * beyond what it checks at each use.
  */
 #ifndef VS_DOMAIN_INTERNAL_H
 #define VS_DOMAIN_INTERNAL_H
@@ -27,7 +28,7 @@
 
 #define VSD_GEOM_MAGIC 0x4d4f4456u  /* "VDOM" */
 #define VSD_STATE_MAGIC 0x54534456u /* "VDST" */
-#define VSD_VERSION 3u
+#define VSD_VERSION 4u
 #define VSD_MAX_MEMBERS 64u
 #define VSD_PAGE 4096u
 
@@ -50,8 +51,6 @@ struct vsd_geom {
 	uint32_t bell_words; /* a member's bells: 1 + max_objects / 64, rounded up to 8 */
 	uint64_t bells_off; /* uint64_t[max_members][bell_words] */
 	uint64_t objs_off;  /* VSD_OBJ_SIZE each */
-	uint64_t section_size; /* a member's shared part (vsched_vvar_layout) */
-	uint64_t sections_off;
 	uint64_t state_size;
 };
 
@@ -66,7 +65,7 @@ struct vsd_member {
 	_Atomic uint32_t owner;
 	_Atomic uint32_t incarnation; /* bumped by each process that takes it */
 	_Atomic uint32_t weight;
-	_Atomic uint32_t running; /* a runtime runs on the section */
+	_Atomic uint32_t running; /* a runtime of the member runs */
 	_Atomic uint64_t cpu_ns;  /* domain CPU time it held */
 	_Atomic uint64_t vruntime; /* held time weighted by 1 / weight */
 	_Atomic uint32_t spinning; /* its idle workers still looking for work */
@@ -155,7 +154,7 @@ struct vs_domain {
 	unsigned id;	    /* its member slot */
 	uint32_t incarnation;
 	struct vsd_geom g;  /* checked copy */
-	char *map;	    /* state [0, sections_off), shared */
+	char *map;	    /* the whole state, shared */
 	struct vsd_member *me;
 	_Atomic int running; /* a runtime of this process runs on it */
 	uint64_t *held_since; /* per CPU: when this member took it (0: not held) */
@@ -187,10 +186,10 @@ static inline uint64_t vsd_members_mask(const struct vs_domain *d)
 
 /*
  * For the runtime: claims @d for a runtime about to start (-EPERM from a
- * forked copy, -EBUSY if one runs), zeroes its section and says where the
- * section is. vsd_runtime_end gives it back, and every CPU it held.
+ * forked copy, -EBUSY if one runs, -ENOMEM). vsd_runtime_end gives it
+ * back, and every CPU it held.
  */
-int vsd_runtime_begin(struct vs_domain *d, uint64_t *off);
+int vsd_runtime_begin(struct vs_domain *d);
 void vsd_runtime_end(struct vs_domain *d);
 
 /*

@@ -189,14 +189,14 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 			mo.geom.slice = 1;
 	}
 	if (cfg.domain) {
-		r = vsd_runtime_begin(cfg.domain, &mo.vvar_off);
+		/* the member's scheduler itself stays private (domain.h) */
+		r = vsd_runtime_begin(cfg.domain);
 		if (r < 0) {
 			free(rt->cpus);
 			free(rt);
 			atomic_store(&rt_claimed, 0);
 			return r;
 		}
-		mo.vvar_fd = cfg.domain->sfd;
 	}
 	r = vsa_image_map_embedded(&rt->img, &mo);
 	if (r < 0) {

@@ -203,7 +203,7 @@ static void test_refused_files(void **state)
 	assert_int_equal(pwrite(fake, buf, (size_t)n, 0), n);
 	assert_int_equal(vs_domain_open(fake, s, &d2), -EINVAL);
 	/* sealed but changed: sizes that disagree with the counts */
-	((struct vsd_geom *)buf)->section_size += 4096;
+	((struct vsd_geom *)buf)->state_size += 4096;
 	close(fake);
 	fake = memfd_create("fake", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	assert_int_equal(pwrite(fake, buf, (size_t)n, 0), n);
@@ -649,19 +649,21 @@ static int doomed(void *p)
 		(void)vs_task_yield();
 }
 
-/* The section of member @i, as all-zero or not. */
-static bool section_zero(vs_domain_t *d, unsigned i)
+/* Does slot @i hold nothing of a member: no CPU, no want bit, cleared
+ * counters? */
+static bool slot_clean(vs_domain_t *d, unsigned i)
 {
-	const struct vsd_geom *g = &d->g;
-	uint64_t *w = mmap(NULL, g->section_size, PROT_READ, MAP_SHARED, d->sfd,
-			   (off_t)(g->sections_off + i * g->section_size));
-	bool zero = true;
+	struct vsd_member *m = (struct vsd_member *)(d->map + d->g.members_off) + i;
+	bool clean = atomic_load(&m->owner) == 0 && atomic_load(&m->running) == 0 &&
+		     atomic_load(&m->cpu_ns) == 0 && atomic_load(&m->spinning) == 0;
 
-	assert_true(w != MAP_FAILED);
-	for (size_t k = 0; k < g->section_size / 8 && zero; k++)
-		zero = w[k] == 0;
-	munmap(w, g->section_size);
-	return zero;
+	for (unsigned c = 0; c < d->g.ncpus; c++) {
+		struct vsd_cpu *dc = (struct vsd_cpu *)(d->map + d->g.cpus_off) + c;
+
+		clean = clean && atomic_load(&dc->holder) != i + 1 &&
+			!(atomic_load(&dc->want) & (1ull << i));
+	}
+	return clean;
 }
 
 /* A member killed while its runtime runs: its slot comes back empty. */
@@ -684,11 +686,11 @@ static void test_killed_member(void **state)
 	assert_int_equal(vs_domain_members(d, m, 2), 2);
 	assert_int_equal(m[1].pid, p);
 	assert_int_equal(m[1].running, 1);
-	assert_false(section_zero(d, 1));
+	assert_false(slot_clean(d, 1));
 	assert_int_equal(kill(p, SIGKILL), 0);
 	assert_int_equal(reap(p), 128 + SIGKILL);
 	assert_int_equal(count_members(d), 1);
-	assert_true(section_zero(d, 1));
+	assert_true(slot_clean(d, 1));
 	/* the next member there runs as if it were the first */
 	{
 		struct join_arg b;

@@ -54,6 +54,7 @@ struct board {
 	_Atomic int result;	   /* what a waiter's call returned */
 	_Atomic long rounds;	   /* kill rounds the receiver checked */
 	_Atomic int member_id;	   /* of the member that joined last */
+	_Atomic unsigned vslot[2]; /* the fuzzer's victims' member slots */
 	char why[128];
 };
 
@@ -243,7 +244,7 @@ static void test_bad_input(void **state)
 
 	/* a peer that rewrote the channel's shape: -EIO, nothing taken */
 	{
-		char *map = mmap(NULL, d->g.sections_off, PROT_READ | PROT_WRITE, MAP_SHARED, S, 0);
+		char *map = mmap(NULL, d->g.state_size, PROT_READ | PROT_WRITE, MAP_SHARED, S, 0);
 		struct vsd_obj *o = (struct vsd_obj *)(map + d->g.objs_off) + 0;
 		uint32_t cap;
 
@@ -253,7 +254,7 @@ static void test_bad_input(void **state)
 		o->cap = 5000;
 		assert_int_equal(vs_dchan_try_recv(d, ch, &out, sizeof(out)), -EIO);
 		o->cap = cap;
-		munmap(map, d->g.sections_off);
+		munmap(map, d->g.state_size);
 	}
 	assert_int_equal(vs_dchan_try_recv(d, ch, &out, sizeof(out)), 0);
 	assert_int_equal(out.seq, 3);
@@ -639,7 +640,7 @@ static pid_t fork_dying(body_fn fn, int step, unsigned long after)
  * once whoever reclaims @m is done. */
 static int cells_of(vs_domain_t *d, uint32_t ch, int m)
 {
-	char *map = mmap(NULL, d->g.sections_off, PROT_READ, MAP_SHARED, S, 0);
+	char *map = mmap(NULL, d->g.state_size, PROT_READ, MAP_SHARED, S, 0);
 	struct vsd_member *mm;
 	struct vsd_obj *o;
 	struct vsd_cell *c;
@@ -660,7 +661,7 @@ static int cells_of(vs_domain_t *d, uint32_t ch, int m)
 		if (((w >> 8) & 0xff) == (uint64_t)m + 1 && ((w & 0xff) == 1 || (w & 0xff) == 3))
 			n++;
 	}
-	munmap(map, d->g.sections_off);
+	munmap(map, d->g.state_size);
 	return n;
 }
 
@@ -918,10 +919,11 @@ static void test_stopped_sender(void **state)
 
 /*
  * The fuzzer: an attacker member rewrites the domain's shared words at
- * random (objects, cells, bells, wake words, domain CPUs, member counters;
- * not the owner words, whose rewriting evicts a member as kill(2) would)
- * while two members pass messages, wait and wake across, and spawn and
- * join tasks of their own. Every call must return 0 or a documented
+ * random (page 0, objects, cells, bells, wake words, domain CPUs, member
+ * counters, and the victims' owner and incarnation words; only the
+ * objects' creator keeps its owner word, since evicting it ends the
+ * objects for good, as its death does) while two members pass messages,
+ * wait and wake across, and spawn and join tasks of their own. Every call must return 0 or a documented
  * error, no member may crash, and each must stop within a bound once
  * told to (its blocked calls then return -ECANCELED).
  */
@@ -1009,6 +1011,7 @@ static int fuzz_member(int idx)
 
 	if (vs_domain_open(G, S, &d) != 0)
 		return 70;
+	atomic_store(&B->vslot[idx], d->id);
 	cfg.domain = d;
 	if (vs_runtime_start(&cfg) != 0)
 		return 72;
@@ -1039,7 +1042,7 @@ static void attack(vs_domain_t *d, char *map, unsigned long *hits)
 	static const uint64_t vals[] = { 0, 1, 2, 3, ~0ull, 0x7fffffff, 0x80000000u, 64, 65, 4096 };
 	const struct vsd_geom *g = &d->g;
 	uint64_t r = rnd(), off, v;
-	unsigned zone = (unsigned)(r % 5);
+	unsigned zone = (unsigned)(r % 7);
 
 	r >>= 3;
 	switch (zone) {
@@ -1058,12 +1061,18 @@ static void attack(vs_domain_t *d, char *map, unsigned long *hits)
 	case 3: /* domain CPUs */
 		off = g->cpus_off + (r % (g->ncpus * sizeof(struct vsd_cpu) / 8)) * 8;
 		break;
-	default: { /* a member's counters (never its owner word) */
+	case 4: { /* a member's counters */
 		unsigned m = (unsigned)(r % g->max_members);
 
 		off = g->members_off + m * sizeof(struct vsd_member) + 8 + ((r >> 8) % 7) * 8;
 		break;
 	}
+	case 5: /* page 0: magic, version, nonce, the floor of vruntimes */
+		off = (r % 4) * 8;
+		break;
+	default: /* a victim's owner and incarnation word: evicted alive */
+		off = g->members_off + atomic_load(&B->vslot[r % 2]) * sizeof(struct vsd_member);
+		break;
 	}
 	v = rnd() % 3 == 0 ? vals[rnd() % 10] : rnd();
 	/* each rewrite is undone four rewrites later, so the objects live on
@@ -1104,7 +1113,7 @@ static void test_hostile_fields(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char *map = mmap(NULL, d->g.sections_off, PROT_READ | PROT_WRITE, MAP_SHARED, S, 0);
+		char *map = mmap(NULL, d->g.state_size, PROT_READ | PROT_WRITE, MAP_SHARED, S, 0);
 		long calls = 0;
 
 		child_signals();
@@ -1185,7 +1194,7 @@ static void test_fuzz(void **state)
 
 		if (vs_domain_open(G, S, &me) != 0)
 			_exit(70);
-		map = mmap(NULL, me->g.sections_off, PROT_READ | PROT_WRITE, MAP_SHARED, S, 0);
+		map = mmap(NULL, me->g.state_size, PROT_READ | PROT_WRITE, MAP_SHARED, S, 0);
 		if (map == MAP_FAILED)
 			_exit(71);
 		while (now_ns() < end) {
