@@ -531,20 +531,22 @@ static bool news(void *arg)
 
 /* Blocks the calling task until object @i changes from @sn (0), or a
  * while has passed (1: time to look after the members in the way), or
- * the runtime cancels (-ECANCELED). */
-static int block(struct vs_domain *d, unsigned i, const struct seen *sn)
+ * @deadline has (-ETIMEDOUT), or the runtime cancels (-ECANCELED). */
+static int block(struct vs_domain *d, unsigned i, const struct seen *sn, uint64_t deadline)
 {
 	struct wait_ctx x = { d, obj(d, i), sn };
-	int r = vs_wq_wait_pred_until(&d->owq[i], news, &x,
-				      vs_deadline_in(stuck_of(sn) ? LOOK_STUCK_NS : LOOK_NS));
+	uint64_t look = vs_deadline_in(stuck_of(sn) ? LOOK_STUCK_NS : LOOK_NS);
+	int r = vs_wq_wait_pred_until(&d->owq[i], news, &x, look < deadline ? look : deadline);
 
 	if (r != -ETIMEDOUT)
 		return r;
 	/* the time ran out, yet the object had changed: its wake-up was
 	 * lost (or came just now); counted, for the tests */
-	if (changed(x.o, sn))
+	if (changed(x.o, sn)) {
 		atomic_fetch_add_explicit(&d->late, 1, memory_order_relaxed);
-	return 1;
+		return 1;
+	}
+	return look < deadline ? 1 : -ETIMEDOUT;
 }
 
 /*
@@ -553,7 +555,7 @@ static int block(struct vs_domain *d, unsigned i, const struct seen *sn)
  * for often comes from another CPU within microseconds (and then neither
  * side sleeps, nor rings). True if it changed.
  */
-static bool spin(struct vs_domain *d, unsigned i, const struct seen *sn)
+static bool spin(struct vs_domain *d, unsigned i, const struct seen *sn, uint64_t deadline)
 {
 	struct vsd_obj *o = obj(d, i);
 	uint64_t end = 0;
@@ -568,7 +570,7 @@ static bool spin(struct vs_domain *d, unsigned i, const struct seen *sn)
 			uint64_t now = rt_now();
 
 			if (!end)
-				end = now + SPIN_NS;
+				end = now + SPIN_NS < deadline ? now + SPIN_NS : deadline;
 			else if (now >= end)
 				return false;
 		}
@@ -586,7 +588,9 @@ static int may_block(struct vs_domain *d)
 	return 0;
 }
 
-static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send, bool wait)
+/* A send or receive; @wait: may block, until @deadline. */
+static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send, bool wait,
+		   uint64_t deadline)
 {
 	uint64_t seen = 0, since = 0;
 	unsigned i;
@@ -606,6 +610,8 @@ static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send
 
 		if (wait && rt_cancelled())
 			return -ECANCELED;
+		if (wait && deadline != VS_NEVER && rt_now() >= deadline)
+			wait = false; /* one last try, then -ETIMEDOUT */
 		r = send ? try_send(d, i, ch, w, msg, len, &sn) :
 			   try_recv(d, i, ch, w, msg, len, &sn);
 		if (r != -EAGAIN)
@@ -613,17 +619,19 @@ static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send
 		stuck = stuck_of(&sn);
 		if (!wait) {
 			/* a member in the way that died: reclaimed, and once more */
-			if (!stuck || CELL_WHO(stuck) - 1 == d->id ||
-			    !vsd_member_reap(d, CELL_WHO(stuck) - 1))
-				return r;
-			return send ? try_send(d, i, ch, w, msg, len, &sn) :
-				      try_recv(d, i, ch, w, msg, len, &sn);
+			if (stuck && CELL_WHO(stuck) - 1 != d->id &&
+			    vsd_member_reap(d, CELL_WHO(stuck) - 1))
+				r = send ? try_send(d, i, ch, w, msg, len, &sn) :
+					   try_recv(d, i, ch, w, msg, len, &sn);
+			return r == -EAGAIN && deadline != VS_NEVER ? -ETIMEDOUT : r;
 		}
 		/* once per call: a peer that keeps changing the object must
 		 * not keep us from blocking (or from seeing a cancel) */
-		if (!stuck && !spun && spin(d, i, &sn))
+		if (!stuck && !spun && spin(d, i, &sn, deadline))
 			continue;
-		r = block(d, i, &sn);
+		r = block(d, i, &sn, deadline);
+		if (r == -ETIMEDOUT)
+			continue; /* the last try */
 		if (r < 0)
 			return r;
 		if (r)
@@ -633,22 +641,34 @@ static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send
 
 int vs_dchan_send(vs_domain_t *d, uint32_t ch, const void *msg, size_t len)
 {
-	return chan_op(d, ch, (void *)msg, len, true, true);
+	return chan_op(d, ch, (void *)msg, len, true, true, VS_NEVER);
+}
+
+int vs_dchan_send_until(vs_domain_t *d, uint32_t ch, const void *msg, size_t len,
+			uint64_t deadline_ns)
+{
+	return chan_op(d, ch, (void *)msg, len, true, true, deadline_ns);
 }
 
 int vs_dchan_try_send(vs_domain_t *d, uint32_t ch, const void *msg, size_t len)
 {
-	return chan_op(d, ch, (void *)msg, len, true, false);
+	return chan_op(d, ch, (void *)msg, len, true, false, VS_NEVER);
 }
 
 int vs_dchan_recv(vs_domain_t *d, uint32_t ch, void *msg, size_t len)
 {
-	return chan_op(d, ch, msg, len, false, true);
+	return chan_op(d, ch, msg, len, false, true, VS_NEVER);
+}
+
+int vs_dchan_recv_until(vs_domain_t *d, uint32_t ch, void *msg, size_t len,
+			uint64_t deadline_ns)
+{
+	return chan_op(d, ch, msg, len, false, true, deadline_ns);
 }
 
 int vs_dchan_try_recv(vs_domain_t *d, uint32_t ch, void *msg, size_t len)
 {
-	return chan_op(d, ch, msg, len, false, false);
+	return chan_op(d, ch, msg, len, false, false, VS_NEVER);
 }
 
 int vs_dchan_close(vs_domain_t *d, uint32_t ch)
@@ -697,6 +717,11 @@ int vs_dwq_add(vs_domain_t *d, uint32_t wq, uint32_t delta, uint32_t *value)
 
 int vs_dwq_wait(vs_domain_t *d, uint32_t wq, uint32_t expected)
 {
+	return vs_dwq_wait_until(d, wq, expected, VS_NEVER);
+}
+
+int vs_dwq_wait_until(vs_domain_t *d, uint32_t wq, uint32_t expected, uint64_t deadline_ns)
+{
 	uint64_t seen = 0, since = 0;
 	unsigned i;
 	uint32_t w;
@@ -716,9 +741,13 @@ int vs_dwq_wait(vs_domain_t *d, uint32_t wq, uint32_t expected)
 			return 0;
 		if (rt_cancelled())
 			return -ECANCELED;
-		if (!spun && spin(d, i, &sn))
+		if (deadline_ns != VS_NEVER && rt_now() >= deadline_ns)
+			return -ETIMEDOUT;
+		if (!spun && spin(d, i, &sn, deadline_ns))
 			continue;
-		r = block(d, i, &sn);
+		r = block(d, i, &sn, deadline_ns);
+		if (r == -ETIMEDOUT)
+			continue; /* one last look */
 		if (r < 0)
 			return r;
 		if (r)

@@ -112,7 +112,9 @@ int vs_domain_members(vs_domain_t *d, struct vs_domain_member *out, unsigned n);
  * handle that names nothing, -EIDRM for one that named an object now
  * destroyed, -EIO if a peer left the object in a state that makes no
  * sense (it changes nothing then), and -ECANCELED once the runtime is
- * cancelling. A member killed midway through a call loses at most the
+ * cancelling. The _until forms give up with -ETIMEDOUT once @deadline_ns
+ * (vs_now() time; VS_NEVER: none) has passed, having changed nothing. A
+ * member killed midway through a call loses at most the
  * message it was sending or taking; the channel goes on for the others.
  */
 #define VS_DCHAN_MSG_MAX 56u
@@ -127,10 +129,14 @@ VS_WARN_UNUSED int vs_dchan_create(vs_domain_t *d, unsigned msg_size, unsigned c
  * closed. vs_dchan_try_send returns -EAGAIN instead of blocking.
  */
 VS_WARN_UNUSED int vs_dchan_send(vs_domain_t *d, uint32_t ch, const void *msg, size_t len);
+VS_WARN_UNUSED int vs_dchan_send_until(vs_domain_t *d, uint32_t ch, const void *msg, size_t len,
+				       uint64_t deadline_ns);
 VS_WARN_UNUSED int vs_dchan_try_send(vs_domain_t *d, uint32_t ch, const void *msg, size_t len);
 /* Receives the oldest message, blocking while the channel is empty;
  * -EPIPE once it is closed and empty. */
 VS_WARN_UNUSED int vs_dchan_recv(vs_domain_t *d, uint32_t ch, void *msg, size_t len);
+VS_WARN_UNUSED int vs_dchan_recv_until(vs_domain_t *d, uint32_t ch, void *msg, size_t len,
+				       uint64_t deadline_ns);
 VS_WARN_UNUSED int vs_dchan_try_recv(vs_domain_t *d, uint32_t ch, void *msg, size_t len);
 /* Closes a channel (any member may): sends fail from now on, receives
  * drain what is in it. -EPIPE if it was closed already. */
@@ -144,6 +150,8 @@ int vs_dwq_load(vs_domain_t *d, uint32_t wq, uint32_t *value);
 int vs_dwq_add(vs_domain_t *d, uint32_t wq, uint32_t delta, uint32_t *value);
 /* Blocks the calling task while the value is @expected: 0 once it is not. */
 VS_WARN_UNUSED int vs_dwq_wait(vs_domain_t *d, uint32_t wq, uint32_t expected);
+VS_WARN_UNUSED int vs_dwq_wait_until(vs_domain_t *d, uint32_t wq, uint32_t expected,
+				     uint64_t deadline_ns);
 
 /* Destroys an object (its creator only: -EPERM): its waiters wake with
  * -EIDRM, and its handle names nothing from now on. */

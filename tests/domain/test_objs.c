@@ -495,6 +495,120 @@ static int creator_body(vs_domain_t *d, int idx)
 	return 0;
 }
 
+/* A task that adds to the wait queue after a while. */
+static int late_adder(void *arg)
+{
+	vs_domain_t *d = arg;
+
+	(void)vs_sleep(10 * MS);
+	return vs_dwq_add(d, B->wq, 1, NULL);
+}
+
+#define TRY(call, want)                                                       \
+	do {                                                                  \
+		int r_ = (call);                                              \
+		if (r_ != (want)) {                                           \
+			char why_[96];                                        \
+			snprintf(why_, sizeof(why_), "line %d: %d, not %d", __LINE__, r_, \
+				 (want));                                     \
+			broke(why_);                                          \
+			return 1;                                             \
+		}                                                             \
+	} while (0)
+
+/* A timed-out call returned at or after its deadline @dl, and not a
+ * look-after period (200 ms) late: the deadline, not the next look,
+ * woke it (the bound is loose; under emulation only the first half). */
+static void on_time(uint64_t dl, const char *what)
+{
+	uint64_t now = vs_now();
+	char why[96];
+
+	if (now >= dl && (now - dl < 150 * MS || emulated()))
+		return;
+	snprintf(why, sizeof(why), "%s returned %.1f ms off its deadline", what,
+		 ((double)now - (double)dl) / 1e6);
+	broke(why);
+}
+
+/* The _until forms: each gives up at its deadline having changed nothing,
+ * and succeeds at once (even past the deadline) if it need not wait. */
+static int until_body(vs_domain_t *d, int idx)
+{
+	struct msg m = { 0 };
+	uint64_t dl;
+	uint32_t v;
+	vs_task_t *t;
+	int code;
+
+	(void)idx;
+	/* empty: a receive times out, at or after its deadline */
+	dl = vs_deadline_in(20 * MS);
+	TRY(vs_dchan_recv_until(d, B->ch, &m, sizeof(m), dl), -ETIMEDOUT);
+	on_time(dl, "recv_until");
+	/* full: a send times out and sends nothing */
+	for (uint32_t k = 1; k <= 2; k++) {
+		m.seq = k;
+		TRY(vs_dchan_send_until(d, B->ch, &m, sizeof(m), vs_deadline_in(20 * MS)), 0);
+	}
+	m.seq = 3;
+	dl = vs_deadline_in(20 * MS);
+	TRY(vs_dchan_send_until(d, B->ch, &m, sizeof(m), dl), -ETIMEDOUT);
+	on_time(dl, "send_until");
+	/* a deadline passed already: the call is a try */
+	TRY(vs_dchan_send_until(d, B->ch, &m, sizeof(m), 0), -ETIMEDOUT);
+	for (uint32_t k = 1; k <= 2; k++) {
+		TRY(vs_dchan_recv_until(d, B->ch, &m, sizeof(m), 0), 0);
+		if (m.seq != k)
+			broke("a timed-out send sent");
+	}
+	TRY(vs_dchan_try_recv(d, B->ch, &m, sizeof(m)), -EAGAIN);
+	TRY(vs_dchan_send_until(d, B->ch, &m, sizeof(m), 0), 0);
+	TRY(vs_dchan_recv_until(d, B->ch, &m, sizeof(m), VS_NEVER), 0);
+	/* a wait queue: times out while the value stays, returns at once
+	 * once it differs, and wakes at the change well before a far one */
+	TRY(vs_dwq_load(d, B->wq, &v), 0);
+	dl = vs_deadline_in(20 * MS);
+	TRY(vs_dwq_wait_until(d, B->wq, v, dl), -ETIMEDOUT);
+	on_time(dl, "dwq_wait_until");
+	TRY(vs_dwq_wait_until(d, B->wq, v + 1, 0), 0);
+	TRY(vs_task_spawn(late_adder, d, NULL, &t), 0);
+	dl = vs_deadline_in(60000 * MS);
+	TRY(vs_dwq_wait_until(d, B->wq, v, dl), 0);
+	TRY(vs_task_join(t, &code), 0);
+	TRY(code, 0);
+	/* bad input, unchanged by the deadline */
+	TRY(vs_dchan_send_until(d, B->ch, NULL, sizeof(m), VS_NEVER), -EINVAL);
+	TRY(vs_dchan_recv_until(d, B->ch, &m, sizeof(m) - 1, VS_NEVER), -EINVAL);
+	TRY(vs_dchan_recv_until(d, B->wq, &m, sizeof(m), VS_NEVER), -EINVAL);
+	TRY(vs_dwq_wait_until(d, B->ch, 0, VS_NEVER), -EINVAL);
+	return 0;
+}
+
+static void test_until(void **state)
+{
+	vs_domain_t *d = setup_domain(2, 4);
+	struct msg m = { 0 };
+	uint32_t v;
+
+	(void)state;
+	assert_int_equal(vs_dchan_create(d, sizeof(struct msg), 2, &B->ch), 0);
+	assert_int_equal(vs_dwq_create(d, &B->wq), 0);
+	assert_int_equal(reap(start_member(until_body, 1, false)), 0);
+	if (atomic_load(&B->errors))
+		print_message("    %s\n", B->why);
+	assert_int_equal(atomic_load(&B->errors), 0);
+	/* the channel is as the member left it: empty; the value moved once */
+	assert_int_equal(vs_dchan_try_recv(d, B->ch, &m, sizeof(m)), -EAGAIN);
+	assert_int_equal(vs_dwq_load(d, B->wq, &v), 0);
+	assert_int_equal(v, 1);
+	/* outside a task of a runtime on the domain, the blocking forms are
+	 * refused, deadline or not */
+	assert_int_equal(vs_dchan_recv_until(d, B->ch, &m, sizeof(m), 0), -EPERM);
+	assert_int_equal(vs_dwq_wait_until(d, B->wq, 1, vs_deadline_in(MS)), -EPERM);
+	assert_int_equal(vs_domain_close(d), 0);
+}
+
 /* A waiter on an object whose creator is killed wakes with -EOWNERDEAD;
  * one on an object destroyed wakes with -EIDRM. */
 static void test_owner_dies(void **state)
@@ -1237,6 +1351,7 @@ int main(void)
 		cmocka_unit_test(test_chan_one_cpu),
 		cmocka_unit_test(test_chan_two_cpus),
 		cmocka_unit_test(test_pingpong),
+		cmocka_unit_test(test_until),
 		cmocka_unit_test(test_owner_dies),
 		cmocka_unit_test(test_kills),
 		cmocka_unit_test(test_stopped_sender),
