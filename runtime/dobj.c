@@ -755,6 +755,157 @@ int vs_dwq_wait_until(vs_domain_t *d, uint32_t wq, uint32_t expected, uint64_t d
 	}
 }
 
+/*
+ * The stackless forms. A poll form tries once; if it must wait, it
+ * registers the calling stackless task on its process's queue for the
+ * object (news() is the check under that queue's lock, as for a blocking
+ * wait) and says -EAGAIN; the change's bell, the deadline or the next
+ * look wakes the task, and its next poll calls again. What the looks
+ * need to remember between polls (which cell stood in the way, since
+ * when) is kept per object and side, for all the process's waiters
+ * there: they all wait behind the same cell at their end of the ring.
+ */
+enum { SIDE_SEND, SIDE_RECV, SIDE_WAIT };
+
+/* A peer that keeps changing the object for this many tries in one poll
+ * sends the task to sleep a little instead (a try per change would
+ * otherwise keep its CPU) */
+#define POLL_TRIES 64
+#define POLL_BACKOFF_NS 100000ull
+
+static int may_poll(struct vs_domain *d)
+{
+	struct vs_task *me = rt_task_self_entry();
+
+	if (!me || !me->stackless || !rt_g || rt_g->cfg.domain != d)
+		return -EPERM;
+	return 0;
+}
+
+/* Registers the caller to wait for object @i to change from @sn: -EAGAIN,
+ * or 0 if it changed already, -ETIMEDOUT, -ECANCELED, -EBUSY. */
+static int poll_wait(struct vs_domain *d, unsigned i, uint32_t w, const struct seen *sn,
+		     unsigned side, uint64_t deadline)
+{
+	struct vsd_look *lk = &d->olook[i * 3 + side];
+	struct wait_ctx x = { d, obj(d, i), sn };
+	uint64_t now = rt_now(), next = atomic_load_explicit(&lk->next, memory_order_relaxed);
+	uint64_t stuck = stuck_of(sn);
+
+	if (now >= next) {
+		uint64_t seen = atomic_load_explicit(&lk->seen, memory_order_relaxed);
+		uint64_t since = atomic_load_explicit(&lk->since, memory_order_relaxed);
+
+		look_after(d, i, w, stuck, &seen, &since);
+		atomic_store_explicit(&lk->seen, seen, memory_order_relaxed);
+		atomic_store_explicit(&lk->since, since, memory_order_relaxed);
+		next = now + (stuck ? LOOK_STUCK_NS : LOOK_NS);
+		atomic_store_explicit(&lk->next, next, memory_order_relaxed);
+	}
+	return vs_wq_wait_pred_until_poll(&d->owq[i], news, &x, next < deadline ? next : deadline);
+}
+
+/* Past POLL_TRIES: back in a moment (-EAGAIN), or why not. */
+static int poll_backoff(void)
+{
+	int r = vs_sleep_until_poll(vs_deadline_in(POLL_BACKOFF_NS));
+
+	return r == 0 ? -EAGAIN : r;
+}
+
+static int chan_poll(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send,
+		     uint64_t deadline)
+{
+	unsigned i;
+	uint32_t w;
+	int r;
+
+	if (!msg)
+		return -EINVAL;
+	r = lookup(d, ch, VSD_OBJ_CHAN, &i, &w);
+	if (r < 0)
+		return r;
+	if ((r = may_poll(d)) < 0)
+		return r;
+	for (int k = 0; k < POLL_TRIES; k++) {
+		struct seen sn = { w, atomic_load(&obj(d, i)->value), NULL, 0 };
+
+		if (rt_cancelled())
+			return -ECANCELED;
+		r = send ? try_send(d, i, ch, w, msg, len, &sn) :
+			   try_recv(d, i, ch, w, msg, len, &sn);
+		if (r != -EAGAIN)
+			return r;
+		if (deadline != VS_NEVER && rt_now() >= deadline)
+			return -ETIMEDOUT;
+		/* as a blocking call does, once per call */
+		if (k == 0 && !stuck_of(&sn) && spin(d, i, &sn, deadline))
+			continue;
+		r = poll_wait(d, i, w, &sn, send ? SIDE_SEND : SIDE_RECV, deadline);
+		if (r != 0)
+			return r;
+	}
+	return poll_backoff();
+}
+
+int vs_dchan_send_poll(vs_domain_t *d, uint32_t ch, const void *msg, size_t len)
+{
+	return chan_poll(d, ch, (void *)msg, len, true, VS_NEVER);
+}
+
+int vs_dchan_send_until_poll(vs_domain_t *d, uint32_t ch, const void *msg, size_t len,
+			     uint64_t deadline_ns)
+{
+	return chan_poll(d, ch, (void *)msg, len, true, deadline_ns);
+}
+
+int vs_dchan_recv_poll(vs_domain_t *d, uint32_t ch, void *msg, size_t len)
+{
+	return chan_poll(d, ch, msg, len, false, VS_NEVER);
+}
+
+int vs_dchan_recv_until_poll(vs_domain_t *d, uint32_t ch, void *msg, size_t len,
+			     uint64_t deadline_ns)
+{
+	return chan_poll(d, ch, msg, len, false, deadline_ns);
+}
+
+int vs_dwq_wait_until_poll(vs_domain_t *d, uint32_t wq, uint32_t expected, uint64_t deadline_ns)
+{
+	unsigned i;
+	uint32_t w;
+	int r = lookup(d, wq, VSD_OBJ_WQ, &i, &w);
+
+	if (r < 0)
+		return r;
+	if ((r = may_poll(d)) < 0)
+		return r;
+	for (int k = 0; k < POLL_TRIES; k++) {
+		struct vsd_obj *o = obj(d, i);
+		struct seen sn = { atomic_load(&o->word), expected, NULL, 0 };
+
+		if (sn.word != w)
+			return moved(sn.word, wq, VSD_OBJ_WQ);
+		if (atomic_load(&o->value) != expected)
+			return 0;
+		if (rt_cancelled())
+			return -ECANCELED;
+		if (deadline_ns != VS_NEVER && rt_now() >= deadline_ns)
+			return -ETIMEDOUT;
+		if (k == 0 && spin(d, i, &sn, deadline_ns))
+			continue;
+		r = poll_wait(d, i, w, &sn, SIDE_WAIT, deadline_ns);
+		if (r != 0)
+			return r;
+	}
+	return poll_backoff();
+}
+
+int vs_dwq_wait_poll(vs_domain_t *d, uint32_t wq, uint32_t expected)
+{
+	return vs_dwq_wait_until_poll(d, wq, expected, VS_NEVER);
+}
+
 void vsd_objs_reap(struct vs_domain *d, unsigned m)
 {
 	uint64_t bit = 1ull << m;

@@ -183,6 +183,7 @@ static void handle_free(struct vs_domain *d)
 	if (d->map)
 		munmap(d->map, d->g.state_size);
 	free(d->owq);
+	free(d->olook);
 	if (d->gfd >= 0)
 		close(d->gfd);
 	if (d->sfd >= 0)
@@ -236,7 +237,8 @@ static int join(int gfd, int sfd, vs_domain_t **out)
 		d->spin = sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1;
 	}
 	d->owq = calloc(d->g.max_objects, sizeof(*d->owq)); /* zeroed: VS_WQ_INIT */
-	if (!d->owq) {
+	d->olook = calloc((size_t)d->g.max_objects * 3, sizeof(*d->olook));
+	if (!d->owq || !d->olook) {
 		r = -ENOMEM;
 		goto fail;
 	}

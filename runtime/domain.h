@@ -147,6 +147,14 @@ _Static_assert(sizeof(struct vsd_obj) == 256, "an object's head is four lines");
 _Static_assert(VSD_CHAN_CAP_MAX == VS_DCHAN_CAP_MAX, "the public bound");
 _Static_assert(sizeof(struct vsd_cell) == 64, "a cell is a line");
 
+/* (private) What the stackless waiters on one side of an object (send,
+ * receive, wait) last found in their way, since when, and when they look
+ * after the members in the way next (dobj.c). Written by any of the
+ * process's workers: a race only moves a look or a lease a little. */
+struct vsd_look {
+	_Atomic uint64_t seen, since, next;
+};
+
 /* The handle: this process's membership. */
 struct vs_domain {
 	int gfd, sfd;
@@ -160,6 +168,7 @@ struct vs_domain {
 	uint64_t *held_since; /* per CPU: when this member took it (0: not held) */
 	uint8_t *prewoke;     /* per CPU: its next holder was woken this slice */
 	struct vs_wq *owq;    /* per object: this process's tasks waiting on it */
+	struct vsd_look *olook; /* per object and side: its poll-form waiters' looks */
 	_Atomic uint64_t pend; /* members to kick once this worker sleeps (dobj.c) */
 	_Atomic uint64_t pend_since; /* when the first of them was put off */
 	bool spin;	      /* the process may run on more than one machine CPU:

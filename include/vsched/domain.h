@@ -107,8 +107,11 @@ int vs_domain_members(vs_domain_t *d, struct vs_domain_member *out, unsigned n);
  * made it: when that process dies, every call on it returns -EOWNERDEAD.
  *
  * The blocking calls block the calling task, which must be a stackful
- * task of a runtime started on @d (-EPERM otherwise); the try forms may
- * be called from any thread of a member. Every call returns -EINVAL for a
+ * task of a runtime started on @d (-EPERM otherwise); their _poll forms
+ * are for stackless tasks of that runtime, as in vs.h (-EAGAIN once the
+ * task is registered to be woken: return VS_PENDING, and call again in
+ * the next poll); the try forms may be called from any thread of a
+ * member. Every call returns -EINVAL for a
  * handle that names nothing, -EIDRM for one that named an object now
  * destroyed, -EIO if a peer left the object in a state that makes no
  * sense (it changes nothing then), and -ECANCELED once the runtime is
@@ -132,12 +135,18 @@ VS_WARN_UNUSED int vs_dchan_send(vs_domain_t *d, uint32_t ch, const void *msg, s
 VS_WARN_UNUSED int vs_dchan_send_until(vs_domain_t *d, uint32_t ch, const void *msg, size_t len,
 				       uint64_t deadline_ns);
 VS_WARN_UNUSED int vs_dchan_try_send(vs_domain_t *d, uint32_t ch, const void *msg, size_t len);
+VS_WARN_UNUSED int vs_dchan_send_poll(vs_domain_t *d, uint32_t ch, const void *msg, size_t len);
+VS_WARN_UNUSED int vs_dchan_send_until_poll(vs_domain_t *d, uint32_t ch, const void *msg,
+					    size_t len, uint64_t deadline_ns);
 /* Receives the oldest message, blocking while the channel is empty;
  * -EPIPE once it is closed and empty. */
 VS_WARN_UNUSED int vs_dchan_recv(vs_domain_t *d, uint32_t ch, void *msg, size_t len);
 VS_WARN_UNUSED int vs_dchan_recv_until(vs_domain_t *d, uint32_t ch, void *msg, size_t len,
 				       uint64_t deadline_ns);
 VS_WARN_UNUSED int vs_dchan_try_recv(vs_domain_t *d, uint32_t ch, void *msg, size_t len);
+VS_WARN_UNUSED int vs_dchan_recv_poll(vs_domain_t *d, uint32_t ch, void *msg, size_t len);
+VS_WARN_UNUSED int vs_dchan_recv_until_poll(vs_domain_t *d, uint32_t ch, void *msg, size_t len,
+					    uint64_t deadline_ns);
 /* Closes a channel (any member may): sends fail from now on, receives
  * drain what is in it. -EPIPE if it was closed already. */
 int vs_dchan_close(vs_domain_t *d, uint32_t ch);
@@ -152,6 +161,9 @@ int vs_dwq_add(vs_domain_t *d, uint32_t wq, uint32_t delta, uint32_t *value);
 VS_WARN_UNUSED int vs_dwq_wait(vs_domain_t *d, uint32_t wq, uint32_t expected);
 VS_WARN_UNUSED int vs_dwq_wait_until(vs_domain_t *d, uint32_t wq, uint32_t expected,
 				     uint64_t deadline_ns);
+VS_WARN_UNUSED int vs_dwq_wait_poll(vs_domain_t *d, uint32_t wq, uint32_t expected);
+VS_WARN_UNUSED int vs_dwq_wait_until_poll(vs_domain_t *d, uint32_t wq, uint32_t expected,
+					  uint64_t deadline_ns);
 
 /* Destroys an object (its creator only: -EPERM): its waiters wake with
  * -EIDRM, and its handle names nothing from now on. */

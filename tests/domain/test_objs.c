@@ -609,6 +609,153 @@ static void test_until(void **state)
 	assert_int_equal(vs_domain_close(d), 0);
 }
 
+/* The stackless pong: receive, then send back, ROUNDS times, with the
+ * poll forms; a state machine. */
+struct spong {
+	vs_domain_t *d;
+	uint32_t n;
+	int phase;
+	struct msg m;
+};
+
+static enum vs_poll spong_poll(void *state, int *code)
+{
+	struct spong *s = state;
+
+	while (s->n < ROUNDS) {
+		int r = s->phase == 0 ? vs_dchan_recv_poll(s->d, B->ch, &s->m, sizeof(s->m)) :
+					vs_dchan_send_poll(s->d, B->back, &s->m, sizeof(s->m));
+
+		if (r == -EAGAIN)
+			return VS_PENDING;
+		if (r != 0 || (s->phase == 0 && s->m.seq != 2 * s->n)) {
+			broke("stackless pong");
+			*code = 1;
+			return VS_READY;
+		}
+		if (s->phase == 0) {
+			s->m.seq++;
+			s->phase = 1;
+		} else {
+			s->n++;
+			s->phase = 0;
+		}
+	}
+	*code = 0;
+	return VS_READY;
+}
+
+/* A stackless waiter: times out on the unchanged value, then waits for
+ * the ping's last add. */
+struct swait {
+	vs_domain_t *d;
+	uint64_t dl;
+	int phase;
+};
+
+static enum vs_poll swait_poll(void *state, int *code)
+{
+	struct swait *s = state;
+	struct msg m = { 0 };
+	int r;
+
+	*code = 1;
+	if (s->phase == 0) {
+		/* the blocking forms are refused here; bad input is refused */
+		if (vs_dchan_recv(s->d, B->ch, &m, sizeof(m)) != -EPERM ||
+		    vs_dwq_wait(s->d, B->wq, 0) != -EPERM ||
+		    vs_dchan_send_poll(s->d, B->ch, NULL, sizeof(m)) != -EINVAL ||
+		    vs_dchan_recv_poll(s->d, B->ch, &m, sizeof(m) + 1) != -EINVAL ||
+		    vs_dwq_wait_poll(s->d, B->ch, 0) != -EINVAL) {
+			broke("stackless refusals");
+			return VS_READY;
+		}
+		s->dl = vs_deadline_in(20 * MS);
+		s->phase = 1;
+	}
+	if (s->phase == 1) {
+		r = vs_dwq_wait_until_poll(s->d, B->wq, 0, s->dl);
+		if (r == -EAGAIN)
+			return VS_PENDING;
+		if (r != -ETIMEDOUT) {
+			broke("stackless wait_until");
+			return VS_READY;
+		}
+		on_time(s->dl, "dwq_wait_until_poll");
+		atomic_store(&B->stop, 1); /* the ping may add now */
+		s->phase = 2;
+	}
+	r = vs_dwq_wait_poll(s->d, B->wq, 0);
+	if (r == -EAGAIN)
+		return VS_PENDING;
+	if (r != 0)
+		broke("stackless wait");
+	*code = r;
+	return VS_READY;
+}
+
+static int spong_body(vs_domain_t *d, int idx)
+{
+	struct spong p = { .d = d };
+	struct swait w = { .d = d };
+	struct msg m = { 0 };
+	vs_task_t *t[2];
+	int code[2] = { -1, -1 };
+
+	(void)idx;
+	if (vs_dchan_recv_poll(d, B->ch, &m, sizeof(m)) != -EPERM ||
+	    vs_dwq_wait_until_poll(d, B->wq, 0, 0) != -EPERM) {
+		broke("poll forms from a stackful task");
+		return 1;
+	}
+	if (vs_task_spawn_poll(spong_poll, &p, NULL, &t[0]) != 0 ||
+	    vs_task_spawn_poll(swait_poll, &w, NULL, &t[1]) != 0)
+		return 1;
+	for (int i = 0; i < 2; i++)
+		if (vs_task_join(t[i], &code[i]) != 0 || code[i] != 0)
+			return 1;
+	return 0;
+}
+
+/* The ping for it: once done, and once the waiter timed out, moves the
+ * wait queue on for the waiter. */
+static int sping_body(vs_domain_t *d, int idx)
+{
+	int r = ping_body(d, idx);
+
+	while (!r && !atomic_load(&B->stop))
+		r = vs_sleep(MS);
+	return r ? r : vs_dwq_add(d, B->wq, 1, NULL);
+}
+
+/* Stackless tasks of one member with a stackful one of another, through
+ * the poll forms, on one and two CPUs. */
+static void test_poll_forms(void **state)
+{
+	(void)state;
+	for (unsigned ncpus = 1; ncpus <= 2; ncpus++) {
+		vs_domain_t *d = setup_domain(ncpus, 8);
+		pid_t a, b;
+		int ra, rb;
+
+		assert_int_equal(vs_dchan_create(d, sizeof(struct msg), 1, &B->ch), 0);
+		assert_int_equal(vs_dchan_create(d, sizeof(struct msg), 1, &B->back), 0);
+		assert_int_equal(vs_dwq_create(d, &B->wq), 0);
+		a = start_member(sping_body, 1, true);
+		b = start_member(spong_body, 1, true);
+		wait_ready(2);
+		atomic_store(&B->go, 1);
+		ra = reap(a);
+		rb = reap(b);
+		if (atomic_load(&B->errors))
+			print_message("    %s\n", B->why);
+		assert_int_equal(atomic_load(&B->errors), 0);
+		assert_int_equal(ra, 0);
+		assert_int_equal(rb, 0);
+		assert_int_equal(vs_domain_close(d), 0);
+	}
+}
+
 /* A waiter on an object whose creator is killed wakes with -EOWNERDEAD;
  * one on an object destroyed wakes with -EIDRM. */
 static void test_owner_dies(void **state)
@@ -1352,6 +1499,7 @@ int main(void)
 		cmocka_unit_test(test_chan_two_cpus),
 		cmocka_unit_test(test_pingpong),
 		cmocka_unit_test(test_until),
+		cmocka_unit_test(test_poll_forms),
 		cmocka_unit_test(test_owner_dies),
 		cmocka_unit_test(test_kills),
 		cmocka_unit_test(test_stopped_sender),
