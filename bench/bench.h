@@ -48,6 +48,8 @@ double vs_xproc_wake_spin(long n);
 double pt_xproc_wake(long n);
 double pt_xproc_wake_spin(long n);
 double pt_xproc_pipe(long n);
+double vs_xproc_cpu(long n);	/* kernel switches per second, not ns */
+double pt_xproc_cpu(long n);
 
 /* workloads_pthread.c */
 double pt_yield(long n);

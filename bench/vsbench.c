@@ -7,8 +7,9 @@
  * register switch (`switch`) for what runs on one CPU, a cache-line round
  * trip between two CPUs (`line_xcpu`) for what crosses. Prints a table
  * with the machine it ran on, or with --format=tsv one line per figure:
- * workload<TAB>impl<TAB>ns_per_op (bytes per task for the *_rss ones;
- * impl "limit" for the two limits).
+ * workload<TAB>impl<TAB>ns_per_op (bytes per task for the *_rss ones,
+ * kernel switches per second for xproc_cpu; impl "limit" for the two
+ * limits).
  * --quick: small sizes and one run each, to check that everything runs;
  * --impl=vsched, pthread or go: that one only (to profile it);
  * --svg=FILE: a chart of the ratios into FILE, when gnuplot is installed.
@@ -20,7 +21,9 @@
  *
  * The xproc_* workloads cross processes (workloads_xproc.c): tasks of two
  * members of a domain, against two plain processes that ping-pong through
- * a shared futex word (the pthread column; xproc_pipe: through pipes).
+ * a shared futex word (the pthread column; xproc_pipe: through pipes);
+ * xproc_cpu counts the kernel switches of two CPU-bound members sharing
+ * one domain CPU, against two busy processes on one machine CPU.
  * With VSBENCH_DOMAIN set in the environment, every libvsched workload
  * runs as the only member of a domain of its own: the cost of being one.
  */
@@ -48,6 +51,7 @@ struct workload {
 	int memory;	 /* bytes per task, measured in a process of its own */
 	int limit;	 /* LIM_*: what its vsched figure is held against */
 	int is_limit;	 /* LIM_*: the limit this row measures (vsched: it) */
+	const char *unit; /* its figure's, where not ns (or B for memory) */
 };
 
 /*
@@ -57,32 +61,33 @@ struct workload {
  * not 1e7: ten million goroutines need more memory than the machine has.
  */
 static const struct workload workloads[] = {
-	{ "switch", lim_switch, NULL, NULL, 20000000, 200000, 0, 0, 0, LIM_NONE, LIM_SWITCH },
-	{ "line_xcpu", lim_line_xcpu, NULL, NULL, 1000000, 10000, 0, 0, 0, LIM_NONE, LIM_LINE },
-	{ "yield", vs_yield, pt_yield, "yield", 2000000, 20000, 200000, 0, 0, LIM_SWITCH, 0 },
-	{ "wake", vs_wake, pt_wake, "wake", 1000000, 10000, 100000, 0, 0, LIM_SWITCH, 0 },
+	{ "switch", lim_switch, NULL, NULL, 20000000, 200000, 0, 0, 0, LIM_NONE, LIM_SWITCH, NULL },
+	{ "line_xcpu", lim_line_xcpu, NULL, NULL, 1000000, 10000, 0, 0, 0, LIM_NONE, LIM_LINE, NULL },
+	{ "yield", vs_yield, pt_yield, "yield", 2000000, 20000, 200000, 0, 0, LIM_SWITCH, 0, NULL },
+	{ "wake", vs_wake, pt_wake, "wake", 1000000, 10000, 100000, 0, 0, LIM_SWITCH, 0, NULL },
 	{ "spawn_join", vs_spawn_join, pt_spawn_join, "spawn_join", 1000000, 10000, 20000, 0, 0,
-	  LIM_SWITCH, 0 },
+	  LIM_SWITCH, 0, NULL },
 	{ "wake_xcpu", vs_wake_xcpu, pt_wake_xcpu, "wake_xcpu", 300000, 10000, 100000, 0, 0,
-	  LIM_LINE, 0 },
+	  LIM_LINE, 0, NULL },
 	{ "wake_pinned", vs_wake_pinned, pt_wake_pinned, NULL, 300000, 10000, 100000, 0, 0,
-	  LIM_LINE, 0 },
-	{ "channel", vs_channel, pt_channel, "channel", 1000000, 10000, 200000, 0, 0, LIM_LINE, 0 },
+	  LIM_LINE, 0, NULL },
+	{ "channel", vs_channel, pt_channel, "channel", 1000000, 10000, 200000, 0, 0, LIM_LINE, 0, NULL },
 	{ "channel_pinned", vs_channel_pinned, pt_channel_pinned, NULL, 1000000, 10000, 200000, 0, 0,
-	  LIM_LINE, 0 },
-	{ "mutex", vs_mutex, pt_mutex, "mutex", 2000000, 20000, 1000000, 0, 0, LIM_LINE, 0 },
+	  LIM_LINE, 0, NULL },
+	{ "mutex", vs_mutex, pt_mutex, "mutex", 2000000, 20000, 1000000, 0, 0, LIM_LINE, 0, NULL },
 	{ "mutex_pinned", vs_mutex_pinned, pt_mutex_pinned, NULL, 2000000, 20000, 1000000, 0, 0,
-	  LIM_LINE, 0 },
-	{ "fanout", vs_fanout, pt_fanout, "fanout", 1000000, 20000, 50000, 0, 0, LIM_LINE, 0 },
-	{ "fanout_1cpu", vs_fanout_1cpu, NULL, NULL, 1000000, 20000, 0, 0, 0, LIM_SWITCH, 0 },
-	{ "xproc_wake", vs_xproc_wake, pt_xproc_wake, NULL, 50000, 1000, 0, 0, 0, LIM_NONE, 0 },
-	{ "xproc_pipe", vs_xproc_wake, pt_xproc_pipe, NULL, 50000, 1000, 0, 0, 0, LIM_NONE, 0 },
+	  LIM_LINE, 0, NULL },
+	{ "fanout", vs_fanout, pt_fanout, "fanout", 1000000, 20000, 50000, 0, 0, LIM_LINE, 0, NULL },
+	{ "fanout_1cpu", vs_fanout_1cpu, NULL, NULL, 1000000, 20000, 0, 0, 0, LIM_SWITCH, 0, NULL },
+	{ "xproc_wake", vs_xproc_wake, pt_xproc_wake, NULL, 50000, 1000, 0, 0, 0, LIM_NONE, 0, NULL },
+	{ "xproc_pipe", vs_xproc_wake, pt_xproc_pipe, NULL, 50000, 1000, 0, 0, 0, LIM_NONE, 0, NULL },
 	{ "xproc_wake_spin", vs_xproc_wake_spin, pt_xproc_wake_spin, NULL, 50000, 1000, 10000, 0,
-	  0, LIM_LINE, 0 },
+	  0, LIM_LINE, 0, NULL },
+	{ "xproc_cpu", vs_xproc_cpu, pt_xproc_cpu, NULL, 500, 30, 0, 0, 0, LIM_NONE, 0, "/s" },
 	{ "park_rss", vs_park_rss, pt_park_rss, "park_rss", 1000000, 20000, 10000, 0, 1, LIM_NONE,
-	  0 },
+	  0, NULL },
 	{ "stackless_rss", vs_stackless_rss, pt_park_rss, "park_rss", 10000000, 200000, 10000,
-	  1000000, 1, LIM_NONE, 0 },
+	  1000000, 1, LIM_NONE, 0, NULL },
 };
 
 #define NWORK (sizeof(workloads) / sizeof(workloads[0]))
@@ -411,7 +416,7 @@ int main(int argc, char **argv)
 		/* pt_n and go_n bound the quick sizes too */
 		long pn = lmin(quick ? w->n_quick : w->n, w->pt_n);
 		long gn = lmin(quick ? w->n_quick : w->n, w->go_n);
-		const char *unit = w->memory ? "B" : "ns";
+		const char *unit = w->unit ? w->unit : w->memory ? "B" : "ns";
 		double v = 0, p = 0, g = 0;
 		int chosen = !nsel;
 

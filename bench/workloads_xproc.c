@@ -7,6 +7,12 @@
  * (on one CPU, and across two) or a pair of pipes (on one CPU). Every
  * process is a child of vsbench made with fork; the figure is ns per
  * round trip, timed by the first process.
+ *
+ * xproc_cpu: two CPU-bound members on a domain of one CPU, against two
+ * busy plain processes pinned to one machine CPU; the figure is kernel
+ * context switches per second, both processes' together (a member gives
+ * the CPU up once per member slice, 1 ms: about 1000 a second is one
+ * switch a slice).
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -17,6 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,7 +41,10 @@ struct xboard {
 	long n;
 	double ns; /* per round trip, from the first process */
 	int spin;  /* members on CPUs of their own */
+	int busy;  /* members run busy_task */
 	_Atomic int bad;
+	_Atomic int done;	   /* xproc_cpu: processes that counted */
+	_Atomic long switches; /* their kernel switches */
 };
 
 static struct xboard *board_new(void)
@@ -163,6 +173,55 @@ double pt_xproc_pipe(long n)
 	return r;
 }
 
+/* Both processes' kernel switches per second over their common run: the
+ * first waits for the second's count (@rest: its way of waiting). */
+static void cpu_report(struct xboard *b, int me, const struct rusage *r0, uint64_t t0,
+		       void (*rest)(void))
+{
+	struct rusage r1;
+
+	getrusage(RUSAGE_SELF, &r1);
+	atomic_fetch_add(&b->switches, (r1.ru_nvcsw - r0->ru_nvcsw) +
+					       (r1.ru_nivcsw - r0->ru_nivcsw));
+	atomic_fetch_add(&b->done, 1);
+	if (me != 0)
+		return;
+	while (atomic_load(&b->done) < 2)
+		rest();
+	b->ns = (double)atomic_load(&b->switches) * 1e9 / (double)(bench_now() - t0);
+}
+
+static void plain_rest(void)
+{
+	usleep(100);
+}
+
+static void busy_side(struct xboard *b, int me)
+{
+	struct rusage r0;
+	uint64_t t0;
+
+	pin_to(0);
+	atomic_fetch_add(&b->ready, 1);
+	while (atomic_load(&b->ready) < 2)
+		;
+	getrusage(RUSAGE_SELF, &r0);
+	t0 = bench_now();
+	while (bench_now() - t0 < (uint64_t)b->n * 1000000u)
+		;
+	cpu_report(b, me, &r0, t0, plain_rest);
+}
+
+double pt_xproc_cpu(long n)
+{
+	struct xboard *b = board_new();
+
+	if (!b)
+		return -ENOMEM;
+	b->n = n;
+	return two(b, busy_side);
+}
+
 /* ---------------------------------------------------- domain members */
 
 struct side {
@@ -203,6 +262,35 @@ static int member_task(void *arg)
 	return 0;
 }
 
+static void member_rest(void)
+{
+	(void)vs_sleep(1000000);
+}
+
+/* A CPU-bound task: 10 us of work between two yields, for b->n ms. */
+static int busy_task(void *arg)
+{
+	struct side *s = arg;
+	struct xboard *b = s->b;
+	struct rusage r0;
+	uint64_t t0;
+
+	atomic_fetch_add(&b->ready, 1);
+	while (atomic_load(&b->ready) < 2)
+		(void)vs_task_yield();
+	getrusage(RUSAGE_SELF, &r0);
+	t0 = bench_now();
+	while (bench_now() - t0 < (uint64_t)b->n * 1000000u) {
+		uint64_t end = bench_now() + 10000;
+
+		while (bench_now() < end)
+			;
+		(void)vs_task_yield();
+	}
+	cpu_report(b, s->me, &r0, t0, member_rest);
+	return 0;
+}
+
 static void member_side(struct xboard *b, int me)
 {
 	struct vs_config cfg = { 0 };
@@ -222,14 +310,14 @@ static void member_side(struct xboard *b, int me)
 	}
 	/* on two CPUs, each member's task on a CPU of its own */
 	a.affinity = b->spin ? 1ull << me : 0;
-	if (vs_task_spawn(member_task, &s, &a, &t) != 0 || vs_task_join(t, &code) != 0 ||
+	if (vs_task_spawn(b->busy ? busy_task : member_task, &s, &a, &t) != 0 || vs_task_join(t, &code) != 0 ||
 	    code != 0)
 		atomic_store(&b->bad, 1);
 	(void)vs_runtime_stop();
 	(void)vs_domain_close(s.d);
 }
 
-static double domain_pp(long n, unsigned ncpus)
+static double domain_pp(long n, unsigned ncpus, bool busy)
 {
 	struct vs_domain_attr a = { .ncpus = ncpus, .max_members = 3, .max_tasks = 64,
 				    .queue_cap = 64, .max_objects = 4 };
@@ -241,6 +329,7 @@ static double domain_pp(long n, unsigned ncpus)
 		return -ENOMEM;
 	b->n = n;
 	b->spin = ncpus > 1;
+	b->busy = busy;
 	r = vs_domain_create(&a, &d);
 	if (r == 0)
 		r = vs_dchan_create(d, sizeof(uint64_t), 1, &b->ch);
@@ -261,10 +350,15 @@ static double domain_pp(long n, unsigned ncpus)
 
 double vs_xproc_wake(long n)
 {
-	return domain_pp(n, 1);
+	return domain_pp(n, 1, false);
 }
 
 double vs_xproc_wake_spin(long n)
 {
-	return domain_pp(n, 2);
+	return domain_pp(n, 2, false);
+}
+
+double vs_xproc_cpu(long n)
+{
+	return domain_pp(n, 1, true);
 }
