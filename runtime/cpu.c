@@ -144,6 +144,7 @@ void rt_kick(uint32_t cpu)
 	if (atomic_load_explicit(&d->parked, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(&d->wake_seq, 1, memory_order_release);
 		rt_g->parker->kick(d);
+		RT_STAT_ANY(kicks);
 	}
 }
 
@@ -188,8 +189,10 @@ static void park(struct rt_cpu *c, bool look_around, uint64_t deadline)
 	atomic_thread_fence(memory_order_seq_cst);
 	/* an idle CPU sleeps until the next timer of any CPU and no longer */
 	if (!rt_cpu_has_work(c->id) && !(look_around && others_have_work(c->id)) &&
-	    !atomic_load(&rt_g->stopping))
+	    !atomic_load(&rt_g->stopping)) {
+		rt_stat_inc(&c->st.parks);
 		rt_g->parker->park(c, seq, deadline);
+	}
 	atomic_fetch_sub_explicit(&rt_g->nr_parked, 1, memory_order_relaxed);
 	atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
 }

@@ -392,6 +392,25 @@ static ssize_t step(struct rt_cpu *c, struct vs_task *me, struct rt_io_op *op,
 }
 
 /* Runs @q: in a stackful task through the backend, else plainly. */
+/* Counts an operation as submitted, by kind (vsched/stats.h). */
+static void count_io(uint8_t kind)
+{
+	static const uint8_t of[] = {
+		[RT_IO_READ] = VS_IO_READ,	 [RT_IO_WRITE] = VS_IO_WRITE,
+		[RT_IO_READV] = VS_IO_READ,	 [RT_IO_WRITEV] = VS_IO_WRITE,
+		[RT_IO_PREAD] = VS_IO_READ,	 [RT_IO_PWRITE] = VS_IO_WRITE,
+		[RT_IO_RECV] = VS_IO_READ,	 [RT_IO_SEND] = VS_IO_WRITE,
+		[RT_IO_RECVMSG] = VS_IO_READ,	 [RT_IO_SENDMSG] = VS_IO_WRITE,
+		[RT_IO_ACCEPT] = VS_IO_ACCEPT,	 [RT_IO_CONNECT] = VS_IO_CONNECT,
+		[RT_IO_OPENAT] = VS_IO_OTHER,	 [RT_IO_FSYNC] = VS_IO_OTHER,
+		[RT_IO_FDATASYNC] = VS_IO_OTHER, [RT_IO_POLL] = VS_IO_WAIT_FD,
+		[RT_IO_CALL] = VS_IO_OFFLOAD,
+	};
+
+	rt_stat_any(offsetof(struct rt_stats, io) +
+		    (kind < sizeof(of) ? of[kind] : VS_IO_OTHER) * sizeof(uint64_t));
+}
+
 static ssize_t io_call(const struct rt_io_req *q, uint64_t deadline)
 {
 	struct rt_cpu *c = rt_self();
@@ -402,6 +421,7 @@ static ssize_t io_call(const struct rt_io_req *q, uint64_t deadline)
 		return call_plain(q, deadline);
 	if (me->stackless || me->idle)
 		return -EPERM;
+	count_io(q->kind);
 	memset(&op, 0, sizeof(op));
 	op.q = *q;
 	op.state = RT_OP_NEW;
@@ -929,6 +949,8 @@ ssize_t vs_io_poll(struct vs_io *io, uint64_t deadline_ns)
 	/* a stackless task waits for one thing at a time */
 	if (me && op->state == RT_OP_NEW && me->in_wait)
 		return -EBUSY;
+	if (me && op->state == RT_OP_NEW)
+		count_io(op->q.kind);
 	/* outside the runtime the plain call; a stackful task blocks */
 	r = me ? step(c, me, op, deadline_ns) : call_plain(&op->q, deadline_ns);
 	if (r != -EAGAIN || !me || !me->stackless)

@@ -66,6 +66,8 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 	 * prev may already be running, or freed, on another CPU */
 	if (me->stk)
 		rt_stack_check(me->stk, me->name);
+	if (rt_g->ttimes)
+		rt_tt_arrive(c, me);
 	__atomic_store_n(&c->cur, me, __ATOMIC_RELAXED); /* the ticking thread reads it */
 	rt_drain_kicks(c);
 	/* a domain member's CPU that other members wait for (one load of a
@@ -119,6 +121,8 @@ struct rt_cpu *rt_park(struct rt_cpu *c, struct vs_task *me, void (*unlock)(void
 {
 	c->unlock = unlock;
 	c->unlock_arg = arg;
+	if (rt_g->ttimes)
+		rt_tt_leave(c, me, false);
 	rt_tsan_release(me); /* the core's release of BLOCKED */
 	/* marked blocked by the core on the way out: whoever could end the
 	 * wait either needs the lock held until we are off (a notifier, a
@@ -138,6 +142,9 @@ int vs_task_yield(void)
 
 	if (!me || me->stackless || me->idle)
 		return -EPERM;
+	rt_stat_inc(&c->st.yields);
+	if (rt_g->ttimes)
+		rt_tt_leave(c, me, true);
 	rt_tsan_leave(c);
 	r = vsched_yield_now(c->id);
 	rt_tsan_resume(me);
@@ -149,6 +156,8 @@ int rt_migrate(struct rt_cpu *c, struct vs_task *me, uint32_t cpu)
 {
 	int r;
 
+	if (rt_g->ttimes)
+		rt_tt_leave(c, me, true);
 	rt_tsan_leave(c);
 	r = vsched_migrate_entry(c->id, cpu);
 	rt_tsan_resume(me);
@@ -160,10 +169,15 @@ void rt_preempt(struct rt_cpu *c, struct vs_task *me)
 {
 	int r;
 
+	if (rt_g->ttimes)
+		rt_tt_leave(c, me, true);
 	rt_tsan_leave(c);
 	r = vsched_preempt_current(c->id);
 	rt_tsan_resume(me);
+	if (r != 0 && rt_g->ttimes)
+		rt_tt_arrive(c, me); /* not switched out: on it goes */
 	if (r == 0) {
+		rt_stat_inc(&rt_self()->st.preempts);
 		c = rt_after_switch(me);
 		/* a slice ran out: a CPU this busy seldom switches, so the I/O
 		 * backend gets its turn now, not only every so many switches */
@@ -174,6 +188,8 @@ void rt_preempt(struct rt_cpu *c, struct vs_task *me)
 
 void rt_exit_cpu(struct rt_cpu *c, struct vs_task *me)
 {
+	if (rt_g->ttimes)
+		rt_tt_leave(c, me, false);
 	rt_tsan_leave(c);
 	rt_must(vsched_park(c->id, VSCHED_TASK_EXITED), "leaving an exited task");
 	fprintf(stderr, "vsched: exited task '%s' was resumed\n", me->name);
@@ -232,6 +248,11 @@ void rt_wake(struct vs_task *t, bool handoff)
 	}
 	if (dst >= rt_g->ncpus)
 		dst = 0;
+	/* a waker that loses the race to another writes a moment late: the
+	 * task's ready time is that much short (and a running task's ready_at
+	 * is written anew before it is read) */
+	if (rt_g->ttimes)
+		rt_tt_ready(t);
 	/* from here on @t may run, exit and be reclaimed: use only copies */
 	rt_tsan_release(t);
 	r = vsched_unblock_task(dst, ref, flags, src);
@@ -240,6 +261,10 @@ void rt_wake(struct vs_task *t, bool handoff)
 		return;
 	/* where it landed (a hint: it may already run, even be gone) */
 	dst = atomic_load_explicit(&rt_inner(ref)->cpu, memory_order_relaxed);
+	if (!c)
+		atomic_fetch_add_explicit(&rt_g->outside.wakes_remote, 1, memory_order_relaxed);
+	else
+		rt_stat_inc(dst == src ? &c->st.wakes_local : &c->st.wakes_remote);
 	if (dst >= rt_g->ncpus)
 		return;
 	if (dst != src)

@@ -10,11 +10,13 @@
 #define VS_RT_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <sched.h>
 
+#include "vsched/stats.h"
 #include "vsched/vs.h"
 #include "vsched_apis.h"
 #include "stack.h"
@@ -127,6 +129,27 @@ struct rt_timers {
 	unsigned char lock; /* rt_lock_flag */
 };
 
+/*
+ * Counters (vsched/stats.h): a CPU's are written by its own thread only,
+ * as a relaxed load and store (rt_stat_inc); the runtime's "outside" ones
+ * by any other thread, with an atomic add (rt_stat_any).
+ */
+struct rt_stats {
+	_Atomic uint64_t yields, parks, kicks, wakes_local, wakes_remote, timers, preempts;
+	_Atomic uint64_t spawns;
+	_Atomic uint64_t io[VS_IO_KINDS];
+};
+
+/* A task's times, in the core's clock units (kept with task_times). The
+ * task itself writes them while it runs; whoever makes it ready writes
+ * ready_at while it is not queued. */
+struct rt_tstat {
+	_Atomic uint64_t run, ready, switches;
+	_Atomic uint64_t ready_at; /* when it became ready (0: it is not) */
+	_Atomic uint64_t run_in;   /* when it was last switched in */
+	uint64_t pad[3];
+};
+
 struct rt_cpu {
 	uint32_t id;
 	struct vsched_cpu *core; /* the core's record of this CPU, in the vvar */
@@ -153,6 +176,8 @@ struct rt_cpu {
 	bool dheld, ddue;
 	bool dspin; /* counted in its member's spinning workers (cpu.c) */
 	_Atomic int dio; /* its worker sleeps in the I/O backend (cpu.c) */
+	uint64_t tt_now; /* task times: the clock read by the task that left */
+	struct rt_stats st __attribute__((aligned(64)));
 } __attribute__((aligned(64)));
 
 struct rt {
@@ -177,6 +202,9 @@ struct rt {
 	_Atomic int nr_parked; /* CPUs asleep in the parker */
 	const struct rt_parker *parker; /* how idle CPUs sleep (parker.h) */
 	const struct rt_io_backend *io; /* the I/O backend (io.h) */
+	struct rt_stats outside; /* counted by threads that are no CPU */
+	bool ttimes;		 /* task times are kept (stats.c) */
+	struct rt_tstat *tstats; /* per table slot, with ttimes */
 	cpu_set_t allowed; /* the process's CPUs at start: where pinned
 			    * threads go, and the boot thread's mask after */
 };
@@ -249,5 +277,28 @@ static inline bool rt_cancelled(void)
 
 /* Aborts with a message when a call that cannot fail did: a runtime bug. */
 void rt_must(int r, const char *what);
+
+/* Counts one on the calling CPU's own counter @p (its thread only). */
+static inline void rt_stat_inc(_Atomic uint64_t *p)
+{
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* Counts one in the struct rt_stats field at @off: the calling CPU's, or
+ * the runtime's "outside" ones from any other thread. */
+void rt_stat_any(size_t off);
+#define RT_STAT_ANY(field) rt_stat_any(offsetof(struct rt_stats, field))
+
+/* Task times (stats.c), with rt_g->ttimes: @me leaves its CPU (ready:
+ * to be queued again, as a yield does); @me arrives on @c; @t is made
+ * ready by someone else. */
+void rt_tt_leave(struct rt_cpu *c, struct vs_task *me, bool ready);
+void rt_tt_arrive(struct rt_cpu *c, struct vs_task *me);
+void rt_tt_ready(struct vs_task *t);
+void rt_tt_clear(struct vs_task *t);
+/* With @task_times, makes room for task times (-ENOMEM); end frees it. */
+int rt_stats_start(struct rt *rt, bool task_times);
+void rt_stats_end(struct rt *rt);
 
 #endif

@@ -70,6 +70,7 @@ void vs_config_default(struct vs_config *cfg)
 
 static void rt_free(struct rt *rt)
 {
+	rt_stats_end(rt);
 	vsa_image_unmap(&rt->img);
 	if (rt->cfg.domain)
 		vsd_runtime_end(rt->cfg.domain); /* and the CPUs it held */
@@ -218,6 +219,16 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 		rt->cpus[i].core = vsched_vvar_cpus(rt->vvar) + i;
 		rt->cpus[i].timers.lock = 0;
 	}
+	{
+		const char *e = getenv("VSCHED_TASK_TIMES");
+
+		r = rt_stats_start(rt, cfg.task_times || (e && *e && strcmp(e, "0") != 0));
+	}
+	if (r < 0) {
+		rt_free(rt);
+		atomic_store(&rt_claimed, 0);
+		return r;
+	}
 	rt_g = rt;
 
 	/* CPU 0: this thread becomes the boot task; its idle gets a stack */
@@ -250,6 +261,8 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 #endif
 	c0->thread = pthread_self(); /* for the preemption signal */
 	c0->cur = rt->boot;
+	if (rt->ttimes)
+		rt_tt_arrive(c0, rt->boot); /* it runs from now */
 	if (cfg.domain)
 		rt_dom_boot(c0); /* the boot task runs once CPU 0 is this member's */
 	if (cfg.pin)

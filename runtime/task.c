@@ -292,6 +292,10 @@ static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_tas
 	int r;
 
 	atomic_fetch_add_explicit(&rt_g->live, 1, memory_order_relaxed);
+	if (rt_g->ttimes) {
+		rt_tt_clear(t);
+		rt_tt_ready(t);
+	}
 	*out = t; /* before spawn: the task may run (and look itself up) at once */
 	rt_tsan_release(t);
 	r = vsched_spawn((uint32_t)cpu, rt_ref(t));
@@ -301,6 +305,7 @@ static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_tas
 		rt_task_destroy(t);
 		return r;
 	}
+	RT_STAT_ANY(spawns);
 	if (!c || (uint32_t)cpu != c->id)
 		rt_kick((uint32_t)cpu);
 	else
@@ -563,6 +568,8 @@ static int poll_once(struct rt_cpu *c, struct vs_task *t)
 	int code = 0;
 
 	rt_tsan_acquire(t);
+	if (rt_g->ttimes)
+		rt_tt_arrive(c, t);
 	/* this poll is the one the end of its wait brought: a plain wait's
 	 * poll form reports how it ended (wq.c) */
 	t->wended = t->in_wait;
@@ -578,9 +585,14 @@ static int poll_once(struct rt_cpu *c, struct vs_task *t)
 		}
 	}
 	if (t->poll(t->state, &code) == VS_READY) {
+		if (rt_g->ttimes)
+			rt_tt_leave(c, t, false);
 		task_finish(t, code);
 		return rt_poll_leave(c, t, true);
 	}
+	/* pending: waiting if a wait call registered it, else yielding */
+	if (rt_g->ttimes)
+		rt_tt_leave(c, t, !t->in_wait);
 	return rt_poll_leave(c, t, false);
 }
 

@@ -143,6 +143,7 @@ static void fire_due(struct rt_cpu *c, uint64_t now)
 		publish_next(c);
 		rt_unlock_flag(&ts->lock);
 		for (unsigned i = 0; i < n; i++) {
+			RT_STAT_ANY(timers);
 			if (rt_wait_fire(due[i].task, due[i].seq, RT_WHY_TIMEDOUT))
 				due[kept++] = due[i]; /* keeps its reference */
 			else

@@ -64,6 +64,9 @@ struct vs_config {
 				* (domain.h): ncpus, queue_cap and max_tasks
 				* are the domain's (0 or the same, else
 				* -EINVAL) */
+	int task_times;	       /* keep each task's run and ready time
+				* (stats.h): a clock read per switch; also
+				* VSCHED_TASK_TIMES=1 in the environment */
 };
 
 /* Fills @cfg with the defaults, spelled out: what its zero fields mean. */

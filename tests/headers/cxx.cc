@@ -6,6 +6,7 @@
 #include <vsched/sync.h>
 #include <vsched/io.h>
 #include <vsched/domain.h>
+#include <vsched/stats.h>
 
 static struct vs_wq wq = VS_WQ_INIT;
 static struct vs_mutex m = VS_MUTEX_INIT;
