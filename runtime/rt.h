@@ -300,5 +300,8 @@ void rt_tt_clear(struct vs_task *t);
 /* With @task_times, makes room for task times (-ENOMEM); end frees it. */
 int rt_stats_start(struct rt *rt, bool task_times);
 void rt_stats_end(struct rt *rt);
+/* VSCHED_SCHEDTRACE: its thread, started last and stopped first. */
+void rt_schedtrace_start(void);
+void rt_schedtrace_stop(void);
 
 #endif

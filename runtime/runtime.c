@@ -91,6 +91,7 @@ static void teardown(struct rt *rt, unsigned nthreads)
 {
 	struct rt_cpu *c0 = &rt->cpus[0];
 
+	rt_schedtrace_stop();
 	atomic_store(&rt->stopping, 1);
 	rt_preempt_stop(); /* before the CPU threads it signals are gone */
 	for (unsigned i = 1; i <= nthreads; i++)
@@ -285,6 +286,7 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 		teardown(rt, up - 1);
 		return r;
 	}
+	rt_schedtrace_start();
 	return 0;
 
 fail:

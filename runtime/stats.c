@@ -19,12 +19,16 @@
  * tasks reads the clock once.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "rt.h"
 #include "preempt.h"
+#include "timer.h"
 #include "vvar.h"
 
 void rt_stat_any(size_t off)
@@ -285,4 +289,161 @@ uint64_t vs_task_id(const vs_task_t *t)
 	if (!t || !rt_g || !is_rec(t))
 		return 0;
 	return rt_ref(t);
+}
+
+/*
+ * VSCHED_SCHEDTRACE=ms: every period, one line on stderr, as Go's
+ * schedtrace prints:
+ *
+ *   SCHED 1000ms: cpus=2 run=1 idle=0 parked=1 lent=0 tasks=7 ready=1
+ *     blocked=5 exited=0 switches=+5321 wakes=+410 steals=+12 parks=+3
+ *     [0 run q=1 t=4294967301 worker] [1 parked q=0]
+ *
+ * (one line): the time since the start; how many CPUs run a task, look
+ * for one, sleep, or are lent to another domain member; live tasks (not
+ * yet reclaimed), and those ready, blocked and exited; the counters' growth since the line before;
+ * then per CPU its state, its queue's length and the task it runs (id and
+ * name). It is a thread of its own, reading what any thread may read.
+ */
+static pthread_t trace_thread;
+static bool trace_on;
+static bool trace_stop; /* under trace_lock */
+static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t trace_cond;
+
+/* The name of the task @id names, copied a byte at a time (its slot may
+ * be reused meanwhile: a wrong name, never a crash). */
+static void task_name(uint64_t id, char *out, size_t len)
+{
+	uint32_t idx = VSCHED_REF_IDX(id);
+	const char *n;
+	size_t i;
+
+	out[0] = 0;
+	if (idx >= rt_g->cfg.max_tasks)
+		return;
+	n = rt_g->recs[idx].name;
+	for (i = 0; i + 1 < len && i < sizeof(rt_g->recs[idx].name); i++) {
+		char ch = __atomic_load_n(&n[i], __ATOMIC_RELAXED);
+
+		if (!ch)
+			break;
+		out[i] = ch >= 0x20 && ch < 0x7f ? ch : '?';
+	}
+	out[i] = 0;
+}
+
+static const char *const cpu_state[] = { "run", "idle", "parked", "lent" };
+
+static void schedtrace_line(uint64_t ms, const struct vs_stats *was, struct vs_stats *now,
+			struct vs_cpu_stats *cpus, unsigned n)
+{
+	unsigned by[4] = { 0 };
+	uint64_t live = 0;
+	char buf[4096], name[20];
+	int len;
+
+	for (unsigned i = 0; i < n; i++)
+		by[cpus[i].state & 3]++;
+	for (int k = 0; k < VS_TASK_STATES; k++)
+		live += now->tasks[k];
+	len = snprintf(buf, sizeof(buf),
+		       "SCHED %llums: cpus=%u run=%u idle=%u parked=%u lent=%u tasks=%llu "
+		       "ready=%llu blocked=%llu exited=%llu switches=+%llu wakes=+%llu steals=+%llu "
+		       "parks=+%llu",
+		       (unsigned long long)ms, now->ncpus, by[0], by[1], by[2], by[3],
+		       (unsigned long long)live, (unsigned long long)now->tasks[VS_TASK_READY],
+		       (unsigned long long)now->tasks[VS_TASK_BLOCKED],
+		       (unsigned long long)now->tasks[VS_TASK_EXITED],
+		       (unsigned long long)(now->total.switches - was->total.switches),
+		       (unsigned long long)(now->total.wakes_local + now->total.wakes_remote -
+					    was->total.wakes_local - was->total.wakes_remote),
+		       (unsigned long long)(now->total.steals - was->total.steals),
+		       (unsigned long long)(now->total.parks - was->total.parks));
+	for (unsigned i = 0; i < n && len > 0 && (size_t)len < sizeof(buf) - 64; i++) {
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, " [%u %s q=%u", i,
+				cpu_state[cpus[i].state & 3], cpus[i].queued);
+		if (cpus[i].current) {
+			task_name(cpus[i].current, name, sizeof(name));
+			len += snprintf(buf + len, sizeof(buf) - (size_t)len, " t=%llu%s%s",
+					(unsigned long long)cpus[i].current, name[0] ? " " : "",
+					name);
+		}
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "]");
+	}
+	fprintf(stderr, "%s\n", buf);
+}
+
+static void *schedtrace(void *arg)
+{
+	uint64_t period = (uint64_t)(uintptr_t)arg, t0 = rt_now(), next = t0;
+	unsigned n = rt_g->ncpus;
+	struct vs_cpu_stats *cpus = calloc(n, sizeof(*cpus));
+	struct vs_stats was, now;
+
+	if (!cpus || vs_stats_get(&was, NULL, 0) < 0) {
+		free(cpus);
+		return NULL;
+	}
+	for (;;) {
+		struct timespec ts;
+		bool stop;
+
+		next += period;
+		ts.tv_sec = (time_t)(next / 1000000000u);
+		ts.tv_nsec = (long)(next % 1000000000u);
+		pthread_mutex_lock(&trace_lock);
+		while (!trace_stop &&
+		       pthread_cond_timedwait(&trace_cond, &trace_lock, &ts) != ETIMEDOUT)
+			;
+		stop = trace_stop;
+		pthread_mutex_unlock(&trace_lock);
+		if (stop)
+			break;
+		if (vs_stats_get(&now, cpus, n) < 0)
+			break;
+		schedtrace_line((rt_now() - t0) / 1000000u, &was, &now, cpus, n);
+		was = now;
+	}
+	free(cpus);
+	return NULL;
+}
+
+void rt_schedtrace_start(void)
+{
+	const char *e = getenv("VSCHED_SCHEDTRACE");
+	char *end;
+	unsigned long ms;
+
+	if (!e || !*e)
+		return;
+	ms = strtoul(e, &end, 10);
+	if (*end || ms == 0 || ms > 3600000) {
+		fprintf(stderr, "vsched: VSCHED_SCHEDTRACE=%s: not a period in ms (1..3600000)\n", e);
+		return;
+	}
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&trace_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	trace_stop = false;
+	trace_on = pthread_create(&trace_thread, NULL, schedtrace,
+				  (void *)(uintptr_t)(ms * 1000000u)) == 0;
+}
+
+void rt_schedtrace_stop(void)
+{
+	if (!trace_on)
+		return;
+	pthread_mutex_lock(&trace_lock);
+	trace_stop = true;
+	pthread_cond_signal(&trace_cond);
+	pthread_mutex_unlock(&trace_lock);
+	pthread_join(trace_thread, NULL);
+	pthread_cond_destroy(&trace_cond);
+	trace_on = false;
 }

@@ -13,7 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -373,6 +376,105 @@ static void test_under_load(void **state)
 	assert_int_equal(vs_runtime_stop(), 0);
 }
 
+static int spinner(void *arg)
+{
+	uint64_t end = vs_now() + (uint64_t)(uintptr_t)arg * MS;
+
+	while (vs_now() < end)
+		;
+	return 0;
+}
+
+/* Runs a runtime of 2 CPUs with VSCHED_SCHEDTRACE=@env for @ms, a task
+ * named "spinner" busy all along; what it wrote on stderr, in @out. */
+static void traced_child(const char *env, unsigned ms, char *out, size_t len)
+{
+	int fd[2], st;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid;
+
+	assert_int_equal(pipe(fd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct vs_config cfg = { .ncpus = 2 };
+		struct vs_task_attr a = { .name = "spinner" };
+		vs_task_t *t;
+		int code;
+
+		/* its faults are its own: not CMocka's handlers */
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGABRT, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		dup2(fd[1], 2);
+		setenv("VSCHED_SCHEDTRACE", env, 1);
+		if (vs_runtime_start(&cfg) != 0 ||
+		    vs_task_spawn(spinner, (void *)(uintptr_t)ms, &a, &t) != 0 ||
+		    vs_task_join(t, &code) != 0)
+			_exit(1);
+		_exit(vs_runtime_stop() == 0 ? 0 : 2);
+	}
+	close(fd[1]);
+	while (got + 1 < len && (n = read(fd[0], out + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = 0;
+	close(fd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* VSCHED_SCHEDTRACE: a line per period with the documented fields, and
+ * the CPUs' states adding up; a bad value is said, and ignored. */
+static void test_schedtrace(void **state)
+{
+	static char out[1 << 16];
+	unsigned lines = 0, named = 0;
+	unsigned long long last_ms = 0;
+
+	(void)state;
+	traced_child("10", 200, out, sizeof(out));
+	for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
+		unsigned long long ms, tasks, ready, blocked, exited, sw, wk, stl, pk;
+		unsigned cpus, run, idle, parked, lent, groups = 0;
+		int used = 0;
+		char *p;
+
+		assert_int_equal(sscanf(l, "SCHED %llums: cpus=%u run=%u idle=%u parked=%u lent=%u "
+					   "tasks=%llu ready=%llu blocked=%llu exited=%llu "
+					   "switches=+%llu wakes=+%llu steals=+%llu parks=+%llu%n",
+					&ms, &cpus, &run, &idle, &parked, &lent, &tasks, &ready,
+					&blocked, &exited, &sw, &wk, &stl, &pk, &used),
+				 14);
+		assert_true(used > 0);
+		assert_int_equal(cpus, 2);
+		assert_int_equal(run + idle + parked + lent, cpus);
+		assert_true(ready + blocked + exited <= tasks);
+		assert_true(ms > last_ms);
+		last_ms = ms;
+		/* then one group per CPU, in order */
+		for (p = l + used; (p = strstr(p, " [")); p++) {
+			unsigned id, q;
+			char st[8];
+
+			assert_int_equal(sscanf(p, " [%u %7s q=%u", &id, st, &q), 3);
+			assert_int_equal(id, groups);
+			assert_true(!strcmp(st, "run") || !strcmp(st, "idle") ||
+				    !strcmp(st, "parked") || !strcmp(st, "lent"));
+			groups++;
+		}
+		assert_int_equal(groups, 2);
+		named += strstr(l, " spinner]") != NULL;
+		lines++;
+	}
+	print_message("    %u lines in 200 ms at 10 ms, %u showing the spinner\n", lines, named);
+	assert_true(lines >= 5);
+	assert_true(named >= 1);
+	traced_child("ten", 20, out, sizeof(out));
+	assert_non_null(strstr(out, "VSCHED_SCHEDTRACE=ten: not a period"));
+	assert_null(strstr(out, "SCHED "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +482,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_counts, stop_left),
 		cmocka_unit_test_teardown(test_no_times, stop_left),
 		cmocka_unit_test_teardown(test_under_load, stop_left),
+		cmocka_unit_test(test_schedtrace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
