@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "rt.h"
+#include "domain.h"
 #include "preempt.h"
 #include "timer.h"
 #include "vvar.h"
@@ -179,7 +180,11 @@ static uint32_t state_of(uint32_t st)
 
 static void cpu_snapshot(struct rt_cpu *c, struct vs_cpu_stats *o)
 {
-	struct vs_task *cur = __atomic_load_n(&c->cur, __ATOMIC_RELAXED);
+	/* the core's published copy of its current task, not the runtime's
+	 * record of it: a record may be being made anew meanwhile */
+	vsched_ref_t cur = atomic_load_explicit(&c->core->current, memory_order_relaxed);
+	vsched_ref_t idle = vsched_vvar_pcpus(rt_g->vvar)[c->id].idle;
+	bool running = cur != VSCHED_REF_NONE && cur != idle;
 	uint64_t q = 0;
 
 	memset(o, 0, sizeof(*o));
@@ -188,15 +193,16 @@ static void cpu_snapshot(struct rt_cpu *c, struct vs_cpu_stats *o)
 	sum_into(o, &c->st);
 	if (vsched_queue_len(c->id, &q) == 0)
 		o->queued = (uint32_t)q;
-	if (c->dcpu && !c->dheld)
-		o->state = VS_CPU_LENT;
+	if (c->dcpu && atomic_load_explicit(&c->dcpu->holder, memory_order_relaxed) !=
+			       rt_g->cfg.domain->id + 1)
+		o->state = VS_CPU_LENT; /* the domain's word: dheld is its thread's */
 	else if (atomic_load_explicit(&c->parked, memory_order_relaxed))
 		o->state = VS_CPU_PARKED;
-	else if (!cur || cur->idle)
+	else if (!running)
 		o->state = VS_CPU_IDLE;
 	else
 		o->state = VS_CPU_RUNNING;
-	o->current = cur && !cur->idle ? vs_task_id(cur) : 0;
+	o->current = running ? cur : 0;
 }
 
 int vs_stats_get(struct vs_stats *out, struct vs_cpu_stats *cpus, unsigned n)

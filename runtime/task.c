@@ -123,14 +123,22 @@ static struct vs_task *rec_init(vsched_ref_t ref, bool stackless, const char *na
 {
 	struct vs_task *t = rt_rec(ref);
 
-	/* the core's part is the core's: it wrote it at alloc */
+	size_t i = 0;
+
+	/* the core's part is the core's: it wrote it at alloc. The name is
+	 * written a byte at a time, atomically: VSCHED_SCHEDTRACE's thread
+	 * may read an old task's name there meanwhile (stats.c) */
 	memset((char *)t + offsetof(struct vs_task, gen), 0,
-	       sizeof(*t) - offsetof(struct vs_task, gen));
+	       offsetof(struct vs_task, name) - offsetof(struct vs_task, gen));
+	memset((char *)t + offsetof(struct vs_task, name) + sizeof(t->name), 0,
+	       sizeof(*t) - offsetof(struct vs_task, name) - sizeof(t->name));
 	t->gen = VSCHED_REF_GEN(ref);
 	t->stackless = stackless;
 	__atomic_clear(&t->jlock, __ATOMIC_RELAXED);
-	if (name)
-		snprintf(t->name, sizeof(t->name), "%s", name);
+	for (; name && name[i] && i + 1 < sizeof(t->name); i++)
+		__atomic_store_n(&t->name[i], name[i], __ATOMIC_RELAXED);
+	for (; i < sizeof(t->name); i++)
+		__atomic_store_n(&t->name[i], 0, __ATOMIC_RELAXED);
 	/* release: a tryget that sees the count sees the record */
 	atomic_store_explicit(&t->refs, refs, memory_order_release);
 	return t;
