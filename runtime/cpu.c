@@ -191,7 +191,9 @@ static void park(struct rt_cpu *c, bool look_around, uint64_t deadline)
 	if (!rt_cpu_has_work(c->id) && !(look_around && others_have_work(c->id)) &&
 	    !atomic_load(&rt_g->stopping)) {
 		rt_stat_inc(&c->st.parks);
+		RT_TRACE(RT_TE_PARK, 0, 0, 0, NULL);
 		rt_g->parker->park(c, seq, deadline);
+		RT_TRACE(RT_TE_UNPARK, 0, 0, 0, NULL);
 	}
 	atomic_fetch_sub_explicit(&rt_g->nr_parked, 1, memory_order_relaxed);
 	atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
@@ -218,6 +220,8 @@ static void dom_give(struct rt_cpu *c, bool still_want)
 	c->dheld = c->ddue = false;
 	vsd_cpu_want(d, c->id, still_want);
 	vsd_cpu_release(d, c->id);
+	RT_TRACE(RT_TE_HANDOFF, atomic_load_explicit(&c->dcpu->holder, memory_order_relaxed), 0,
+		 c->id, NULL);
 	/* those rung since: woken now, they find the CPU free (or handed on) */
 	vsd_flush_kicks(d);
 }

@@ -425,6 +425,14 @@ static ssize_t io_call(const struct rt_io_req *q, uint64_t deadline)
 	memset(&op, 0, sizeof(op));
 	op.q = *q;
 	op.state = RT_OP_NEW;
+	if (__builtin_expect(rt_g->trace, 0)) {
+		ssize_t r;
+
+		rt_trace_emit(RT_TE_IO_SUBMIT, rt_ref(me), 0, q->kind, NULL);
+		r = step(c, me, &op, deadline);
+		rt_trace_emit(RT_TE_IO_DONE, rt_ref(me), (uint64_t)r, q->kind, NULL);
+		return r;
+	}
 	return step(c, me, &op, deadline);
 }
 

@@ -68,6 +68,8 @@ struct rt_cpu *rt_after_switch(struct vs_task *me)
 		rt_stack_check(me->stk, me->name);
 	if (rt_g->ttimes)
 		rt_tt_arrive(c, me);
+	if (__builtin_expect(rt_g->trace, 0))
+		rt_trace_switch(c, me);
 	__atomic_store_n(&c->cur, me, __ATOMIC_RELAXED); /* the ticking thread reads it */
 	rt_drain_kicks(c);
 	/* a domain member's CPU that other members wait for (one load of a
@@ -123,6 +125,7 @@ struct rt_cpu *rt_park(struct rt_cpu *c, struct vs_task *me, void (*unlock)(void
 	c->unlock_arg = arg;
 	if (rt_g->ttimes)
 		rt_tt_leave(c, me, false);
+	RT_TRACE(RT_TE_BLOCK, rt_ref(me), 0, me->wkind, NULL);
 	rt_tsan_release(me); /* the core's release of BLOCKED */
 	/* marked blocked by the core on the way out: whoever could end the
 	 * wait either needs the lock held until we are off (a notifier, a
@@ -178,6 +181,7 @@ void rt_preempt(struct rt_cpu *c, struct vs_task *me)
 		rt_tt_arrive(c, me); /* not switched out: on it goes */
 	if (r == 0) {
 		rt_stat_inc(&rt_self()->st.preempts);
+		RT_TRACE(RT_TE_PREEMPT, rt_ref(me), 0, 0, NULL);
 		c = rt_after_switch(me);
 		/* a slice ran out: a CPU this busy seldom switches, so the I/O
 		 * backend gets its turn now, not only every so many switches */
@@ -190,6 +194,7 @@ void rt_exit_cpu(struct rt_cpu *c, struct vs_task *me)
 {
 	if (rt_g->ttimes)
 		rt_tt_leave(c, me, false);
+	RT_TRACE(RT_TE_EXIT, rt_ref(me), 0, 0, NULL);
 	rt_tsan_leave(c);
 	rt_must(vsched_park(c->id, VSCHED_TASK_EXITED), "leaving an exited task");
 	fprintf(stderr, "vsched: exited task '%s' was resumed\n", me->name);
@@ -199,10 +204,16 @@ void rt_exit_cpu(struct rt_cpu *c, struct vs_task *me)
 bool rt_idle_switch(struct rt_cpu *c)
 {
 	uint64_t sw = atomic_load_explicit(&c->core->nr_switches, memory_order_relaxed);
+	uint64_t st = atomic_load_explicit(&c->core->nr_steals, memory_order_relaxed);
 
 	rt_tsan_leave(c);
 	rt_must(vsched_yield_now(c->id), "idle yield");
 	rt_tsan_resume(c->idle);
+	if (__builtin_expect(rt_g->trace, 0) &&
+	    atomic_load_explicit(&c->core->nr_steals, memory_order_relaxed) != st)
+		rt_trace_emit(RT_TE_STEAL, 0, 0,
+			      (uint32_t)(atomic_load_explicit(&c->core->nr_steals,
+							      memory_order_relaxed) - st), NULL);
 	/* a pick that found nothing to run may still have put a stolen task
 	 * back for a CPU that sleeps: wake it now, as this CPU may park next
 	 * (a switch drains them too, in rt_after_switch) */
@@ -265,6 +276,7 @@ void rt_wake(struct vs_task *t, bool handoff)
 		atomic_fetch_add_explicit(&rt_g->outside.wakes_remote, 1, memory_order_relaxed);
 	else
 		rt_stat_inc(dst == src ? &c->st.wakes_local : &c->st.wakes_remote);
+	RT_TRACE(RT_TE_WAKE, ref, c && c->cur && !c->cur->idle ? rt_ref(c->cur) : 0, 0, NULL);
 	if (dst >= rt_g->ncpus)
 		return;
 	if (dst != src)

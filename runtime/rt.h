@@ -150,6 +150,13 @@ struct rt_tstat {
 	uint64_t pad[3];
 };
 
+/* Trace events (trace.c). */
+enum {
+	RT_TE_SWITCH, RT_TE_WAKE, RT_TE_BLOCK, RT_TE_SPAWN, RT_TE_EXIT, RT_TE_STEAL,
+	RT_TE_PARK, RT_TE_UNPARK, RT_TE_PREEMPT, RT_TE_IO_SUBMIT, RT_TE_IO_DONE,
+	RT_TE_HANDOFF, RT_TE_KINDS
+};
+
 struct rt_cpu {
 	uint32_t id;
 	struct vsched_cpu *core; /* the core's record of this CPU, in the vvar */
@@ -177,6 +184,8 @@ struct rt_cpu {
 	bool dspin; /* counted in its member's spinning workers (cpu.c) */
 	_Atomic int dio; /* its worker sleeps in the I/O backend (cpu.c) */
 	uint64_t tt_now; /* task times: the clock read by the task that left */
+	uint64_t trace_n; /* trace events it wrote (trace.c) */
+	uint64_t trace_sw; /* the core's switch count at its last switch event */
 	struct rt_stats st __attribute__((aligned(64)));
 } __attribute__((aligned(64)));
 
@@ -205,6 +214,12 @@ struct rt {
 	struct rt_stats outside; /* counted by threads that are no CPU */
 	bool ttimes;		 /* task times are kept (stats.c) */
 	struct rt_tstat *tstats; /* per table slot, with ttimes */
+	bool trace;		 /* VSCHED_TRACE (trace.c) */
+	void *trace_mem;	 /* a ring per CPU, and the outside one */
+	size_t trace_len;
+	uint64_t trace_cap, trace_t0;
+	_Atomic uint64_t trace_out_n;
+	char *trace_path;
 	cpu_set_t allowed; /* the process's CPUs at start: where pinned
 			    * threads go, and the boot thread's mask after */
 };
@@ -300,6 +315,19 @@ void rt_tt_clear(struct vs_task *t);
 /* With @task_times, makes room for task times (-ENOMEM); end frees it. */
 int rt_stats_start(struct rt *rt, bool task_times);
 void rt_stats_end(struct rt *rt);
+/* VSCHED_TRACE: rings made at start (-ENOMEM), the file written at stop
+ * once every CPU thread is gone; an event from any thread. */
+int rt_trace_start(struct rt *rt);
+void rt_trace_end(struct rt *rt);
+void rt_trace_emit(unsigned kind, uint64_t a, uint64_t b, uint32_t x, const char *name);
+/* @t runs on @c now: an event if the core switched since the last one
+ * (the idle loop passes here also when it switched to nothing) */
+void rt_trace_switch(struct rt_cpu *c, struct vs_task *t);
+#define RT_TRACE(kind, a, b, x, name)                                 \
+	do {                                                           \
+		if (__builtin_expect(rt_g->trace, 0))                  \
+			rt_trace_emit((kind), (a), (b), (x), (name)); \
+	} while (0)
 /* VSCHED_SCHEDTRACE: its thread, started last and stopped first. */
 void rt_schedtrace_start(void);
 void rt_schedtrace_stop(void);

@@ -71,6 +71,10 @@ void vs_config_default(struct vs_config *cfg)
 static void rt_free(struct rt *rt)
 {
 	rt_stats_end(rt);
+	if (rt->trace_mem) { /* a start that failed: nothing to write */
+		munmap(rt->trace_mem, rt->trace_len);
+		free(rt->trace_path);
+	}
 	vsa_image_unmap(&rt->img);
 	if (rt->cfg.domain)
 		vsd_runtime_end(rt->cfg.domain); /* and the CPUs it held */
@@ -107,6 +111,7 @@ static void teardown(struct rt *rt, unsigned nthreads)
 
 	rt_offload_stop(); /* its threads, idle now that no task is left */
 	rt_io_stop(); /* every CPU's I/O state, now that no kick can come */
+	rt_trace_end(rt); /* every thread that wrote events is gone */
 	/* CPU 0's idle task is parked in its loop, off the CPU: drop it */
 	rt_stack_cpu_fini(c0);
 	{
@@ -225,6 +230,8 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 
 		r = rt_stats_start(rt, cfg.task_times || (e && *e && strcmp(e, "0") != 0));
 	}
+	if (r == 0)
+		r = rt_trace_start(rt);
 	if (r < 0) {
 		rt_free(rt);
 		atomic_store(&rt_claimed, 0);

@@ -314,6 +314,7 @@ static int task_start(struct vs_task *t, const struct vs_task_attr *attr, vs_tas
 		return r;
 	}
 	RT_STAT_ANY(spawns);
+	RT_TRACE(RT_TE_SPAWN, rt_ref(t), 0, 0, t->name);
 	if (!c || (uint32_t)cpu != c->id)
 		rt_kick((uint32_t)cpu);
 	else
@@ -578,6 +579,8 @@ static int poll_once(struct rt_cpu *c, struct vs_task *t)
 	rt_tsan_acquire(t);
 	if (rt_g->ttimes)
 		rt_tt_arrive(c, t);
+	if (__builtin_expect(rt_g->trace, 0))
+		rt_trace_switch(c, t);
 	/* this poll is the one the end of its wait brought: a plain wait's
 	 * poll form reports how it ended (wq.c) */
 	t->wended = t->in_wait;
@@ -595,12 +598,15 @@ static int poll_once(struct rt_cpu *c, struct vs_task *t)
 	if (t->poll(t->state, &code) == VS_READY) {
 		if (rt_g->ttimes)
 			rt_tt_leave(c, t, false);
+		RT_TRACE(RT_TE_EXIT, rt_ref(t), 0, 0, NULL);
 		task_finish(t, code);
 		return rt_poll_leave(c, t, true);
 	}
 	/* pending: waiting if a wait call registered it, else yielding */
 	if (rt_g->ttimes)
 		rt_tt_leave(c, t, !t->in_wait);
+	if (t->in_wait)
+		RT_TRACE(RT_TE_BLOCK, rt_ref(t), 0, t->wkind, NULL);
 	return rt_poll_leave(c, t, false);
 }
 
