@@ -8,11 +8,14 @@
  * wake-up is lost (a watchdog names the tasks still waiting).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "stress.h"
+#include "vsched/stats.h"
 
 /* VSCHED_STRESS_SECONDS: how long (default 10 s, 3 s under emulation);
  * VSCHED_STRESS_SEED: the seed of a run to repeat; VSCHED_STRESS_POLICY:
@@ -90,8 +93,73 @@ static bool all_done(void *arg)
 	return atomic_load(&nfinished) == atomic_load(&nspawned);
 }
 
+/*
+ * The statistics under the load, read by a thread that is no CPU: no
+ * counter of a CPU ever runs backwards, each total is the CPUs' sum plus
+ * the outside's, and the tasks counted by state never exceed the table.
+ */
+static _Atomic int sampling;
+static long samples;
+static char stats_bad[256];
+
+#define NCTR (9 + VS_IO_KINDS)
+static void counters(const struct vs_cpu_stats *c, uint64_t *f)
+{
+	const uint64_t v[9] = { c->switches, c->yields, c->parks, c->kicks, c->steals,
+				c->wakes_local, c->wakes_remote, c->timers, c->preempts };
+
+	memcpy(f, v, sizeof(v));
+	memcpy(f + 9, c->io, sizeof(c->io));
+}
+
+static void *sampler(void *arg)
+{
+	static uint64_t last[NCPUS][NCTR];
+	uint64_t last_spawned = 0;
+	unsigned max_tasks = (unsigned)(uintptr_t)arg;
+
+	memset(last, 0, sizeof(last));
+	while (atomic_load(&sampling) && !stats_bad[0]) {
+		struct vs_cpu_stats cs[NCPUS];
+		uint64_t f[NCTR], o[NCTR], tot[NCTR], sum[NCTR] = { 0 }, tasks = 0;
+		struct vs_stats s;
+
+		if (vs_stats_get(&s, cs, NCPUS) != NCPUS) {
+			snprintf(stats_bad, sizeof(stats_bad), "vs_stats_get failed");
+			break;
+		}
+		for (int c = 0; c < NCPUS; c++) {
+			counters(&cs[c], f);
+			for (int k = 0; k < NCTR; k++) {
+				if (f[k] < last[c][k])
+					snprintf(stats_bad, sizeof(stats_bad),
+						 "CPU %d counter %d ran back from %llu to %llu", c, k,
+						 (unsigned long long)last[c][k], (unsigned long long)f[k]);
+				last[c][k] = f[k];
+				sum[k] += f[k];
+			}
+		}
+		counters(&s.outside, o);
+		counters(&s.total, tot);
+		for (int k = 0; k < NCTR; k++)
+			if (tot[k] != sum[k] + o[k])
+				snprintf(stats_bad, sizeof(stats_bad), "total %d is not the sum", k);
+		for (int k = 0; k < VS_TASK_STATES; k++)
+			tasks += s.tasks[k];
+		if (tasks > max_tasks || s.spawned < last_spawned)
+			snprintf(stats_bad, sizeof(stats_bad), "%llu tasks, spawned %llu after %llu",
+				 (unsigned long long)tasks, (unsigned long long)s.spawned,
+				 (unsigned long long)last_spawned);
+		last_spawned = s.spawned;
+		samples++;
+		usleep(200);
+	}
+	return NULL;
+}
+
 static void test_stress(void **state)
 {
+	pthread_t sampler_th;
 	struct vs_config cfg;
 	vs_task_t *top[64];
 	uint32_t top_id[64], ntop = 0;
@@ -112,6 +180,11 @@ static void test_stress(void **state)
 	cfg.policy = P.policy;
 	cfg.preempt = 1;
 	assert_int_equal(vs_runtime_start(&cfg), 0);
+	atomic_store(&sampling, 1);
+	stats_bad[0] = 0;
+	samples = 0;
+	assert_int_equal(pthread_create(&sampler_th, NULL, sampler,
+					(void *)(uintptr_t)cfg.max_tasks), 0);
 	assert_int_equal(vs_chan_create(sizeof(uint32_t), CHAN_CAP, &ch), 0);
 	P.t0 = vs_now();
 	P.deadline = P.t0 + (uint64_t)(P.seconds * 1e9);
@@ -151,6 +224,20 @@ static void test_stress(void **state)
 	}
 	EXPECT(vs_chan_try_recv(ch, &v) == -EAGAIN, "item %u left in the channel", v);
 	vs_chan_destroy(ch);
+	atomic_store(&sampling, 0);
+	pthread_join(sampler_th, NULL);
+	{
+		struct vs_stats st;
+
+		assert_true(vs_stats_get(&st, NULL, 0) > 0);
+		print_message("stress: statistics sampled %ld times; %llu spawned (%ld counted "
+			      "here), %llu switches\n", samples, (unsigned long long)st.spawned,
+			      atomic_load(&nspawned), (unsigned long long)st.total.switches);
+		EXPECT(!stats_bad[0], "statistics: %s", stats_bad);
+		EXPECT(st.spawned == (uint64_t)atomic_load(&nspawned),
+		       "%llu spawns counted, %ld made", (unsigned long long)st.spawned,
+		       atomic_load(&nspawned));
+	}
 	assert_int_equal(vs_runtime_stop(), 0);
 	summary((double)(now - P.t0) / 1e9);
 	check_invariants();
