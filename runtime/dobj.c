@@ -715,6 +715,25 @@ int vs_dwq_add(vs_domain_t *d, uint32_t wq, uint32_t delta, uint32_t *value)
 	return 0;
 }
 
+/* A waiter's look at wait queue @i (handle @wq, word @w): 1 and *@sn to
+ * wait on, or how the wait ends (0: the value is not @expected). */
+static int wq_look(struct vs_domain *d, unsigned i, uint32_t wq, uint32_t w, uint32_t expected,
+		   uint64_t deadline, struct seen *sn)
+{
+	struct vsd_obj *o = obj(d, i);
+
+	*sn = (struct seen){ atomic_load(&o->word), expected, NULL, 0 };
+	if (sn->word != w)
+		return moved(sn->word, wq, VSD_OBJ_WQ);
+	if (atomic_load(&o->value) != expected)
+		return 0;
+	if (rt_cancelled())
+		return -ECANCELED;
+	if (deadline != VS_NEVER && rt_now() >= deadline)
+		return -ETIMEDOUT;
+	return 1;
+}
+
 int vs_dwq_wait(vs_domain_t *d, uint32_t wq, uint32_t expected)
 {
 	return vs_dwq_wait_until(d, wq, expected, VS_NEVER);
@@ -732,17 +751,10 @@ int vs_dwq_wait_until(vs_domain_t *d, uint32_t wq, uint32_t expected, uint64_t d
 	if ((r = may_block(d)) < 0)
 		return r;
 	for (bool spun = false;; spun = true) {
-		struct vsd_obj *o = obj(d, i);
-		struct seen sn = { atomic_load(&o->word), expected, NULL, 0 };
+		struct seen sn;
 
-		if (sn.word != w)
-			return moved(sn.word, wq, VSD_OBJ_WQ);
-		if (atomic_load(&o->value) != expected)
-			return 0;
-		if (rt_cancelled())
-			return -ECANCELED;
-		if (deadline_ns != VS_NEVER && rt_now() >= deadline_ns)
-			return -ETIMEDOUT;
+		if ((r = wq_look(d, i, wq, w, expected, deadline_ns, &sn)) <= 0)
+			return r;
 		if (!spun && spin(d, i, &sn, deadline_ns))
 			continue;
 		r = block(d, i, &sn, deadline_ns);
@@ -881,17 +893,10 @@ int vs_dwq_wait_until_poll(vs_domain_t *d, uint32_t wq, uint32_t expected, uint6
 	if ((r = may_poll(d)) < 0)
 		return r;
 	for (int k = 0; k < POLL_TRIES; k++) {
-		struct vsd_obj *o = obj(d, i);
-		struct seen sn = { atomic_load(&o->word), expected, NULL, 0 };
+		struct seen sn;
 
-		if (sn.word != w)
-			return moved(sn.word, wq, VSD_OBJ_WQ);
-		if (atomic_load(&o->value) != expected)
-			return 0;
-		if (rt_cancelled())
-			return -ECANCELED;
-		if (deadline_ns != VS_NEVER && rt_now() >= deadline_ns)
-			return -ETIMEDOUT;
+		if ((r = wq_look(d, i, wq, w, expected, deadline_ns, &sn)) <= 0)
+			return r;
 		if (k == 0 && spin(d, i, &sn, deadline_ns))
 			continue;
 		r = poll_wait(d, i, w, &sn, SIDE_WAIT, deadline_ns);
