@@ -211,7 +211,6 @@ struct rt {
 	_Atomic int nr_parked; /* CPUs asleep in the parker */
 	const struct rt_parker *parker; /* how idle CPUs sleep (parker.h) */
 	const struct rt_io_backend *io; /* the I/O backend (io.h) */
-	struct rt_stats outside; /* counted by threads that are no CPU */
 	bool ttimes;		 /* task times are kept (stats.c) */
 	struct rt_tstat *tstats; /* per table slot, with ttimes */
 	bool trace;		 /* VSCHED_TRACE (trace.c) */
@@ -222,6 +221,9 @@ struct rt {
 	char *trace_path;
 	cpu_set_t allowed; /* the process's CPUs at start: where pinned
 			    * threads go, and the boot thread's mask after */
+	/* counted by threads that are no CPU: last, on lines of its own, as
+	 * its writers would take the line of the flags every switch reads */
+	struct rt_stats outside __attribute__((aligned(64)));
 };
 
 extern struct rt *rt_g;

@@ -167,7 +167,9 @@ int vs_runtime_start(const struct vs_config *cfg_in)
 	if (!atomic_compare_exchange_strong(&rt_claimed, &zero, 1))
 		return -EBUSY;
 
-	rt = calloc(1, sizeof(*rt));
+	rt = aligned_alloc(64, sizeof(*rt)); /* its "outside" lines are aligned */
+	if (rt)
+		memset(rt, 0, sizeof(*rt));
 	if (!rt) {
 		atomic_store(&rt_claimed, 0);
 		return -ENOMEM;
