@@ -588,6 +588,21 @@ static int may_block(struct vs_domain *d)
 	return 0;
 }
 
+/* Channel @ch for a send or receive into or from @msg: its index and word. */
+static int chan_open(struct vs_domain *d, uint32_t ch, const void *msg, unsigned *i, uint32_t *w)
+{
+	if (!msg)
+		return -EINVAL;
+	return lookup(d, ch, VSD_OBJ_CHAN, i, w);
+}
+
+/* One try at a send or a receive. */
+static int try_op(struct vs_domain *d, unsigned i, uint32_t h, uint32_t w, void *msg, size_t len,
+		  bool send, struct seen *sn)
+{
+	return send ? try_send(d, i, h, w, msg, len, sn) : try_recv(d, i, h, w, msg, len, sn);
+}
+
 /* A send or receive; @wait: may block, until @deadline. */
 static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send, bool wait,
 		   uint64_t deadline)
@@ -597,9 +612,7 @@ static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send
 	uint32_t w;
 	int r;
 
-	if (!msg)
-		return -EINVAL;
-	r = lookup(d, ch, VSD_OBJ_CHAN, &i, &w);
+	r = chan_open(d, ch, msg, &i, &w);
 	if (r < 0)
 		return r;
 	if (wait && (r = may_block(d)) < 0)
@@ -612,8 +625,7 @@ static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send
 			return -ECANCELED;
 		if (wait && deadline != VS_NEVER && rt_now() >= deadline)
 			wait = false; /* one last try, then -ETIMEDOUT */
-		r = send ? try_send(d, i, ch, w, msg, len, &sn) :
-			   try_recv(d, i, ch, w, msg, len, &sn);
+		r = try_op(d, i, ch, w, msg, len, send, &sn);
 		if (r != -EAGAIN)
 			return r;
 		stuck = stuck_of(&sn);
@@ -621,8 +633,7 @@ static int chan_op(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool send
 			/* a member in the way that died: reclaimed, and once more */
 			if (stuck && CELL_WHO(stuck) - 1 != d->id &&
 			    vsd_member_reap(d, CELL_WHO(stuck) - 1))
-				r = send ? try_send(d, i, ch, w, msg, len, &sn) :
-					   try_recv(d, i, ch, w, msg, len, &sn);
+				r = try_op(d, i, ch, w, msg, len, send, &sn);
 			return r == -EAGAIN && deadline != VS_NEVER ? -ETIMEDOUT : r;
 		}
 		/* once per call: a peer that keeps changing the object must
@@ -832,9 +843,7 @@ static int chan_poll(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool se
 	uint32_t w;
 	int r;
 
-	if (!msg)
-		return -EINVAL;
-	r = lookup(d, ch, VSD_OBJ_CHAN, &i, &w);
+	r = chan_open(d, ch, msg, &i, &w);
 	if (r < 0)
 		return r;
 	if ((r = may_poll(d)) < 0)
@@ -844,8 +853,7 @@ static int chan_poll(vs_domain_t *d, uint32_t ch, void *msg, size_t len, bool se
 
 		if (rt_cancelled())
 			return -ECANCELED;
-		r = send ? try_send(d, i, ch, w, msg, len, &sn) :
-			   try_recv(d, i, ch, w, msg, len, &sn);
+		r = try_op(d, i, ch, w, msg, len, send, &sn);
 		if (r != -EAGAIN)
 			return r;
 		if (deadline != VS_NEVER && rt_now() >= deadline)
